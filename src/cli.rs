@@ -1,0 +1,278 @@
+//! The command line. clap types stay in this file: [`Cli::into_spec`]
+//! converts them once into plain [`Spec`] settings.
+
+use crate::spec::{Spec, TargetSpec};
+use crate::workloads::{STRATEGIES, WORKLOADS, WorkloadSpec};
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const AFTER_HELP: &str = "\
+Examples:
+  boundcheck -- python3 app.py --flag          run app.py, sample it, say what bounds it
+  boundcheck --workload cpu --strategy threads  the same on a built-in workload
+  boundcheck --attach 4242 --duration 10s      sample a running process for 10 s
+  boundcheck --json -- ./server > report.json  the report as JSON on stdout
+  boundcheck replay boundcheck-report/timeline.json   re-diagnose a recorded run
+
+Verdicts (diagnosis.verdict in report.json):
+  cpu-serial, cpu-parallel, gil-contended, lock-contended, io-disk, io-network,
+  memory-bound, idle, event-loop-blocked, pool-overhead, mixed
+
+Exit status: the target's own (128+N if killed by signal N); 2 when boundcheck
+itself fails (bad arguments, unwritable output); 127 when the command is not found.
+The summary goes to stderr so the target's stdout stays yours.";
+
+/// What bounds my program, and which way of running it in parallel would help?
+#[derive(Debug, Parser)]
+#[command(name = "boundcheck", version, about, after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub subcommand: Option<Sub>,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// The command to profile, after `--` (launched directly, no shell).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Re-run diagnosis and reporting on a recorded timeline.json (no process needed).
+    Replay {
+        /// A timeline.json written by an earlier run.
+        timeline: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Target")]
+pub struct TargetArgs {
+    /// Run a built-in Python workload instead of a command.
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS), conflicts_with = "attach")]
+    pub workload: Option<String>,
+
+    /// How the workload runs its tasks.
+    #[arg(long, value_name = "S", default_value = "sequential", value_parser = clap::builder::PossibleValuesParser::new(STRATEGIES), requires = "workload")]
+    pub strategy: String,
+
+    /// Workers for the workload's pool (0 = one per CPU).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "workload")]
+    pub workers: usize,
+
+    /// Workload size: about 0.5–1 s (low), 2–4 s (med), 8–15 s (high) sequentially.
+    #[arg(long, value_name = "SIZE", default_value = "med", value_parser = ["low", "med", "high"], requires = "workload")]
+    pub size: String,
+
+    /// Python interpreter for workloads (default: python3 on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
+    /// Sample an already-running process (and its children) instead of launching one.
+    #[arg(long, value_name = "PID")]
+    pub attach: Option<i32>,
+
+    /// Stop sampling after this long, e.g. 10s, 1m (attach mode; the process keeps running).
+    #[arg(long, value_name = "TIME", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sampling")]
+pub struct SamplingArgs {
+    /// Samples per second (jittered ±10 % against aliasing).
+    #[arg(long, value_name = "HZ", default_value_t = 100.0, value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// Skip the comparative re-runs (accepted now; re-runs arrive in a later version).
+    #[arg(long)]
+    pub no_rerun: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Directory for report.json and timeline.json (created; files in it are replaced).
+    #[arg(long, value_name = "DIR", default_value = "boundcheck-report")]
+    pub out: PathBuf,
+
+    /// Print the report as JSON on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress line on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err("the rate must be a number of samples per second above 0, e.g. 100".into());
+    }
+    if v > 10_000.0 {
+        return Err("rates above 10000 Hz cannot be sampled from /proc; try 100–1000".into());
+    }
+    Ok(v)
+}
+
+impl Cli {
+    /// Turn parsed arguments into settings, or say what is missing.
+    pub fn into_spec(self) -> Result<Spec, String> {
+        if let Some(Sub::Replay { timeline, output }) = self.subcommand {
+            return Ok(Spec {
+                target: TargetSpec::Replay(timeline),
+                rate_hz: self.sampling.rate,
+                duration: None,
+                out_dir: output.out,
+                json: output.json,
+                rerun: false,
+                quiet: output.quiet,
+            });
+        }
+        let t = self.target;
+        let target = match (t.workload, t.attach, self.command.is_empty()) {
+            (Some(name), None, true) => TargetSpec::Workload(WorkloadSpec {
+                name,
+                strategy: t.strategy,
+                workers: t.workers,
+                size: t.size,
+                python: t.python.unwrap_or_else(|| PathBuf::from("python3")),
+            }),
+            (None, Some(pid), true) => TargetSpec::Attach { pid },
+            (None, None, false) => TargetSpec::Command(self.command),
+            (None, None, true) => {
+                return Err("nothing to profile: give a command after `--`, e.g. `boundcheck -- python3 app.py`, or --workload NAME, or --attach PID".into());
+            }
+            _ => return Err("give only one of: a command after `--`, --workload, --attach".into()),
+        };
+        Ok(Spec {
+            target,
+            rate_hz: self.sampling.rate,
+            duration: t.duration,
+            out_dir: self.output.out,
+            json: self.output.json,
+            rerun: !self.sampling.no_rerun,
+            quiet: self.output.quiet,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Spec, String> {
+        Cli::try_parse_from(args)
+            .map_err(|e| e.to_string())?
+            .into_spec()
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn arguments_after_double_dash_belong_to_the_command() {
+        let spec = parse(&[
+            "boundcheck",
+            "--rate",
+            "50",
+            "--",
+            "python3",
+            "app.py",
+            "--rate",
+            "7",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(spec.rate_hz, 50.0);
+        assert!(!spec.json);
+        assert_eq!(
+            spec.target,
+            TargetSpec::Command(
+                ["python3", "app.py", "--rate", "7", "--json"]
+                    .map(OsString::from)
+                    .to_vec()
+            )
+        );
+    }
+
+    #[test]
+    fn workload_defaults() {
+        let spec = parse(&["boundcheck", "--workload", "cpu", "--strategy", "threads"]).unwrap();
+        match spec.target {
+            TargetSpec::Workload(w) => {
+                assert_eq!(
+                    (
+                        w.name.as_str(),
+                        w.strategy.as_str(),
+                        w.size.as_str(),
+                        w.workers
+                    ),
+                    ("cpu", "threads", "med", 0)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(spec.rerun);
+        assert_eq!(spec.out_dir, PathBuf::from("boundcheck-report"));
+    }
+
+    #[test]
+    fn zero_and_garbage_rates_are_refused() {
+        assert!(
+            parse(&["boundcheck", "--rate", "0", "--", "true"])
+                .unwrap_err()
+                .contains("above 0")
+        );
+        assert!(parse(&["boundcheck", "--rate", "-5", "--", "true"]).is_err());
+        assert!(parse(&["boundcheck", "--rate", "fast", "--", "true"]).is_err());
+    }
+
+    #[test]
+    fn attach_with_duration_and_no_rerun() {
+        let spec = parse(&[
+            "boundcheck",
+            "--attach",
+            "42",
+            "--duration",
+            "10s",
+            "--no-rerun",
+        ])
+        .unwrap();
+        assert_eq!(spec.target, TargetSpec::Attach { pid: 42 });
+        assert_eq!(spec.duration, Some(Duration::from_secs(10)));
+        assert!(!spec.rerun);
+    }
+
+    #[test]
+    fn nothing_or_two_targets_is_an_error() {
+        assert!(
+            parse(&["boundcheck"])
+                .unwrap_err()
+                .contains("nothing to profile")
+        );
+        assert!(parse(&["boundcheck", "--workload", "cpu", "--", "true"]).is_err());
+    }
+
+    #[test]
+    fn replay_subcommand() {
+        let spec = parse(&["boundcheck", "replay", "t.json", "--json"]).unwrap();
+        assert_eq!(spec.target, TargetSpec::Replay(PathBuf::from("t.json")));
+        assert!(spec.json);
+    }
+}

@@ -1,0 +1,118 @@
+//! Caveats: computed from what the run recorded, never guessed.
+
+use super::features::Features;
+use super::{Caveat, Verdict};
+use crate::timeline::Timeline;
+
+fn caveat(code: &str, message: impl Into<String>) -> Caveat {
+    Caveat {
+        code: code.to_string(),
+        message: message.into(),
+    }
+}
+
+pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
+    let mut out = Vec::new();
+    let s = &tl.sampling;
+    if f.samples < 20 {
+        out.push(caveat(
+            "few-samples",
+            format!(
+                "only {} samples: the verdict rests on little data; run longer or raise --rate",
+                f.samples
+            ),
+        ));
+    }
+    if tl.meta.duration_s < 1.0 {
+        out.push(caveat(
+            "short-run",
+            format!(
+                "the run lasted {:.2} s; start-up dominates runs this short",
+                tl.meta.duration_s
+            ),
+        ));
+    }
+    let period = if s.requested_rate_hz > 0.0 {
+        1.0 / s.requested_rate_hz
+    } else {
+        0.0
+    };
+    let wanted = s.samples + s.lost_samples;
+    if wanted > 0 && (s.lost_samples as f64 / wanted as f64 > 0.05 || s.mean_late_s > 0.25 * period)
+    {
+        out.push(caveat(
+            "sampler-late",
+            format!(
+                "the sampler fell behind: {} of {} ticks lost, mean lateness {:.1} ms; lower --rate",
+                s.lost_samples,
+                wanted,
+                s.mean_late_s * 1e3
+            ),
+        ));
+    }
+    match &tl.counters {
+        None => out.push(caveat(
+            "no-perf-counters",
+            if tl.meta.mode == "attach" {
+                "perf counters are not collected when attaching (they would cover only threads created after the attach)".to_string()
+            } else {
+                "perf counters were not collected".to_string()
+            },
+        )),
+        Some(c) => {
+            if let Some(why) = c.unavailable.get("cycles") {
+                out.push(caveat("no-pmu", format!("no cycles/instructions counters: {why}")));
+            }
+            if let Some(why) = c.unavailable.get("task-clock") {
+                out.push(caveat("no-perf-counters", format!("software perf counters unavailable: {why}")));
+            }
+        }
+    }
+    if f.cores_available < 2 {
+        out.push(caveat(
+            "single-core",
+            "only one CPU is available to the target: serial and parallel CPU work look the same",
+        ));
+    }
+    let delay_share = if f.span_s > 0.0 {
+        f.run_delay_s / (f.span_s * f.cores_available as f64)
+    } else {
+        0.0
+    };
+    if delay_share > 0.15 {
+        out.push(caveat(
+            "cpu-competition",
+            format!(
+                "threads waited {:.0} % of core-time for a CPU: other programs competed for the machine, or the program has more runnable threads than cores",
+                delay_share * 100.0
+            ),
+        ));
+    }
+    if matches!(
+        verdict,
+        Verdict::GilContended
+            | Verdict::LockContended
+            | Verdict::EventLoopBlocked
+            | Verdict::PoolOverhead
+    ) {
+        out.push(caveat(
+            "os-signals-only",
+            "decided from OS signals alone (futex addresses, syscalls, switch rates); Python stacks would confirm it and name the code",
+        ));
+    }
+    if tl.meta.interrupted {
+        out.push(caveat(
+            "interrupted",
+            "the run was interrupted: the report covers only the part that ran",
+        ));
+    }
+    if let Some(exit) = tl.meta.exit
+        && exit.shell_status() != 0
+    {
+        out.push(caveat(
+            "target-failed",
+            format!("the target exited with status {}: the profile may not show its normal behaviour", exit.shell_status()),
+        ));
+    }
+    out
+}

@@ -1,0 +1,271 @@
+//! Figures computed from a timeline, the inputs of every rule.
+//!
+//! All time is *thread-time*: each thread-moment weighs the interval since
+//! the previous tick. Waits are split further than the public states where
+//! the rules need it:
+//! - a `lock-wait` on a futex in the interpreter's static data is a **GIL
+//!   wait**; one on the heap is an application lock, condition or queue;
+//! - an application-lock wait is **contended** when the waiting thread is
+//!   woken often (≥ [`CONTENDED_SWITCHES_PER_S`] voluntary switches per second
+//!   of its life), and **parked** otherwise: an idle pool worker blocked on
+//!   `queue.get()` waits on the heap too but is hardly ever woken;
+//! - `other` waits on a pipe or unix socket are **IPC waits** (pool workers
+//!   and their parent passing tasks and results).
+
+use crate::timeline::{CoreSample, FutexSite, Resource, ThreadState, Timeline};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Above this voluntary switch rate a waiting thread is considered contended.
+pub const CONTENDED_SWITCHES_PER_S: f64 = 10.0;
+/// An on-CPU stretch at least this long blocks an event loop noticeably.
+pub const LONG_RUN_S: f64 = 0.05;
+
+/// Per-thread totals.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadFeatures {
+    pub pid: i32,
+    pub tid: i32,
+    pub name: String,
+    /// Thread-time observed (sum of the intervals it was seen in), seconds.
+    pub observed_s: f64,
+    pub cpu_s: f64,
+    /// Time per state, seconds, in [`ThreadState::ALL`] order.
+    pub state_s: [f64; 8],
+    pub gil_wait_s: f64,
+    pub app_lock_wait_s: f64,
+    pub ipc_wait_s: f64,
+    pub vol_switches: u64,
+    pub invol_switches: u64,
+    /// Samples taken while blocked in `epoll_*` (the mark of an event loop).
+    pub epoll_samples: u32,
+    /// On-CPU time spent in stretches of at least [`LONG_RUN_S`].
+    pub long_run_s: f64,
+    /// Longest unbroken on-CPU stretch, seconds.
+    pub longest_run_s: f64,
+}
+
+impl ThreadFeatures {
+    pub fn state(&self, s: ThreadState) -> f64 {
+        self.state_s[index(s)]
+    }
+
+    /// Voluntary switches per second of this thread's observed life.
+    pub fn switch_rate(&self) -> f64 {
+        if self.observed_s > 0.0 {
+            self.vol_switches as f64 / self.observed_s
+        } else {
+            0.0
+        }
+    }
+
+    /// Time this thread wanted a CPU: running, runnable, or waiting for the GIL.
+    pub fn wanting_cpu_s(&self) -> f64 {
+        self.state(ThreadState::OnCpu) + self.state(ThreadState::Runnable) + self.gil_wait_s
+    }
+}
+
+/// Whole-run figures.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    pub samples: usize,
+    /// Sum of sample intervals: the span the samples cover, seconds.
+    pub span_s: f64,
+    pub thread_time_s: f64,
+    pub state_s: [f64; 8],
+    pub cpu_s: f64,
+    pub sys_s: f64,
+    pub run_delay_s: f64,
+    pub minor_faults: u64,
+    pub vol_switches: u64,
+    pub gil_wait_s: f64,
+    pub contended_lock_s: f64,
+    pub parked_lock_s: f64,
+    pub ipc_wait_s: f64,
+    pub cores_available: usize,
+    pub max_processes: u32,
+    pub threads: Vec<ThreadFeatures>,
+    /// Mean per-core split over the run, one entry per core.
+    pub core_means: Vec<CoreSample>,
+}
+
+pub fn index(s: ThreadState) -> usize {
+    ThreadState::ALL.iter().position(|&x| x == s).unwrap_or(7)
+}
+
+impl Features {
+    pub fn from_timeline(tl: &Timeline) -> Features {
+        let names: BTreeMap<i32, &str> = tl
+            .threads
+            .iter()
+            .map(|t| (t.tid, t.name.as_str()))
+            .collect();
+        let mut threads: BTreeMap<i32, ThreadFeatures> = BTreeMap::new();
+        let mut run: BTreeMap<i32, f64> = BTreeMap::new();
+        let mut f = Features {
+            samples: tl.samples.len(),
+            cores_available: tl.meta.cores_available.max(1),
+            ..Features::default()
+        };
+        let mut core_sums: Vec<CoreSample> = Vec::new();
+        for s in &tl.samples {
+            f.span_s += s.interval_s;
+            f.max_processes = f.max_processes.max(s.processes);
+            accumulate_cores(&mut core_sums, &s.cores);
+            let mut running_now = BTreeSet::new();
+            for t in &s.threads {
+                let w = s.interval_s;
+                let tf = threads.entry(t.tid).or_insert_with(|| ThreadFeatures {
+                    pid: t.pid,
+                    tid: t.tid,
+                    name: names.get(&t.tid).unwrap_or(&"?").to_string(),
+                    ..ThreadFeatures::default()
+                });
+                tf.observed_s += w;
+                tf.cpu_s += t.cpu_s;
+                tf.state_s[index(t.state)] += w;
+                tf.vol_switches += t.vol_switches;
+                tf.invol_switches += t.invol_switches;
+                f.sys_s += t.sys_s;
+                f.run_delay_s += t.run_delay_s;
+                f.minor_faults += t.minor_faults;
+                if t.state == ThreadState::LockWait {
+                    match t.futex {
+                        Some(FutexSite::Interpreter) => tf.gil_wait_s += w,
+                        _ => tf.app_lock_wait_s += w,
+                    }
+                }
+                if t.state == ThreadState::Other
+                    && matches!(t.waits_on, Some(Resource::Pipe | Resource::UnixSocket))
+                {
+                    tf.ipc_wait_s += w;
+                }
+                if t.syscall.as_deref().is_some_and(|s| s.starts_with("epoll")) {
+                    tf.epoll_samples += 1;
+                }
+                if t.state == ThreadState::OnCpu {
+                    running_now.insert(t.tid);
+                    let r = run.entry(t.tid).or_default();
+                    *r += w;
+                    tf.longest_run_s = tf.longest_run_s.max(*r);
+                }
+            }
+            // Close the on-CPU stretches that ended at this tick.
+            let ended: Vec<i32> = run
+                .keys()
+                .filter(|k| !running_now.contains(k))
+                .copied()
+                .collect();
+            for tid in ended {
+                let len = run.remove(&tid).unwrap_or(0.0);
+                if len >= LONG_RUN_S
+                    && let Some(tf) = threads.get_mut(&tid)
+                {
+                    tf.long_run_s += len;
+                }
+            }
+        }
+        for (tid, len) in run {
+            if len >= LONG_RUN_S
+                && let Some(tf) = threads.get_mut(&tid)
+            {
+                tf.long_run_s += len;
+            }
+        }
+        for tf in threads.values() {
+            f.thread_time_s += tf.observed_s;
+            f.cpu_s += tf.cpu_s;
+            f.vol_switches += tf.vol_switches;
+            for (i, v) in tf.state_s.iter().enumerate() {
+                f.state_s[i] += v;
+            }
+            f.gil_wait_s += tf.gil_wait_s;
+            f.ipc_wait_s += tf.ipc_wait_s;
+            if tf.switch_rate() >= CONTENDED_SWITCHES_PER_S {
+                f.contended_lock_s += tf.app_lock_wait_s;
+            } else {
+                f.parked_lock_s += tf.app_lock_wait_s;
+            }
+        }
+        let n = tl.samples.len().max(1) as f32;
+        f.core_means = core_sums
+            .into_iter()
+            .map(|c| CoreSample {
+                user: c.user / n,
+                system: c.system / n,
+                idle: c.idle / n,
+                iowait: c.iowait / n,
+                steal: c.steal / n,
+            })
+            .collect();
+        f.threads = threads.into_values().collect();
+        f
+    }
+
+    pub fn state(&self, s: ThreadState) -> f64 {
+        self.state_s[index(s)]
+    }
+
+    /// Average number of cores the tree kept busy.
+    pub fn cores_busy(&self) -> f64 {
+        if self.span_s > 0.0 {
+            self.cpu_s / self.span_s
+        } else {
+            0.0
+        }
+    }
+
+    /// Thread-time that could matter to speed: everything except parked
+    /// threads, waits for children (the work is in the children) and `other`.
+    pub fn active_time_s(&self) -> f64 {
+        (self.thread_time_s
+            - self.parked_lock_s
+            - self.state(ThreadState::ChildWait)
+            - self.state(ThreadState::Other))
+        .max(0.0)
+    }
+
+    /// Share of each public state in all thread-time (the `shares` of the report).
+    pub fn shares(&self) -> BTreeMap<String, f64> {
+        ThreadState::ALL
+            .iter()
+            .map(|&s| {
+                let v = if self.thread_time_s > 0.0 {
+                    self.state(s) / self.thread_time_s
+                } else {
+                    0.0
+                };
+                (s.as_str().to_string(), v)
+            })
+            .collect()
+    }
+
+    /// Kernel share of the tree's CPU time.
+    pub fn system_fraction(&self) -> f64 {
+        if self.cpu_s > 0.0 {
+            (self.sys_s / self.cpu_s).min(1.0)
+        } else {
+            0.0
+        }
+    }
+
+    pub fn faults_per_s(&self) -> f64 {
+        if self.span_s > 0.0 {
+            self.minor_faults as f64 / self.span_s
+        } else {
+            0.0
+        }
+    }
+}
+
+fn accumulate_cores(sums: &mut Vec<CoreSample>, cores: &[CoreSample]) {
+    if sums.len() < cores.len() {
+        sums.resize(cores.len(), CoreSample::default());
+    }
+    for (s, c) in sums.iter_mut().zip(cores) {
+        s.user += c.user;
+        s.system += c.system;
+        s.idle += c.idle;
+        s.iowait += c.iowait;
+        s.steal += c.steal;
+    }
+}

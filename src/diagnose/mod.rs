@@ -1,0 +1,151 @@
+//! Diagnosis: what bounds the program, how sure we are, and why.
+//!
+//! Pure functions over a [`Timeline`]: no I/O, so recorded timelines replay to
+//! the same verdict every time. Every rule returns the evidence it used
+//! (observed value beside its threshold) so the report shows *why*.
+
+mod caveats;
+pub mod features;
+mod rules;
+
+pub use features::Features;
+
+use crate::timeline::Timeline;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What bounds the program. The spelling is a public contract (`diagnosis.verdict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// One thread does the work, other cores idle.
+    CpuSerial,
+    /// The CPU work already fills the cores.
+    CpuParallel,
+    /// Several Python threads want the CPU but about one runs at a time.
+    GilContended,
+    /// Threads queue on an application lock.
+    LockContended,
+    /// Threads wait for storage.
+    IoDisk,
+    /// Threads wait for the network.
+    IoNetwork,
+    /// Time goes to allocating and faulting in memory.
+    MemoryBound,
+    /// Threads sleep on timers.
+    Idle,
+    /// An asyncio loop thread runs CPU work inline.
+    EventLoopBlocked,
+    /// Time goes to dispatching tiny tasks, pickling and IPC.
+    PoolOverhead,
+    /// No single dominant bound: see `shares`.
+    Mixed,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::CpuSerial => "cpu-serial",
+            Verdict::CpuParallel => "cpu-parallel",
+            Verdict::GilContended => "gil-contended",
+            Verdict::LockContended => "lock-contended",
+            Verdict::IoDisk => "io-disk",
+            Verdict::IoNetwork => "io-network",
+            Verdict::MemoryBound => "memory-bound",
+            Verdict::Idle => "idle",
+            Verdict::EventLoopBlocked => "event-loop-blocked",
+            Verdict::PoolOverhead => "pool-overhead",
+            Verdict::Mixed => "mixed",
+        }
+    }
+
+    /// One sentence for a person: what this verdict means for their program.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Verdict::CpuSerial => "one thread does the CPU work while other cores idle",
+            Verdict::CpuParallel => "the CPU work already keeps the cores busy",
+            Verdict::GilContended => {
+                "several Python threads want the CPU but about one runs at a time (the GIL)"
+            }
+            Verdict::LockContended => "threads queue on an application lock",
+            Verdict::IoDisk => "threads mostly wait for the disk",
+            Verdict::IoNetwork => "threads mostly wait for the network",
+            Verdict::MemoryBound => "time goes to allocating and faulting in memory",
+            Verdict::Idle => "the program mostly sleeps",
+            Verdict::EventLoopBlocked => "an asyncio event loop runs CPU work inline and stalls",
+            Verdict::PoolOverhead => {
+                "a pool spends its time dispatching tiny tasks, not doing them"
+            }
+            Verdict::Mixed => "no single bound dominates",
+        }
+    }
+}
+
+/// One figure a rule looked at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Machine name of the figure, e.g. `gil_wait_share`.
+    pub rule: String,
+    /// The value measured.
+    pub observed: f64,
+    /// The value it is compared with.
+    pub threshold: f64,
+    /// `>=` or `<`: how observed is compared with threshold.
+    pub comparison: String,
+    /// Whether the comparison held.
+    pub passed: bool,
+    /// Unit of observed and threshold (`share`, `cores`, `threads`, `per_s`, `s`).
+    pub unit: String,
+    /// What the figure measures, in words.
+    pub meaning: String,
+}
+
+/// A reason to trust the verdict less, or something the run could not measure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caveat {
+    /// Stable machine name, e.g. `few-samples`, `no-pmu`.
+    pub code: String,
+    /// What it means and, where there is one, the fix.
+    pub message: String,
+}
+
+/// The answer to "what bounds this program?".
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Diagnosis {
+    pub verdict: Verdict,
+    /// How sure, 0–1: the margin of the deciding figures over their thresholds,
+    /// scaled down for few samples and a late sampler.
+    pub confidence: f64,
+    pub evidence: Vec<Evidence>,
+    pub caveats: Vec<Caveat>,
+    /// Fraction of all thread-time in each state (keys: the thread states).
+    pub shares: BTreeMap<String, f64>,
+    /// Average cores the tree kept busy (its CPU time / wall time).
+    pub cores_busy: f64,
+    /// CPUs the target could run on.
+    pub cores_available: usize,
+}
+
+/// Diagnose a recorded run.
+pub fn diagnose(tl: &Timeline) -> Diagnosis {
+    let f = Features::from_timeline(tl);
+    let decision = rules::decide(&f);
+    let caveats = caveats::collect(tl, &f, decision.verdict);
+    let sample_factor = (f.samples as f64 / 50.0).min(1.0);
+    let period = if tl.sampling.requested_rate_hz > 0.0 {
+        1.0 / tl.sampling.requested_rate_hz
+    } else {
+        0.01
+    };
+    let late_factor = 1.0 - 0.5 * (tl.sampling.mean_late_s / period).min(1.0);
+    let confidence = (decision.strength * sample_factor * late_factor).clamp(0.05, 0.99);
+    Diagnosis {
+        verdict: decision.verdict,
+        confidence: (confidence * 100.0).round() / 100.0,
+        evidence: decision.evidence,
+        caveats,
+        shares: f.shares(),
+        cores_busy: f.cores_busy(),
+        cores_available: f.cores_available,
+    }
+}

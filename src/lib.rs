@@ -1,0 +1,22 @@
+//! boundcheck: what bounds my program, and which way of running it in
+//! parallel would really help?
+//!
+//! The pipeline flows one way (see `docs/architecture.md` in the shared docs):
+//! `target` launches → `sample` reads the tree into a [`timeline::Timeline`]
+//! → `diagnose` decides → `report` renders. Live OS code sits behind
+//! `cfg(target_os = "linux")` in `target/` and `sample/`'s `live`/`perf`.
+
+pub mod cli;
+pub mod diagnose;
+pub mod error;
+pub mod report;
+pub mod run;
+pub mod sample;
+pub mod spec;
+#[cfg(target_os = "linux")]
+pub mod target;
+pub mod timeline;
+pub mod workloads;
+
+pub use error::Error;
+pub use run::{Outcome, run};

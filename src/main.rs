@@ -1,0 +1,32 @@
+//! Thin entry point: parse, run, map the result to an exit code.
+//! 0 ok (or the target's own status), 2 boundcheck failed, 126/127 the
+//! command could not be executed / found (as a shell would say).
+
+use boundcheck::Error;
+use boundcheck::cli::Cli;
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let spec = match cli.into_spec() {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("boundcheck: error: {msg}\n\nFor more information, try '--help'.");
+            return ExitCode::from(2);
+        }
+    };
+    match boundcheck::run(&spec) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code.clamp(0, 255) as u8),
+        Err(err) => {
+            let code = match err {
+                Error::CommandNotFound { .. } => 127,
+                Error::CommandNotExecutable { .. } => 126,
+                _ => 2,
+            };
+            let err = anyhow::Error::new(err);
+            eprintln!("boundcheck: error: {err:#}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The terminal summary: a dozen lines that answer "what bounds it, how sure,
+//! and why", then where the full report is.
+
+use super::Report;
+use std::fmt::Write;
+
+/// Threads listed in the summary.
+const SUMMARY_THREADS: usize = 4;
+
+pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
+    let d = &report.diagnosis;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "boundcheck: {}  (confidence {:.2})",
+        d.verdict.as_str(),
+        d.confidence
+    );
+    let _ = writeln!(s, "  {}", d.verdict.meaning());
+    let exit = match (report.exit, report.exit_status) {
+        (Some(e), Some(st)) if e.signal.is_some() => {
+            format!("killed by signal {} (status {st})", e.signal.unwrap_or(0))
+        }
+        (_, Some(st)) => format!("exit {st}"),
+        _ => "attached".to_string(),
+    };
+    let _ = writeln!(
+        s,
+        "  run       {} · {:.2} s · {} · {} samples at {:.0} Hz{}",
+        shorten(&report.command.join(" "), 60),
+        report.duration_s,
+        exit,
+        report.sampling.samples,
+        report.sampling.achieved_rate_hz,
+        if report.interrupted {
+            " · INTERRUPTED (partial)"
+        } else {
+            ""
+        }
+    );
+    for (i, e) in d.evidence.iter().enumerate() {
+        let head = if i == 0 {
+            "  evidence  "
+        } else {
+            "            "
+        };
+        let mark = if e.passed { "✔" } else { "✘" };
+        let _ = writeln!(
+            s,
+            "{head}{mark} {:<28} {:>9} {:<2} {:<8} {}",
+            e.rule,
+            num(e.observed),
+            e.comparison,
+            num(e.threshold),
+            e.unit
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  cores     {:.2} of {} busy (this program) · {}",
+        d.cores_busy,
+        d.cores_available,
+        report
+            .cores
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!(
+                "cpu{i} {:>3.0}% (usr {:.0} sys {:.0} iowait {:.0})",
+                (1.0 - c.idle - c.iowait) * 100.0,
+                c.user * 100.0,
+                c.system * 100.0,
+                c.iowait * 100.0
+            ))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    );
+    for (i, t) in report.threads.iter().take(SUMMARY_THREADS).enumerate() {
+        let head = if i == 0 {
+            "  threads   "
+        } else {
+            "            "
+        };
+        let mut states: Vec<(&String, &f64)> =
+            t.shares.iter().filter(|(_, v)| **v >= 0.01).collect();
+        states.sort_by(|a, b| b.1.total_cmp(a.1));
+        let split = states
+            .iter()
+            .map(|(k, v)| format!("{k} {:.0}%", **v * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            s,
+            "{head}{:<16} pid {:<7} cpu {:>6.2} s  {split}",
+            shorten(&t.name, 16),
+            t.pid,
+            t.cpu_s
+        );
+    }
+    for (i, c) in d.caveats.iter().enumerate() {
+        let head = if i == 0 {
+            "  caveats   "
+        } else {
+            "            "
+        };
+        let _ = writeln!(s, "{head}{}: {}", c.code, c.message);
+    }
+    if !files.is_empty() {
+        let _ = writeln!(s, "  report    {}", files.join(", "));
+    }
+    s.into_bytes()
+}
+
+fn num(v: f64) -> String {
+    if (v.fract() == 0.0 && v.abs() < 1e9) || v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max - 1).collect();
+        out.push('…');
+        out
+    }
+}

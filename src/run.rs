@@ -1,0 +1,213 @@
+//! The pipeline of one run: target → sample → timeline → diagnose → report.
+//!
+//! Exit status policy (a contract, see `--help`): a launched target's own
+//! status is returned (128 + N when killed by signal N); boundcheck's own
+//! failures are errors (exit 2, printed by `main`), except a command that
+//! cannot be found or executed, which returns 127 / 126 like a shell. When
+//! the report cannot be written (full disk), the summary is still printed
+//! before the error, so nothing measured is lost.
+
+use crate::diagnose::diagnose;
+use crate::error::Error;
+use crate::report::output::{self, OutputDir, REPORT_FILE, TIMELINE_FILE};
+use crate::report::{Report, json, read_timeline, text};
+use crate::spec::{Spec, TargetSpec};
+use crate::timeline::Timeline;
+
+/// How a run ended, for `main` to turn into an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub exit_code: i32,
+}
+
+/// Run one boundcheck invocation.
+pub fn run(spec: &Spec) -> Result<Outcome, Error> {
+    match &spec.target {
+        TargetSpec::Replay(path) => {
+            // Read first: the timeline may live in the output directory.
+            let tl = read_timeline(path)?;
+            let out = OutputDir::prepare(&spec.out_dir, &[REPORT_FILE])?;
+            let report = Report::build(&tl, diagnose(&tl));
+            emit(spec, &out, &report, None)?;
+            Ok(Outcome { exit_code: 0 })
+        }
+        #[cfg(target_os = "linux")]
+        _ => live::run_live(spec),
+        #[cfg(not(target_os = "linux"))]
+        _ => Err(Error::Unsupported),
+    }
+}
+
+/// Print the summary (or JSON), then write the files; a write failure is
+/// returned only after the reader has the results on screen.
+fn emit(
+    spec: &Spec,
+    out: &OutputDir,
+    report: &Report,
+    timeline: Option<&Timeline>,
+) -> Result<(), Error> {
+    let report_bytes = json::render_report(report);
+    let mut files = vec![out.path(REPORT_FILE).display().to_string()];
+    if timeline.is_some() {
+        files.push(out.path(TIMELINE_FILE).display().to_string());
+    }
+    if spec.json {
+        output::to_stdout(&report_bytes);
+    } else {
+        output::to_stderr(&text::render(report, &files));
+    }
+    if let Some(tl) = timeline {
+        out.write(TIMELINE_FILE, &json::render_timeline(tl))?;
+    }
+    out.write(REPORT_FILE, &report_bytes)?;
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+mod live {
+    use super::*;
+    use crate::sample::{self, SamplerSettings, host, perf::TreeCounters};
+    use crate::target::{self, signals};
+    use crate::timeline::{RunMeta, TIMELINE_SCHEMA_VERSION};
+    use crate::workloads;
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    use std::ffi::OsString;
+    use std::time::{Instant, SystemTime};
+
+    pub fn run_live(spec: &Spec) -> Result<Outcome, Error> {
+        let out = OutputDir::prepare(&spec.out_dir, &[REPORT_FILE, TIMELINE_FILE])?;
+        signals::install();
+        let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let host = host::host_facts();
+        let progress = progress_bar(spec.quiet);
+        let settings = SamplerSettings {
+            rate_hz: spec.rate_hz,
+            attach: matches!(spec.target, TargetSpec::Attach { .. }),
+        };
+        let on_sample = |s: &crate::timeline::Sample| {
+            if let Some(p) = &progress {
+                p.set_message(format!(
+                    "sampling · {:.1} s · {} processes · {} threads",
+                    s.t_s,
+                    s.processes,
+                    s.threads.len()
+                ));
+            }
+        };
+        let (mode, workload, command, rec, exit, counters, cores);
+        match &spec.target {
+            TargetSpec::Attach { pid } => {
+                let pid = *pid;
+                target::check_attachable(pid)?;
+                cores = host::cores_available(pid);
+                let start = Instant::now();
+                let deadline = spec.duration.map(|d| start + d);
+                rec = sample::record(
+                    pid,
+                    settings,
+                    start,
+                    || {
+                        signals::received().is_some()
+                            || deadline.is_some_and(|d| Instant::now() >= d)
+                            || std::fs::metadata(format!("/proc/{pid}")).is_err()
+                    },
+                    on_sample,
+                );
+                mode = "attach";
+                workload = None;
+                command = vec!["attach".to_string(), pid.to_string()];
+                exit = None;
+                counters = None;
+            }
+            TargetSpec::Command(_) | TargetSpec::Workload(_) => {
+                let prepared = match &spec.target {
+                    TargetSpec::Workload(w) => Some(workloads::prepare(w)?),
+                    _ => None,
+                };
+                let (argv, env): (Vec<OsString>, Vec<(OsString, OsString)>) =
+                    match (&spec.target, &prepared) {
+                        (_, Some(p)) => (p.argv.clone(), p.env.clone()),
+                        (TargetSpec::Command(argv), None) => (argv.clone(), Vec::new()),
+                        _ => unreachable!("launch targets only"),
+                    };
+                let mut opened = None;
+                let start = Instant::now();
+                let child = target::launch(&argv, &env, |pid| {
+                    opened = Some(TreeCounters::open(pid, true))
+                })
+                .inspect_err(|_| out.discard_placeholders())?;
+                cores = host::cores_available(child.pid());
+                rec = sample::record(
+                    child.pid(),
+                    settings,
+                    start,
+                    || child.has_exited(),
+                    on_sample,
+                );
+                exit = Some(child.wait());
+                counters = opened.map(TreeCounters::read);
+                mode = if prepared.is_some() {
+                    "workload"
+                } else {
+                    "launch"
+                };
+                workload = match &spec.target {
+                    TargetSpec::Workload(w) => Some(w.label()),
+                    _ => None,
+                };
+                command = argv
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                drop(prepared);
+            }
+            TargetSpec::Replay(_) => unreachable!("handled by run()"),
+        }
+        if let Some(p) = &progress {
+            p.finish_and_clear();
+        }
+        let python_version = rec.python_exe.as_deref().and_then(host::python_version);
+        let timeline = Timeline {
+            format: "boundcheck-timeline".into(),
+            schema_version: TIMELINE_SCHEMA_VERSION,
+            meta: RunMeta {
+                command,
+                mode: mode.into(),
+                workload,
+                started_at,
+                duration_s: rec.duration_s,
+                exit,
+                interrupted: signals::received().is_some(),
+                host,
+                cores_available: cores,
+                python_version,
+            },
+            sampling: rec.stats,
+            counters,
+            processes: rec.processes,
+            threads: rec.threads,
+            samples: rec.samples,
+        };
+        let report = Report::build(&timeline, diagnose(&timeline));
+        emit(spec, &out, &report, Some(&timeline))?;
+        Ok(Outcome {
+            exit_code: exit.map_or(0, |e| e.shell_status()),
+        })
+    }
+
+    fn progress_bar(quiet: bool) -> Option<ProgressBar> {
+        if quiet {
+            return None;
+        }
+        let p = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        if p.is_hidden() {
+            return None;
+        }
+        p.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        p.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(p)
+    }
+}

@@ -1,0 +1,227 @@
+//! One state per thread-moment, from what /proc showed of it.
+//!
+//! The method (also in `docs/thread-states.md`):
+//! 1. `R` is `on-cpu`, unless the thread spent more of the last interval
+//!    waiting for a CPU (`schedstat` run delay) than on one: then `runnable`.
+//! 2. `D` (uninterruptible) is `disk-wait`: on Linux that is overwhelmingly
+//!    block I/O (page cache misses, fsync, writeback throttling).
+//! 3. `S` is decided by the system call the thread is blocked in
+//!    (`/proc/PID/task/TID/syscall`) and, when its argument is a descriptor,
+//!    by what that descriptor is: futex → `lock-wait`; nanosleep → `sleep`;
+//!    wait4 → `child-wait`; fsync → `disk-wait`; recv/poll/epoll/accept on an
+//!    inet socket → `net-wait`; on a regular file → `disk-wait`; a poll with
+//!    no descriptors at all → `sleep` (a pure timeout); pipes, unix sockets and
+//!    terminals → `other` (local IPC or a human, neither disk nor network).
+//! 4. When the syscall is unknown, the kernel's `wchan` decides.
+//!
+//! Pure: the live sampler gathers [`Observation`]s, this file only decides.
+
+use crate::timeline::{Resource, ThreadState};
+
+/// What the sampler saw of one thread at one tick.
+#[derive(Debug, Clone, Default)]
+pub struct Observation<'a> {
+    pub os_state: char,
+    /// Name of the syscall it is blocked in; `None` when running or unknown.
+    pub syscall: Option<&'a str>,
+    /// What that syscall's descriptor(s) point at, when resolved.
+    pub waits_on: Option<Resource>,
+    pub wchan: Option<&'a str>,
+    pub cpu_s: f64,
+    pub run_delay_s: f64,
+    pub interval_s: f64,
+}
+
+/// Which syscalls take a descriptor (or a set of them) whose kind decides the state.
+pub fn syscall_uses_fd(name: &str) -> bool {
+    matches!(
+        name,
+        "read"
+            | "readv"
+            | "pread64"
+            | "preadv"
+            | "preadv2"
+            | "recvfrom"
+            | "recvmsg"
+            | "recvmmsg"
+            | "accept"
+            | "accept4"
+            | "connect"
+            | "write"
+            | "writev"
+            | "pwrite64"
+            | "sendto"
+            | "sendmsg"
+            | "sendfile"
+            | "splice"
+            | "poll"
+            | "ppoll"
+            | "select"
+            | "pselect6"
+            | "epoll_wait"
+            | "epoll_pwait"
+            | "epoll_pwait2"
+    )
+}
+
+/// Classify one thread-moment.
+pub fn classify(o: &Observation) -> ThreadState {
+    match o.os_state {
+        'R' => {
+            if o.run_delay_s > o.cpu_s && o.run_delay_s > 0.5 * o.interval_s {
+                ThreadState::Runnable
+            } else {
+                ThreadState::OnCpu
+            }
+        }
+        'D' => ThreadState::DiskWait,
+        'S' | 'I' => o
+            .syscall
+            .and_then(|s| by_syscall(s, o.waits_on))
+            .or_else(|| o.wchan.and_then(by_wchan))
+            .unwrap_or(ThreadState::Other),
+        _ => ThreadState::Other,
+    }
+}
+
+fn by_syscall(name: &str, waits_on: Option<Resource>) -> Option<ThreadState> {
+    let state = match name {
+        "futex" | "futex_wait" | "futex_waitv" | "flock" | "semop" | "semtimedop" => {
+            ThreadState::LockWait
+        }
+        "nanosleep" | "clock_nanosleep" | "pause" | "rt_sigsuspend" | "rt_sigtimedwait"
+        | "alarm" => ThreadState::Sleep,
+        "wait4" | "waitid" => ThreadState::ChildWait,
+        "fsync" | "fdatasync" | "sync" | "syncfs" | "sync_file_range" | "msync" => {
+            ThreadState::DiskWait
+        }
+        name if syscall_uses_fd(name) => by_resource(waits_on?),
+        _ => return None,
+    };
+    Some(state)
+}
+
+fn by_resource(r: Resource) -> ThreadState {
+    match r {
+        Resource::InetSocket | Resource::Socket => ThreadState::NetWait,
+        Resource::File => ThreadState::DiskWait,
+        Resource::Nothing => ThreadState::Sleep,
+        Resource::UnixSocket
+        | Resource::Pipe
+        | Resource::Device
+        | Resource::Event
+        | Resource::Unknown => ThreadState::Other,
+    }
+}
+
+fn by_wchan(w: &str) -> Option<ThreadState> {
+    let has = |p: &str| w.contains(p);
+    Some(if has("futex") {
+        ThreadState::LockWait
+    } else if has("nanosleep") || has("hrtimer") {
+        ThreadState::Sleep
+    } else if has("do_wait") || w == "kernel_wait4" {
+        ThreadState::ChildWait
+    } else if has("io_schedule")
+        || has("folio_wait")
+        || has("wait_on_page")
+        || has("bit_wait_io")
+        || has("wait_for_completion_io")
+        || has("jbd2")
+        || has("blkdev")
+    {
+        ThreadState::DiskWait
+    } else if has("sk_wait") || has("inet_csk_accept") || has("tcp_") {
+        ThreadState::NetWait
+    } else {
+        return None;
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(
+        state: char,
+        syscall: Option<&'static str>,
+        on: Option<Resource>,
+    ) -> Observation<'static> {
+        Observation {
+            os_state: state,
+            syscall,
+            waits_on: on,
+            interval_s: 0.01,
+            ..Observation::default()
+        }
+    }
+
+    #[test]
+    fn running_is_on_cpu_unless_it_mostly_waited_for_a_cpu() {
+        let mut o = obs('R', None, None);
+        o.cpu_s = 0.009;
+        o.run_delay_s = 0.001;
+        assert_eq!(classify(&o), ThreadState::OnCpu);
+        o.cpu_s = 0.002;
+        o.run_delay_s = 0.008;
+        assert_eq!(classify(&o), ThreadState::Runnable);
+    }
+
+    #[test]
+    fn d_state_is_disk() {
+        assert_eq!(
+            classify(&obs('D', Some("read"), Some(Resource::File))),
+            ThreadState::DiskWait
+        );
+    }
+
+    #[test]
+    fn blocked_syscalls_map_to_states() {
+        let cases = [
+            (Some("futex"), None, ThreadState::LockWait),
+            (Some("clock_nanosleep"), None, ThreadState::Sleep),
+            (Some("wait4"), None, ThreadState::ChildWait),
+            (Some("fsync"), None, ThreadState::DiskWait),
+            (
+                Some("recvfrom"),
+                Some(Resource::InetSocket),
+                ThreadState::NetWait,
+            ),
+            (
+                Some("poll"),
+                Some(Resource::InetSocket),
+                ThreadState::NetWait,
+            ),
+            (Some("poll"), Some(Resource::Nothing), ThreadState::Sleep),
+            (
+                Some("epoll_wait"),
+                Some(Resource::Nothing),
+                ThreadState::Sleep,
+            ),
+            (Some("read"), Some(Resource::Pipe), ThreadState::Other),
+            (Some("read"), Some(Resource::UnixSocket), ThreadState::Other),
+            (Some("read"), Some(Resource::File), ThreadState::DiskWait),
+            (Some("read"), Some(Resource::Device), ThreadState::Other),
+        ];
+        for (sc, on, want) in cases {
+            assert_eq!(classify(&obs('S', sc, on)), want, "{sc:?} on {on:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_syscall_falls_back_to_wchan() {
+        let mut o = obs('S', Some("restart_syscall"), None);
+        o.wchan = Some("hrtimer_nanosleep");
+        assert_eq!(classify(&o), ThreadState::Sleep);
+        o.wchan = Some("futex_do_wait");
+        assert_eq!(classify(&o), ThreadState::LockWait);
+        o.wchan = Some("something_else");
+        assert_eq!(classify(&o), ThreadState::Other);
+    }
+
+    #[test]
+    fn zombies_and_stopped_threads_are_other() {
+        assert_eq!(classify(&obs('Z', None, None)), ThreadState::Other);
+        assert_eq!(classify(&obs('T', None, None)), ThreadState::Other);
+    }
+}

@@ -1,0 +1,153 @@
+//! Sampling: read the target's process tree at a jittered rate until told to stop.
+//!
+//! The tick schedule is jittered by ±10 % of the period so that a target with
+//! a periodic rhythm (a 10 ms timer, a 100 Hz loop) is not sampled at the same
+//! phase every time, which would make one state look like all of them. Each
+//! tick records how late it ran; a tick more than a period late is counted as
+//! lost rather than taken twice. The sampler's own CPU time is measured so the
+//! report can show what profiling cost.
+
+pub mod classify;
+pub mod host;
+pub mod parse;
+pub mod syscalls;
+pub mod tree;
+
+#[cfg(target_os = "linux")]
+mod live;
+#[cfg(target_os = "linux")]
+pub mod perf;
+
+use crate::timeline::{ProcessInfo, Sample, SamplingStats, ThreadInfo};
+use std::time::{Duration, Instant};
+
+/// Settings of one sampling session.
+#[derive(Debug, Clone, Copy)]
+pub struct SamplerSettings {
+    /// Ticks per second.
+    pub rate_hz: f64,
+    /// Attached to a running process (baseline its counters at the first tick).
+    pub attach: bool,
+}
+
+/// What a sampling session produced.
+#[derive(Debug, Default)]
+pub struct Recording {
+    pub samples: Vec<Sample>,
+    pub processes: Vec<ProcessInfo>,
+    pub threads: Vec<ThreadInfo>,
+    pub stats: SamplingStats,
+    /// Path of a Python interpreter seen in the tree, to ask its version.
+    pub python_exe: Option<String>,
+    /// Seconds from `start` to the end of sampling.
+    pub duration_s: f64,
+}
+
+/// Sample the tree under `root` until `done()` says stop. `on_sample` sees each
+/// sample as it is taken (for progress display).
+#[cfg(target_os = "linux")]
+pub fn record(
+    root: i32,
+    settings: SamplerSettings,
+    start: Instant,
+    mut done: impl FnMut() -> bool,
+    mut on_sample: impl FnMut(&Sample),
+) -> Recording {
+    let period = 1.0 / settings.rate_hz;
+    let mut reader = live::LiveReader::new(root, settings.attach);
+    let mut jitter = Jitter::seeded();
+    let cpu_before = thread_cpu_s();
+    let mut rec = Recording::default();
+    let mut next = start + Duration::from_secs_f64(period * jitter.factor());
+    let mut last_tick = start;
+    let (mut late_sum, mut late_max) = (0.0f64, 0.0f64);
+    while !done() {
+        let now = Instant::now();
+        if next > now {
+            // Sleep in short steps so a target's exit is noticed quickly even at low rates.
+            std::thread::sleep((next - now).min(Duration::from_millis(50)));
+            if Instant::now() < next {
+                continue;
+            }
+        }
+        let now = Instant::now();
+        let mut late = now.saturating_duration_since(next).as_secs_f64();
+        if late > period {
+            rec.stats.lost_samples += (late / period) as u64;
+            late %= period;
+        }
+        let sample = reader.tick(
+            now.duration_since(start).as_secs_f64(),
+            now.duration_since(last_tick).as_secs_f64(),
+            late,
+        );
+        last_tick = now;
+        late_sum += late;
+        late_max = late_max.max(late);
+        on_sample(&sample);
+        rec.samples.push(sample);
+        next = now + Duration::from_secs_f64(period * jitter.factor());
+    }
+    rec.duration_s = start.elapsed().as_secs_f64();
+    let n = rec.samples.len() as f64;
+    rec.stats.requested_rate_hz = settings.rate_hz;
+    rec.stats.samples = rec.samples.len() as u64;
+    rec.stats.achieved_rate_hz = if rec.duration_s > 0.0 {
+        n / rec.duration_s
+    } else {
+        0.0
+    };
+    rec.stats.mean_late_s = if n > 0.0 { late_sum / n } else { 0.0 };
+    rec.stats.max_late_s = late_max;
+    rec.stats.sampler_cpu_s = thread_cpu_s() - cpu_before;
+    reader.stats_failures(&mut rec.stats);
+    rec.processes = reader.processes();
+    rec.threads = reader.threads();
+    rec.python_exe = reader.python_exe().map(str::to_string);
+    rec
+}
+
+/// CPU time of the calling thread (the sampler), seconds.
+#[cfg(target_os = "linux")]
+fn thread_cpu_s() -> f64 {
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    }
+}
+
+/// A tiny xorshift generator: the jitter needs no cryptographic quality and
+/// not worth a dependency.
+struct Jitter(u64);
+
+impl Jitter {
+    fn seeded() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9E37_79B9, |d| d.as_nanos() as u64);
+        Jitter(nanos | 1)
+    }
+
+    /// A factor in [0.9, 1.1).
+    fn factor(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        0.9 + 0.2 * ((self.0 >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn jitter_stays_within_ten_percent_and_varies() {
+        let mut j = super::Jitter::seeded();
+        let v: Vec<f64> = (0..1000).map(|_| j.factor()).collect();
+        assert!(v.iter().all(|&f| (0.9..1.1).contains(&f)));
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        assert!((mean - 1.0).abs() < 0.02, "mean {mean}");
+        assert!(v.windows(2).any(|w| w[0] != w[1]));
+    }
+}

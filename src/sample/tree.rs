@@ -1,0 +1,105 @@
+//! Which processes belong to the target's tree right now.
+//!
+//! This kernel has no `/proc/PID/task/TID/children`, so the tree is found by
+//! listing `/proc` and reading the parent of each pid not seen before. Each
+//! pid's parent is read once and remembered (keyed by pid, forgotten when the
+//! pid disappears from `/proc`), so a tick costs one directory listing plus
+//! one `stat` read per new process. Membership is sticky: a child whose
+//! parent exits is reparented to init but stays in the tree we watch.
+
+use std::collections::{HashMap, HashSet};
+
+/// Tracks the descendants of one root process.
+#[derive(Debug)]
+pub struct TreeTracker {
+    root: i32,
+    /// Every pid listed in /proc last time, with whether it is in the tree.
+    known: HashMap<i32, bool>,
+}
+
+impl TreeTracker {
+    pub fn new(root: i32) -> Self {
+        TreeTracker {
+            root,
+            known: HashMap::new(),
+        }
+    }
+
+    /// The pids of the tree now, root first.
+    pub fn scan(&mut self) -> Vec<i32> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return vec![self.root];
+        };
+        let listed: HashSet<i32> = dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        self.known.retain(|pid, _| listed.contains(pid));
+        let mut fresh: Vec<(i32, i32)> = listed
+            .iter()
+            .filter(|pid| !self.known.contains_key(pid))
+            .filter_map(|&pid| Some((pid, read_ppid(pid)?)))
+            .collect();
+        self.known.insert(self.root, true);
+        // Resolve new pids whose parent is also new: repeat until nothing changes.
+        loop {
+            let before = fresh.len();
+            fresh.retain(|&(pid, ppid)| match self.known.get(&ppid) {
+                Some(&in_tree) => {
+                    self.known.insert(pid, in_tree);
+                    false
+                }
+                None => true,
+            });
+            if fresh.len() == before {
+                break;
+            }
+        }
+        // Parents we never saw (exited before the listing): not ours.
+        for (pid, _) in fresh {
+            self.known.insert(pid, false);
+        }
+        let mut tree: Vec<i32> = self
+            .known
+            .iter()
+            .filter(|&(&pid, &in_tree)| in_tree && listed.contains(&pid))
+            .map(|(&pid, _)| pid)
+            .collect();
+        tree.sort_unstable_by_key(|&p| (p != self.root, p));
+        tree
+    }
+}
+
+fn read_ppid(pid: i32) -> Option<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: parse after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_children_and_grandchildren_of_this_test() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 2 & wait"])
+            .spawn()
+            .expect("sh");
+        let me = std::process::id() as i32;
+        let mut tracker = TreeTracker::new(me);
+        let mut found = Vec::new();
+        for _ in 0..100 {
+            found = tracker.scan();
+            if found.len() >= 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(found[0], me, "root first");
+        assert!(found.contains(&(child.id() as i32)), "{found:?}");
+        assert!(found.len() >= 3, "grandchild (sleep) found too: {found:?}");
+    }
+}

@@ -1,0 +1,37 @@
+//! Plain settings for one boundcheck run: what the CLI means, free of clap.
+
+use crate::workloads::WorkloadSpec;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to profile.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetSpec {
+    /// Launch this argv.
+    Command(Vec<OsString>),
+    /// Launch a built-in workload.
+    Workload(WorkloadSpec),
+    /// Sample a running process.
+    Attach { pid: i32 },
+    /// Re-diagnose a recorded timeline.
+    Replay(PathBuf),
+}
+
+/// Settings of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    pub target: TargetSpec,
+    /// Samples per second (> 0).
+    pub rate_hz: f64,
+    /// Stop sampling after this long (attach mode; the target keeps running).
+    pub duration: Option<Duration>,
+    /// Where report.json and timeline.json go.
+    pub out_dir: PathBuf,
+    /// Print the report JSON to stdout instead of the summary.
+    pub json: bool,
+    /// Comparative re-runs (not yet implemented; accepted so scripts keep working).
+    pub rerun: bool,
+    /// No progress line.
+    pub quiet: bool,
+}

@@ -1,0 +1,227 @@
+//! The target's lifecycle: launch it (or attach to it), forward signals, and
+//! keep its exit status.
+//!
+//! Launching is a hand-rolled fork + execve rather than `std::process::Command`
+//! because the counters must be attached to the child *before* its first
+//! instruction: the child blocks on a pipe after fork, the caller opens perf
+//! counters on its pid (`enable_on_exec`), then releases it. `Command` with a
+//! blocking `pre_exec` deadlocks, since `spawn` waits for the exec. As in
+//! `Command`, everything the child needs (paths, argv, env) is prepared before
+//! the fork, so the child only calls async-signal-safe functions.
+
+pub mod signals;
+
+use crate::error::Error;
+use crate::timeline::ExitInfo;
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+/// A launched child that we will reap.
+#[derive(Debug)]
+pub struct Child {
+    pid: i32,
+}
+
+/// Launch `argv` with extra environment variables. `before_exec` runs in the
+/// parent while the child waits just before its exec.
+pub fn launch(
+    argv: &[OsString],
+    extra_env: &[(OsString, OsString)],
+    before_exec: impl FnOnce(i32),
+) -> Result<Child, Error> {
+    let program = argv.first().ok_or(Error::NoCommand)?;
+    let path = resolve_program(program).ok_or_else(|| Error::CommandNotFound {
+        command: program.to_string_lossy().into_owned(),
+    })?;
+    let c_path = cstring(path.as_os_str())?;
+    let c_args: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| !extra_env.iter().any(|(ek, _)| ek == k))
+        .collect();
+    env.extend(extra_env.iter().cloned());
+    let c_env: Vec<CString> = env
+        .into_iter()
+        .map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend(v.into_vec());
+            CString::new(kv).map_err(|_| Error::Launch("environment holds a NUL byte".into()))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut argv_ptrs: Vec<*const libc::c_char> = c_args.iter().map(|c| c.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut env_ptrs: Vec<*const libc::c_char> = c_env.iter().map(|c| c.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
+
+    let (go_r, go_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    // SAFETY: after fork the child only calls async-signal-safe functions
+    // (read, write, close, execve, _exit) on memory prepared before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::Launch(format!(
+            "fork failed: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    if pid == 0 {
+        unsafe {
+            libc::close(go_w);
+            libc::close(err_r);
+            let mut byte = 0u8;
+            while libc::read(go_r, (&mut byte as *mut u8).cast(), 1) < 0 {}
+            libc::execve(c_path.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());
+            let errno = *libc::__errno_location();
+            libc::write(err_w, (&errno as *const i32).cast(), 4);
+            libc::_exit(127);
+        }
+    }
+    // SAFETY: closing our copies of the child's pipe ends.
+    unsafe {
+        libc::close(go_r);
+        libc::close(err_w);
+    }
+    before_exec(pid);
+    signals::set_child(pid);
+    // SAFETY: plain writes/reads/close on descriptors we own.
+    let errno = unsafe {
+        libc::write(go_w, [1u8].as_ptr().cast(), 1);
+        libc::close(go_w);
+        let mut errno = 0i32;
+        let n = loop {
+            let n = libc::read(err_r, (&mut errno as *mut i32).cast(), 4);
+            if n >= 0 || *libc::__errno_location() != libc::EINTR {
+                break n;
+            }
+        };
+        libc::close(err_r);
+        (n == 4).then_some(errno)
+    };
+    let child = Child { pid };
+    if let Some(errno) = errno {
+        signals::set_child(0);
+        let _ = child.wait();
+        let command = program.to_string_lossy().into_owned();
+        let err = std::io::Error::from_raw_os_error(errno);
+        return Err(match errno {
+            libc::ENOENT => Error::CommandNotFound { command },
+            libc::EACCES | libc::EPERM | libc::ENOEXEC => Error::CommandNotExecutable {
+                command,
+                reason: err.to_string(),
+            },
+            _ => Error::Launch(format!("cannot run {command}: {err}")),
+        });
+    }
+    Ok(child)
+}
+
+impl Child {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Whether the child has exited, without reaping it: its /proc entry
+    /// stays readable until [`Child::wait`].
+    pub fn has_exited(&self) -> bool {
+        // SAFETY: `info` is zeroed and owned; WNOWAIT leaves the child reapable.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let r = libc::waitid(
+                libc::P_PID,
+                self.pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            );
+            r != 0 || info.si_pid() != 0
+        }
+    }
+
+    /// Reap the child and return how it ended.
+    pub fn wait(self) -> ExitInfo {
+        signals::set_child(0);
+        let mut status = 0;
+        loop {
+            // SAFETY: waiting for our own child with a valid status pointer.
+            let r = unsafe { libc::waitpid(self.pid, &mut status, 0) };
+            if r == self.pid {
+                break;
+            }
+            if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return ExitInfo {
+                    code: None,
+                    signal: None,
+                };
+            }
+        }
+        if libc::WIFSIGNALED(status) {
+            ExitInfo {
+                code: None,
+                signal: Some(libc::WTERMSIG(status)),
+            }
+        } else {
+            ExitInfo {
+                code: Some(libc::WEXITSTATUS(status)),
+                signal: None,
+            }
+        }
+    }
+}
+
+/// Check that `pid` exists and that we may read it before attaching.
+pub fn check_attachable(pid: i32) -> Result<(), Error> {
+    // SAFETY: signal 0 only checks existence and permission.
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::ESRCH) => Error::NoSuchProcess { pid },
+            _ => Error::AttachDenied {
+                pid,
+                reason: err.to_string(),
+            },
+        });
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|_| ())
+        .map_err(|e| Error::AttachDenied {
+            pid,
+            reason: e.to_string(),
+        })
+}
+
+/// Where `execvp` would find `program`: as given when it holds a slash, else
+/// the first executable file of that name on `PATH`.
+pub fn resolve_program(program: &OsStr) -> Option<PathBuf> {
+    if program.as_bytes().contains(&b'/') {
+        return Some(PathBuf::from(program));
+    }
+    if program.is_empty() {
+        return None;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| is_executable_file(p))
+}
+
+fn is_executable_file(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn cstring(s: &OsStr) -> Result<CString, Error> {
+    CString::new(s.as_bytes()).map_err(|_| Error::Launch("argument holds a NUL byte".into()))
+}
+
+fn pipe() -> Result<(i32, i32), Error> {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a valid two-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::Launch(format!(
+            "pipe failed: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok((fds[0], fds[1]))
+}

@@ -1,0 +1,357 @@
+//! The recorded run: every sample of every thread, plus the facts about the run.
+//!
+//! `sample/` writes these types, `diagnose/` and `report/` read them, and none of
+//! them depends on the live sampler. A `Timeline` serialises to `timeline.json`
+//! and can be replayed (`boundcheck replay timeline.json`), which is the
+//! deterministic seam the replay tests use.
+//!
+//! Units are in the field names (`_s` seconds, `_bytes`, `_hz`) and every field
+//! says what it measures, because users' scripts read these files.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped on any incompatible change to the timeline's shape; readers refuse
+/// a newer major version instead of misreading it.
+pub const TIMELINE_SCHEMA_VERSION: u32 = 1;
+
+/// Every field of a timeline file, so one run can be re-diagnosed later.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timeline {
+    /// Always `"boundcheck-timeline"`: tells a timeline from a report at a glance.
+    pub format: String,
+    /// Shape version of this file (see [`TIMELINE_SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// What ran, where, and how it ended.
+    pub meta: RunMeta,
+    /// The sampler's own bookkeeping: how many ticks, how late, what failed.
+    pub sampling: SamplingStats,
+    /// Whole-tree totals from perf events, when they could be opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<Counters>,
+    /// Every process seen in the tree, in order of discovery.
+    pub processes: Vec<ProcessInfo>,
+    /// Every thread seen, with its name, so samples can carry only ids.
+    pub threads: Vec<ThreadInfo>,
+    /// One entry per sampler tick, in time order.
+    pub samples: Vec<Sample>,
+}
+
+/// What ran and how it ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunMeta {
+    /// The command as launched (argv), or `["attach", PID]` when attached.
+    pub command: Vec<String>,
+    /// `launch`, `workload` or `attach`.
+    pub mode: String,
+    /// Built-in workload settings when `mode == "workload"`, e.g. `cpu/threads/2/med`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    /// Wall-clock start, RFC 3339 UTC.
+    pub started_at: String,
+    /// Seconds from launch (or attach) to the end of sampling.
+    pub duration_s: f64,
+    /// How the target ended; `None` when attached (we do not own its exit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitInfo>,
+    /// True when boundcheck was interrupted (SIGINT/SIGTERM) before the target ended.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// The machine the run happened on.
+    pub host: Host,
+    /// CPUs the target may run on (its affinity mask), the denominator of "cores busy".
+    pub cores_available: usize,
+    /// Version of the target's Python interpreter, when the tree ran Python.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_version: Option<String>,
+}
+
+/// How the target process ended, like `time` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    /// The exit code it returned, if it exited normally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    /// The signal that killed it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+}
+
+impl ExitInfo {
+    /// The shell convention: the exit code, or 128 + N when killed by signal N.
+    pub fn shell_status(&self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            (None, None) => 0,
+        }
+    }
+}
+
+/// Facts about the machine, so a report read elsewhere says where it came from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Host {
+    /// CPU model name as the kernel reports it.
+    pub cpu_model: String,
+    /// Logical CPUs online.
+    pub logical_cpus: usize,
+    /// Physical cores, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub physical_cores: Option<usize>,
+    /// Total memory in bytes.
+    pub memory_bytes: u64,
+    /// Kernel release (`uname -r`).
+    pub kernel: String,
+    /// Operating system name and version.
+    pub os: String,
+    /// boundcheck's version that recorded the run.
+    pub boundcheck_version: String,
+}
+
+/// The sampler's bookkeeping, from which sampling caveats are computed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SamplingStats {
+    /// Rate asked for, samples per second.
+    pub requested_rate_hz: f64,
+    /// Samples actually taken per second of run.
+    pub achieved_rate_hz: f64,
+    /// Samples taken.
+    pub samples: u64,
+    /// Ticks that were skipped because the sampler fell more than a whole period behind.
+    pub lost_samples: u64,
+    /// Mean lateness of a tick behind its schedule, seconds.
+    pub mean_late_s: f64,
+    /// Worst lateness of a tick, seconds.
+    pub max_late_s: f64,
+    /// CPU time the sampler itself used (user + system), seconds.
+    pub sampler_cpu_s: f64,
+    /// Reads that failed, by reason (`vanished` threads are normal and counted apart).
+    pub read_failures: BTreeMap<String, u64>,
+}
+
+/// Whole-tree totals from perf events (inherited by every child).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Counters {
+    /// On-CPU time of the whole tree, seconds (`task-clock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_clock_s: Option<f64>,
+    /// Context switches of the whole tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_switches: Option<u64>,
+    /// Migrations between CPUs of the whole tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_migrations: Option<u64>,
+    /// Page faults of the whole tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_faults: Option<u64>,
+    /// CPU cycles, only where the machine has a PMU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycles: Option<u64>,
+    /// Instructions retired, only where the machine has a PMU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<u64>,
+    /// Counters that could not be opened, with the kernel's reason.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unavailable: BTreeMap<String, String>,
+}
+
+/// A process of the tree.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    pub ppid: i32,
+    /// Short name (`comm`) when first seen.
+    pub name: String,
+    /// Command line when first seen (may be empty for a process caught mid-exec).
+    pub cmdline: Vec<String>,
+    /// Seconds since start when first and last seen.
+    pub first_seen_s: f64,
+    pub last_seen_s: f64,
+    /// Largest resident set seen (`VmHWM`), bytes.
+    pub peak_rss_bytes: u64,
+    /// Bytes this process read from and wrote to storage (`/proc/PID/io`), last reading.
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+}
+
+/// A thread of the tree.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThreadInfo {
+    pub pid: i32,
+    pub tid: i32,
+    /// Thread name (`comm`) when first seen.
+    pub name: String,
+}
+
+/// One sampler tick.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Sample {
+    /// Seconds since the start of the run.
+    pub t_s: f64,
+    /// Seconds since the previous tick: the weight of this sample.
+    pub interval_s: f64,
+    /// How late this tick ran behind its schedule, seconds.
+    pub late_s: f64,
+    /// Every thread of the tree at this tick.
+    pub threads: Vec<ThreadSample>,
+    /// Every core's time split over the interval.
+    pub cores: Vec<CoreSample>,
+    /// Resident memory of the whole tree at this tick, bytes.
+    pub tree_rss_bytes: u64,
+    /// Number of processes in the tree at this tick.
+    pub processes: u32,
+}
+
+/// One thread at one moment: what it was doing, and what it used since the last tick.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThreadSample {
+    pub pid: i32,
+    pub tid: i32,
+    /// The single state this thread-moment is classified as.
+    pub state: ThreadState,
+    /// The kernel's one-letter state (`R`, `S`, `D`, …).
+    pub os_state: char,
+    /// CPU time used since the previous tick, seconds (`schedstat` run time).
+    pub cpu_s: f64,
+    /// Kernel-mode CPU time since the previous tick, seconds (`stat` stime: 10 ms steps, exact only in sums).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sys_s: f64,
+    /// Time spent runnable without a CPU since the previous tick, seconds (`schedstat` run delay).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub run_delay_s: f64,
+    /// Times switched out voluntarily / involuntarily since the last reading.
+    #[serde(default, skip_serializing_if = "is_zero_u")]
+    pub vol_switches: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u")]
+    pub invol_switches: u64,
+    /// Minor page faults since the previous tick.
+    #[serde(default, skip_serializing_if = "is_zero_u")]
+    pub minor_faults: u64,
+    /// Kernel function the thread sleeps in (`wchan`), when blocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wchan: Option<String>,
+    /// System call the thread is blocked in, by name, when blocked in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscall: Option<String>,
+    /// What the blocking call waits on, when its argument names a file descriptor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits_on: Option<Resource>,
+    /// For futex waits: where the futex word lives, which tells the GIL from an application lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub futex: Option<FutexSite>,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+fn is_zero_u(v: &u64) -> bool {
+    *v == 0
+}
+
+/// One state per thread-moment. The spelling is a public contract: these are
+/// the keys of `diagnosis.shares`. How each is detected: `docs/thread-states.md`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThreadState {
+    /// Running on a CPU.
+    OnCpu,
+    /// Wants a CPU, none free (run-queue delay dominated the interval).
+    Runnable,
+    /// Blocked on a futex or similar lock (the GIL, a mutex, a condition).
+    LockWait,
+    /// Blocked on storage: D state, or a blocking call on a regular file or fsync.
+    DiskWait,
+    /// Blocked on a network socket (poll/epoll/select/recv/accept/connect).
+    NetWait,
+    /// Sleeping on a timer (nanosleep, a poll with no descriptors).
+    Sleep,
+    /// Waiting for a child process (wait4/waitid).
+    ChildWait,
+    /// Anything else (pipes, terminals, signals, unknown).
+    #[default]
+    Other,
+}
+
+impl ThreadState {
+    /// All states in report order.
+    pub const ALL: [ThreadState; 8] = [
+        ThreadState::OnCpu,
+        ThreadState::Runnable,
+        ThreadState::LockWait,
+        ThreadState::DiskWait,
+        ThreadState::NetWait,
+        ThreadState::Sleep,
+        ThreadState::ChildWait,
+        ThreadState::Other,
+    ];
+
+    /// The public spelling (`on-cpu`, `lock-wait`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreadState::OnCpu => "on-cpu",
+            ThreadState::Runnable => "runnable",
+            ThreadState::LockWait => "lock-wait",
+            ThreadState::DiskWait => "disk-wait",
+            ThreadState::NetWait => "net-wait",
+            ThreadState::Sleep => "sleep",
+            ThreadState::ChildWait => "child-wait",
+            ThreadState::Other => "other",
+        }
+    }
+}
+
+/// What a blocked thread's file descriptor points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resource {
+    /// A TCP or UDP socket (IPv4 or IPv6).
+    InetSocket,
+    /// A Unix-domain socket (local IPC, e.g. multiprocessing).
+    UnixSocket,
+    /// A socket whose family could not be told.
+    Socket,
+    /// A pipe (local IPC, e.g. multiprocessing queues).
+    Pipe,
+    /// A regular file or block device.
+    File,
+    /// A terminal or other character device.
+    Device,
+    /// An epoll set, eventfd, timerfd or similar with nothing more telling inside.
+    Event,
+    /// Nothing: a poll/epoll/select with no descriptors, i.e. a pure timeout.
+    Nothing,
+    /// Could not be resolved.
+    Unknown,
+}
+
+/// Where a futex word lives: in the interpreter's static data (CPython's GIL),
+/// in the heap (an application lock, condition or queue), or elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FutexSite {
+    /// Static data of `python*` / `libpython*`: the GIL.
+    Interpreter,
+    /// Heap or anonymous memory: an application lock, condition, semaphore.
+    Heap,
+    /// Static data of another library (e.g. libc internals).
+    Library,
+    /// Address not found in the memory map.
+    Unknown,
+}
+
+/// One core over one interval, as fractions of the interval (they sum to ~1).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct CoreSample {
+    /// User time including nice.
+    pub user: f32,
+    /// Kernel time including irq and softirq.
+    pub system: f32,
+    /// Idle with no I/O outstanding.
+    pub idle: f32,
+    /// Idle while some task waited for I/O (a per-CPU idle state, not per-process).
+    pub iowait: f32,
+    /// Time stolen by the hypervisor.
+    pub steal: f32,
+}
