@@ -88,11 +88,11 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
             .map(|(k, v)| format!("{k} {:.0}%", **v * 100.0))
             .collect::<Vec<_>>()
             .join(", ");
+        let id = format!("{}/{}", t.pid, t.tid);
         let _ = writeln!(
             s,
-            "{head}{:<16} pid {:<7} cpu {:>6.2} s  {split}",
-            shorten(&t.name, 16),
-            t.pid,
+            "{head}{:<15} {id:<13} cpu {:>6.2} s  {split}",
+            shorten(&t.name, 15),
             t.cpu_s
         );
     }

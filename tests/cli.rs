@@ -1,0 +1,145 @@
+//! Bad input and process lifecycle through the real binary: every case exits
+//! as documented and, where a run happened, still writes its report.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn unknown_command_is_a_clear_error_with_status_127() {
+    let r = run(&["--", "definitely-not-a-command-xyz"]);
+    assert_eq!(r.code(), Some(127), "{}", r.stderr());
+    assert!(r.stderr().contains("command not found: definitely-not-a-command-xyz"), "{}", r.stderr());
+    assert!(r.report.is_none(), "no report for a run that never started");
+}
+
+#[test]
+fn non_executable_file_is_status_126() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("plain.txt");
+    std::fs::write(&f, "not a program").unwrap();
+    let r = run(&["--", f.to_str().unwrap()]);
+    assert_eq!(r.code(), Some(126), "{}", r.stderr());
+    assert!(r.stderr().contains("cannot execute"), "{}", r.stderr());
+}
+
+#[test]
+fn zero_rate_is_refused_before_anything_runs() {
+    let r = run(&["--rate", "0", "--", "true"]);
+    assert_eq!(r.code(), Some(2));
+    assert!(r.stderr().contains("above 0"), "{}", r.stderr());
+}
+
+#[test]
+fn nothing_to_profile_says_how() {
+    let r = run(&[]);
+    assert_eq!(r.code(), Some(2));
+    assert!(r.stderr().contains("boundcheck -- python3 app.py"), "{}", r.stderr());
+}
+
+#[test]
+fn unwritable_output_fails_before_launching_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "").unwrap();
+    let marker = dir.path().join("target-ran");
+    let out = bin()
+        .args(["--quiet", "--out"])
+        .arg(blocker.join("sub"))
+        .args(["--", "touch"])
+        .arg(&marker)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not writable"), "{stderr}");
+    assert!(!marker.exists(), "the target must not run when the report cannot be written");
+}
+
+#[test]
+fn target_exit_status_is_preserved() {
+    let _g = exclusive();
+    let r = run_fixture("exit_code.py", &[]);
+    assert_eq!(r.code(), Some(7), "{}", r.stderr());
+    assert_eq!(r.report()["exit_status"], 7);
+    assert!(r.caveat_codes().contains(&"target-failed".to_string()));
+}
+
+#[test]
+fn target_that_exits_at_once_still_gets_a_report() {
+    let _g = exclusive();
+    let r = run(&["--", "true"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let codes = r.caveat_codes();
+    assert!(codes.contains(&"few-samples".to_string()), "{codes:?}");
+    assert!(codes.contains(&"short-run".to_string()), "{codes:?}");
+}
+
+#[test]
+fn target_killed_by_sigkill_reports_128_plus_9() {
+    let _g = exclusive();
+    let r = run_fixture("self_kill.py", &[]);
+    assert_eq!(r.code(), Some(137), "{}", r.stderr());
+    assert_eq!(r.report()["exit"]["signal"], 9);
+    assert!(r.stderr().contains("killed by signal 9"), "{}", r.stderr());
+}
+
+#[test]
+fn sigint_is_forwarded_and_the_report_is_still_written() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["--quiet", "--out"])
+        .arg(dir.path())
+        .args(["--", "python3"])
+        .arg(fixture("sigint_wait.py"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let the target start (the pyenv shim execs python after ~100 ms).
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let start = Instant::now();
+    let out = loop {
+        if let Some(_s) = child.try_wait().unwrap() {
+            break child.wait_with_output().unwrap();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "boundcheck did not stop after SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("got SIGINT"), "the target received the signal: {stdout}");
+    assert_eq!(out.status.code(), Some(130));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["exit_status"], 130);
+}
+
+#[test]
+fn help_teaches_the_main_uses() {
+    let out = bin().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["--workload", "--attach", "--rate", "--no-rerun", "--json", "replay", "gil-contended", "Exit status"] {
+        assert!(help.contains(needle), "--help lacks {needle}");
+    }
+}
+
+#[test]
+fn attach_to_a_missing_pid_is_a_clear_error() {
+    let r = run(&["--attach", "999999999", "--duration", "1s"]);
+    assert_eq!(r.code(), Some(2));
+    assert!(r.stderr().contains("no process with pid 999999999"), "{}", r.stderr());
+}
+
+#[test]
+fn json_flag_prints_the_report_on_stdout() {
+    let _g = exclusive();
+    let r = run(&["--json", "--", "sleep", "0.3"]);
+    assert_eq!(r.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).expect("stdout is JSON");
+    assert_eq!(v["format"], "boundcheck-report");
+    assert_eq!(v["diagnosis"]["verdict"], "idle");
+}

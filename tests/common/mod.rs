@@ -1,0 +1,97 @@
+//! Shared helpers for tests that run the real binary on real processes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+
+/// Live tests measure CPU use: running two at once on a 2-core machine would
+/// make each see the other's load. Every live test holds this lock.
+static MACHINE: Mutex<()> = Mutex::new(());
+
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_boundcheck"));
+    c.stdin(Stdio::null());
+    c
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+}
+
+/// The verdict a fixture's header promises (`# expected-verdict: X`).
+pub fn expected_verdict(name: &str) -> String {
+    let text = std::fs::read_to_string(fixture(name)).expect("fixture");
+    text.lines()
+        .find_map(|l| l.strip_prefix("# expected-verdict:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("{name} has no '# expected-verdict:' header"))
+}
+
+pub struct Run {
+    pub output: Output,
+    pub report: Option<serde_json::Value>,
+    pub out_dir: tempfile::TempDir,
+}
+
+impl Run {
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    pub fn report(&self) -> &serde_json::Value {
+        self.report.as_ref().unwrap_or_else(|| panic!("no report.json; stderr:\n{}", self.stderr()))
+    }
+    pub fn verdict(&self) -> String {
+        self.report()["diagnosis"]["verdict"].as_str().unwrap_or("").to_string()
+    }
+    pub fn caveat_codes(&self) -> Vec<String> {
+        self.report()["diagnosis"]["caveats"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c["code"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Run boundcheck with `args` (a fresh --out dir is added) and read its report.
+pub fn run(args: &[&str]) -> Run {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let output = bin()
+        .arg("--out")
+        .arg(out_dir.path())
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("run boundcheck");
+    let report = std::fs::read_to_string(out_dir.path().join("report.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    Run { output, report, out_dir }
+}
+
+/// Run a Python fixture under boundcheck.
+pub fn run_fixture(name: &str, extra: &[&str]) -> Run {
+    let path = fixture(name);
+    let path = path.to_str().expect("utf-8 path");
+    let mut args = vec!["--", "python3", path];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// A short description of a run for assertion messages.
+pub fn explain(r: &Run) -> String {
+    let d = &r.report()["diagnosis"];
+    format!(
+        "verdict {} (conf {}), cores_busy {}, shares {}\nevidence {}\nstderr:\n{}",
+        d["verdict"], d["confidence"], d["cores_busy"], d["shares"], d["evidence"], r.stderr()
+    )
+}

@@ -1,0 +1,59 @@
+//! Live tests: real Python programs from `fixtures/`, run under the real
+//! binary, must get the verdict their header promises. Assertions are on the
+//! verdict, never on absolute times; the fixtures are built to give a strong
+//! signal on a 2-core machine, and tests hold a lock so they never overlap.
+
+mod common;
+use common::*;
+
+fn assert_verdict(name: &str) {
+    let _g = exclusive();
+    let want = expected_verdict(name);
+    let r = run_fixture(name, &[]);
+    assert_eq!(r.code(), Some(0), "{name} failed:\n{}", r.stderr());
+    assert_eq!(r.verdict(), want, "{name}: {}", explain(&r));
+}
+
+#[test]
+fn serial_cpu_is_cpu_serial() {
+    assert_verdict("cpu_serial.py");
+}
+
+#[test]
+fn python_threads_doing_cpu_work_are_gil_contended() {
+    assert_verdict("gil_threads.py");
+}
+
+#[test]
+fn process_pool_doing_cpu_work_is_cpu_parallel() {
+    assert_verdict("process_pool.py");
+}
+
+#[test]
+fn fsync_after_every_write_is_io_disk() {
+    assert_verdict("disk_fsync.py");
+}
+
+#[test]
+fn sequential_http_to_a_slow_local_server_is_io_network() {
+    assert_verdict("http_client.py");
+}
+
+#[test]
+fn a_sleeping_program_is_idle() {
+    assert_verdict("sleeper.py");
+}
+
+#[test]
+fn threads_fighting_over_one_lock_are_lock_contended() {
+    assert_verdict("lock_fight.py");
+}
+
+#[test]
+fn work_in_grandchildren_is_followed_and_cpu_parallel() {
+    let _g = exclusive();
+    let r = run_fixture("fan_out.py", &[]);
+    assert_eq!(r.verdict(), expected_verdict("fan_out.py"), "{}", explain(&r));
+    let procs = r.report()["processes"].as_array().unwrap();
+    assert!(procs.len() >= 3, "children were sampled: {procs:?}");
+}
