@@ -111,7 +111,10 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
     {
         out.push(caveat(
             "target-failed",
-            format!("the target exited with status {}: the profile may not show its normal behaviour", exit.shell_status()),
+            format!(
+                "the target exited with status {}: the profile may not show its normal behaviour",
+                exit.shell_status()
+            ),
         ));
     }
     out

@@ -214,6 +214,15 @@ impl Features {
         }
     }
 
+    /// Average cores the tree used or queued for: CPU time plus run-queue delay.
+    pub fn cores_wanted(&self) -> f64 {
+        if self.span_s > 0.0 {
+            (self.cpu_s + self.run_delay_s) / self.span_s
+        } else {
+            0.0
+        }
+    }
+
     /// Thread-time that could matter to speed: everything except parked
     /// threads, waits for children (the work is in the children) and `other`.
     pub fn active_time_s(&self) -> f64 {

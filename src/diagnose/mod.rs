@@ -149,3 +149,6 @@ pub fn diagnose(tl: &Timeline) -> Diagnosis {
         cores_available: f.cores_available,
     }
 }
+
+#[cfg(test)]
+mod tests;

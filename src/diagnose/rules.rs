@@ -57,20 +57,6 @@ pub fn decide(f: &Features) -> Decision {
     let n = f.cores_available as f64;
     let busy = f.cores_busy();
     let active = f.active_time_s();
-    let busy_ev = ev(
-        "cores_busy",
-        busy,
-        ">=",
-        0.0,
-        "cores",
-        "average cores the program kept busy",
-    );
-    let with_context = |mut d: Decision| {
-        if !d.evidence.iter().any(|e| e.rule == "cores_busy") {
-            d.evidence.push(busy_ev.clone());
-        }
-        d
-    };
     let all_pass = |e: &[Evidence]| e.iter().all(|x| x.passed);
 
     if f.samples < 3 || f.thread_time_s <= 0.0 {
@@ -117,11 +103,11 @@ pub fn decide(f: &Features) -> Decision {
     ];
     if all_pass(&mem) {
         let strength = margin(f.system_fraction(), 0.35);
-        return with_context(Decision {
+        return Decision {
             verdict: Verdict::MemoryBound,
             strength,
             evidence: mem,
-        });
+        };
     }
 
     // Event loop: a thread that sits in epoll between long on-CPU stretches.
@@ -159,11 +145,11 @@ pub fn decide(f: &Features) -> Decision {
             ),
         ];
         if all_pass(&loop_ev) {
-            return with_context(Decision {
+            return Decision {
                 verdict: Verdict::EventLoopBlocked,
                 strength: margin(long_share, 0.4),
                 evidence: loop_ev,
-            });
+            };
         }
     }
 
@@ -202,11 +188,11 @@ pub fn decide(f: &Features) -> Decision {
         ),
     ];
     if all_pass(&gil) {
-        return with_context(Decision {
+        return Decision {
             verdict: Verdict::GilContended,
             strength: margin(gil_share, 0.25),
             evidence: gil,
-        });
+        };
     }
 
     // Pool overhead: several processes that mostly pass messages, with a
@@ -240,11 +226,11 @@ pub fn decide(f: &Features) -> Decision {
         ),
     ];
     if all_pass(&pool) {
-        return with_context(Decision {
+        return Decision {
             verdict: Verdict::PoolOverhead,
             strength: margin(ipc_share, 0.2).min(0.8),
             evidence: pool,
-        });
+        };
     }
 
     // Application lock: threads wait on a heap futex and are woken often.
@@ -276,23 +262,22 @@ pub fn decide(f: &Features) -> Decision {
         ),
     ];
     if all_pass(&lock) {
-        return with_context(Decision {
+        return Decision {
             verdict: Verdict::LockContended,
             strength: margin(lock_share, 0.3),
             evidence: lock,
-        });
+        };
     }
 
     // The general classes: which kind of time dominates the active thread-time.
-    let cpu = share(
-        f.state(ThreadState::OnCpu) + f.state(ThreadState::Runnable),
-        active,
-    );
+    // CPU from exact run time and run-queue delay, not from `R` snapshots: a
+    // thread woken from I/O shows `R` for a moment without using the CPU.
+    let cpu = share(f.cpu_s + f.run_delay_s, active).min(1.0);
     let classes = [
         (
             cpu,
             "cpu_share",
-            "share of active thread-time on a CPU or waiting for one",
+            "CPU time plus run-queue delay, as a share of active thread-time",
         ),
         (
             share(f.state(ThreadState::DiskWait), active),
@@ -326,22 +311,25 @@ pub fn decide(f: &Features) -> Decision {
         } else {
             Verdict::Mixed
         };
-        return with_context(Decision {
+        return Decision {
             verdict,
             strength: 0.4,
             evidence,
-        });
+        };
     }
     let strength = margin(top, DOMINANT_SHARE);
     let verdict = match top_i {
         0 => {
-            let meaning = "average cores the program kept busy (parallel from 70 % of the CPUs)";
-            let is_parallel = busy >= 0.7 * n && n >= 2.0;
-            if is_parallel {
-                evidence.push(ev("cores_busy", busy, ">=", 0.7 * n, "cores", meaning));
+            // Cores *wanted* (run time + run-queue delay): a parallel program
+            // squeezed by other load still wants them all (see the
+            // `cpu-competition` caveat), a serial one never wants more than one.
+            let wanted = f.cores_wanted();
+            let meaning = "cores the program used or waited for (CPU time + run-queue delay per second); parallel from 70 % of the CPUs";
+            if wanted >= 0.7 * n && n >= 2.0 {
+                evidence.push(ev("cores_wanted", wanted, ">=", 0.7 * n, "cores", meaning));
                 Verdict::CpuParallel
             } else {
-                evidence.push(ev("cores_busy", busy, "<", 0.7 * n, "cores", meaning));
+                evidence.push(ev("cores_wanted", wanted, "<", 0.7 * n, "cores", meaning));
                 Verdict::CpuSerial
             }
         }
@@ -361,9 +349,9 @@ pub fn decide(f: &Features) -> Decision {
             if ok { Verdict::Idle } else { Verdict::Mixed }
         }
     };
-    with_context(Decision {
+    Decision {
         verdict,
         strength,
         evidence,
-    })
+    }
 }

@@ -334,7 +334,10 @@ impl LiveReader {
         let epoll_timeout = args[3] as i32;
         if name.starts_with("epoll")
             && epoll_timeout >= 0
-            && !matches!(resource, Resource::InetSocket | Resource::Socket | Resource::File)
+            && !matches!(
+                resource,
+                Resource::InetSocket | Resource::Socket | Resource::File
+            )
         {
             return Resource::Nothing;
         }

@@ -1,0 +1,229 @@
+//! Rules on synthetic timelines: each verdict from the figures that define it.
+//! (Recorded timelines of real programs are replayed in `tests/replay.rs`.)
+
+use super::{Verdict, diagnose};
+use crate::timeline::*;
+
+/// A thread's behaviour at every tick of a synthetic run.
+#[derive(Clone)]
+struct Pattern {
+    pid: i32,
+    state: ThreadState,
+    /// CPU seconds per second of wall time.
+    cpu: f64,
+    syscall: Option<&'static str>,
+    futex: Option<FutexSite>,
+    waits_on: Option<Resource>,
+    switches_per_s: u64,
+}
+
+fn thread(state: ThreadState, cpu: f64) -> Pattern {
+    Pattern {
+        pid: 100,
+        state,
+        cpu,
+        syscall: None,
+        futex: None,
+        waits_on: None,
+        switches_per_s: 0,
+    }
+}
+
+/// 200 ticks of 10 ms on `cores` CPUs, each thread following its pattern
+/// (a pattern list per tick-parity lets threads alternate).
+fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -> Timeline {
+    let dt = 0.01;
+    let samples = (0..200)
+        .map(|i| {
+            let pats = per_tick(i);
+            Sample {
+                t_s: i as f64 * dt,
+                interval_s: dt,
+                processes: pats.iter().map(|p| p.pid).collect::<std::collections::BTreeSet<_>>().len() as u32,
+                threads: pats
+                    .iter()
+                    .enumerate()
+                    .map(|(k, p)| ThreadSample {
+                        pid: p.pid,
+                        tid: p.pid * 100 + k as i32,
+                        state: p.state,
+                        os_state: if p.state == ThreadState::OnCpu { 'R' } else { 'S' },
+                        cpu_s: p.cpu * dt,
+                        syscall: p.syscall.map(str::to_string),
+                        futex: p.futex,
+                        waits_on: p.waits_on,
+                        // Switch counters arrive every 10th tick, like the live sampler's.
+                        vol_switches: if i % 10 == 0 { p.switches_per_s / 10 } else { 0 },
+                        ..ThreadSample::default()
+                    })
+                    .collect(),
+                ..Sample::default()
+            }
+        })
+        .collect();
+    Timeline {
+        format: "boundcheck-timeline".into(),
+        schema_version: TIMELINE_SCHEMA_VERSION,
+        meta: RunMeta {
+            command: vec!["synthetic".into()],
+            mode: "launch".into(),
+            workload: None,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            duration_s: 2.0,
+            exit: Some(ExitInfo { code: Some(0), signal: None }),
+            interrupted: false,
+            host: Host::default(),
+            cores_available: cores,
+            python_version: None,
+        },
+        sampling: SamplingStats {
+            requested_rate_hz: 100.0,
+            samples: 200,
+            ..SamplingStats::default()
+        },
+        counters: None,
+        processes: Vec::new(),
+        threads: Vec::new(),
+        samples,
+    }
+}
+
+fn verdict(tl: &Timeline) -> Verdict {
+    diagnose(tl).verdict
+}
+
+#[test]
+fn one_busy_thread_on_two_cores_is_cpu_serial() {
+    let tl = timeline(2, |_| vec![thread(ThreadState::OnCpu, 1.0)]);
+    assert_eq!(verdict(&tl), Verdict::CpuSerial);
+}
+
+#[test]
+fn two_busy_processes_are_cpu_parallel() {
+    let tl = timeline(2, |_| {
+        let mut b = thread(ThreadState::OnCpu, 1.0);
+        b.pid = 101;
+        vec![thread(ThreadState::OnCpu, 1.0), b]
+    });
+    assert_eq!(verdict(&tl), Verdict::CpuParallel);
+}
+
+#[test]
+fn threads_taking_turns_on_the_interpreter_futex_are_gil_contended() {
+    let tl = timeline(2, |i| {
+        (0..4)
+            .map(|k| {
+                if (i + k) % 4 == 0 {
+                    thread(ThreadState::OnCpu, 1.0)
+                } else {
+                    let mut w = thread(ThreadState::LockWait, 0.0);
+                    w.syscall = Some("futex");
+                    w.futex = Some(FutexSite::Interpreter);
+                    w.switches_per_s = 200;
+                    w
+                }
+            })
+            .collect()
+    });
+    let d = diagnose(&tl);
+    assert_eq!(d.verdict, Verdict::GilContended, "{:?}", d.evidence);
+    assert!(d.caveats.iter().any(|c| c.code == "os-signals-only"));
+}
+
+#[test]
+fn heap_futex_waits_woken_often_are_lock_contended_but_parked_ones_are_not() {
+    let lock = |switches| {
+        move |i: usize| {
+            (0..4)
+                .map(|k| {
+                    if (i + k) % 4 == 0 {
+                        thread(ThreadState::Sleep, 0.0)
+                    } else {
+                        let mut w = thread(ThreadState::LockWait, 0.0);
+                        w.syscall = Some("futex");
+                        w.futex = Some(FutexSite::Heap);
+                        w.switches_per_s = switches;
+                        w
+                    }
+                })
+                .collect()
+        }
+    };
+    assert_eq!(verdict(&timeline(2, lock(100))), Verdict::LockContended);
+    // Idle pool workers parked on a queue: not contention; the sleeping remains.
+    assert_eq!(verdict(&timeline(2, lock(0))), Verdict::Idle);
+}
+
+#[test]
+fn waits_classes_pick_io_and_idle_verdicts() {
+    let disk = timeline(2, |_| vec![thread(ThreadState::DiskWait, 0.05)]);
+    assert_eq!(verdict(&disk), Verdict::IoDisk);
+    let net = timeline(2, |_| vec![thread(ThreadState::NetWait, 0.02)]);
+    assert_eq!(verdict(&net), Verdict::IoNetwork);
+    let sleep = timeline(2, |_| vec![thread(ThreadState::Sleep, 0.0)]);
+    assert_eq!(verdict(&sleep), Verdict::Idle);
+}
+
+#[test]
+fn no_dominant_class_is_mixed_with_all_shares() {
+    let tl = timeline(2, |i| {
+        vec![match i % 3 {
+            0 => thread(ThreadState::OnCpu, 1.0),
+            1 => thread(ThreadState::DiskWait, 0.0),
+            _ => thread(ThreadState::NetWait, 0.0),
+        }]
+    });
+    let d = diagnose(&tl);
+    assert_eq!(d.verdict, Verdict::Mixed, "{:?}", d.evidence);
+    assert_eq!(d.shares.len(), 8, "every state has a share");
+    let sum: f64 = d.shares.values().sum();
+    assert!((sum - 1.0).abs() < 1e-9);
+}
+
+#[test]
+fn loop_thread_polling_between_long_cpu_stretches_is_event_loop_blocked() {
+    // 200 ms on CPU, then one tick in epoll_wait, repeated.
+    let tl = timeline(2, |i| {
+        if i % 21 == 20 {
+            let mut p = thread(ThreadState::Sleep, 0.0);
+            p.syscall = Some("epoll_wait");
+            vec![p]
+        } else {
+            vec![thread(ThreadState::OnCpu, 1.0)]
+        }
+    });
+    assert_eq!(verdict(&tl), Verdict::EventLoopBlocked);
+}
+
+#[test]
+fn too_few_samples_is_mixed_with_low_confidence_and_caveats() {
+    let mut tl = timeline(2, |_| vec![thread(ThreadState::OnCpu, 1.0)]);
+    tl.samples.truncate(2);
+    tl.meta.duration_s = 0.02;
+    let d = diagnose(&tl);
+    assert_eq!(d.verdict, Verdict::Mixed);
+    assert!(d.confidence <= 0.1);
+    let codes: Vec<&str> = d.caveats.iter().map(|c| c.code.as_str()).collect();
+    assert!(codes.contains(&"few-samples") && codes.contains(&"short-run"), "{codes:?}");
+}
+
+#[test]
+fn verdict_spelling_is_the_public_contract() {
+    let all = [
+        (Verdict::CpuSerial, "cpu-serial"),
+        (Verdict::CpuParallel, "cpu-parallel"),
+        (Verdict::GilContended, "gil-contended"),
+        (Verdict::LockContended, "lock-contended"),
+        (Verdict::IoDisk, "io-disk"),
+        (Verdict::IoNetwork, "io-network"),
+        (Verdict::MemoryBound, "memory-bound"),
+        (Verdict::Idle, "idle"),
+        (Verdict::EventLoopBlocked, "event-loop-blocked"),
+        (Verdict::PoolOverhead, "pool-overhead"),
+        (Verdict::Mixed, "mixed"),
+    ];
+    for (v, s) in all {
+        assert_eq!(v.as_str(), s);
+        assert_eq!(serde_json::to_value(v).unwrap(), s);
+    }
+}
