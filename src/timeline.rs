@@ -200,6 +200,14 @@ pub struct Sample {
     pub tree_rss_bytes: u64,
     /// Number of processes in the tree at this tick.
     pub processes: u32,
+    /// Reads that failed at this tick (mostly threads that exited mid-read,
+    /// which is normal); reasons are totalled in `sampling.read_failures`.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub failed_reads: u32,
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
 }
 
 /// One thread at one moment: what it was doing, and what it used since the last tick.
@@ -239,6 +247,10 @@ pub struct ThreadSample {
     /// For futex waits: where the futex word lives, which tells the GIL from an application lock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub futex: Option<FutexSite>,
+    /// For futex waits: the futex word's address. Several threads waiting on
+    /// the same address are queueing on the same lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub futex_addr: Option<u64>,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -337,6 +349,9 @@ pub enum FutexSite {
     Heap,
     /// Static data of another library (e.g. libc internals).
     Library,
+    /// Shared memory (`/dev/shm`): a lock between processes, e.g. a
+    /// `multiprocessing` queue's or pool's semaphore.
+    Shared,
     /// Address not found in the memory map.
     Unknown,
 }

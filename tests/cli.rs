@@ -9,7 +9,12 @@ use std::time::{Duration, Instant};
 fn unknown_command_is_a_clear_error_with_status_127() {
     let r = run(&["--", "definitely-not-a-command-xyz"]);
     assert_eq!(r.code(), Some(127), "{}", r.stderr());
-    assert!(r.stderr().contains("command not found: definitely-not-a-command-xyz"), "{}", r.stderr());
+    assert!(
+        r.stderr()
+            .contains("command not found: definitely-not-a-command-xyz"),
+        "{}",
+        r.stderr()
+    );
     assert!(r.report.is_none(), "no report for a run that never started");
 }
 
@@ -34,7 +39,11 @@ fn zero_rate_is_refused_before_anything_runs() {
 fn nothing_to_profile_says_how() {
     let r = run(&[]);
     assert_eq!(r.code(), Some(2));
-    assert!(r.stderr().contains("boundcheck -- python3 app.py"), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("boundcheck -- python3 app.py"),
+        "{}",
+        r.stderr()
+    );
 }
 
 #[test]
@@ -53,7 +62,10 @@ fn unwritable_output_fails_before_launching_the_target() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("not writable"), "{stderr}");
-    assert!(!marker.exists(), "the target must not run when the report cannot be written");
+    assert!(
+        !marker.exists(),
+        "the target must not run when the report cannot be written"
+    );
 }
 
 #[test]
@@ -106,14 +118,21 @@ fn sigint_is_forwarded_and_the_report_is_still_written() {
         if let Some(_s) = child.try_wait().unwrap() {
             break child.wait_with_output().unwrap();
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "boundcheck did not stop after SIGINT");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "boundcheck did not stop after SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("got SIGINT"), "the target received the signal: {stdout}");
+    assert!(
+        stdout.contains("got SIGINT"),
+        "the target received the signal: {stdout}"
+    );
     assert_eq!(out.status.code(), Some(130));
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
     assert_eq!(report["interrupted"], true);
     assert_eq!(report["exit_status"], 130);
 }
@@ -122,7 +141,16 @@ fn sigint_is_forwarded_and_the_report_is_still_written() {
 fn help_teaches_the_main_uses() {
     let out = bin().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for needle in ["--workload", "--attach", "--rate", "--no-rerun", "--json", "replay", "gil-contended", "Exit status"] {
+    for needle in [
+        "--workload",
+        "--attach",
+        "--rate",
+        "--no-rerun",
+        "--json",
+        "replay",
+        "gil-contended",
+        "Exit status",
+    ] {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
 }
@@ -131,7 +159,11 @@ fn help_teaches_the_main_uses() {
 fn attach_to_a_missing_pid_is_a_clear_error() {
     let r = run(&["--attach", "999999999", "--duration", "1s"]);
     assert_eq!(r.code(), Some(2));
-    assert!(r.stderr().contains("no process with pid 999999999"), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("no process with pid 999999999"),
+        "{}",
+        r.stderr()
+    );
 }
 
 #[test]
@@ -142,4 +174,38 @@ fn json_flag_prints_the_report_on_stdout() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout()).expect("stdout is JSON");
     assert_eq!(v["format"], "boundcheck-report");
     assert_eq!(v["diagnosis"]["verdict"], "idle");
+}
+
+#[test]
+fn target_gets_default_sigpipe_like_under_a_shell() {
+    // Regression: Rust ignores SIGPIPE and exec inherits "ignored"; `yes`
+    // would then see EPIPE and complain instead of dying quietly.
+    let r = run(&["--", "sh", "-c", "yes | head -n 1"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert!(!r.stderr().contains("Broken pipe"), "{}", r.stderr());
+}
+
+#[test]
+fn full_disk_is_a_clear_error_after_the_summary_is_shown() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("report.json")).unwrap();
+    let out = bin()
+        .args(["--quiet", "--out"])
+        .arg(dir.path())
+        .args(["--", "sleep", "0.2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(
+        stderr.contains("boundcheck: idle"),
+        "the summary is shown before the error: {stderr}"
+    );
+    let timeline = std::fs::read_to_string(dir.path().join("timeline.json")).unwrap();
+    assert!(
+        timeline.contains("boundcheck-timeline"),
+        "what could be written was written"
+    );
 }

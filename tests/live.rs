@@ -53,7 +53,32 @@ fn threads_fighting_over_one_lock_are_lock_contended() {
 fn work_in_grandchildren_is_followed_and_cpu_parallel() {
     let _g = exclusive();
     let r = run_fixture("fan_out.py", &[]);
-    assert_eq!(r.verdict(), expected_verdict("fan_out.py"), "{}", explain(&r));
+    assert_eq!(
+        r.verdict(),
+        expected_verdict("fan_out.py"),
+        "{}",
+        explain(&r)
+    );
     let procs = r.report()["processes"].as_array().unwrap();
     assert!(procs.len() >= 3, "children were sampled: {procs:?}");
+}
+
+#[test]
+fn attaching_to_a_running_sleeper_samples_it_and_leaves_it_running() {
+    let _g = exclusive();
+    let mut child = std::process::Command::new("python3")
+        .arg(fixture("sleeper.py"))
+        .arg("4")
+        .spawn()
+        .expect("python3");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let pid = child.id().to_string();
+    let r = run(&["--attach", &pid, "--duration", "1500ms"]);
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert!(still_running, "attaching must not stop the process");
+    assert_eq!(r.report()["mode"], "attach");
+    assert_eq!(r.verdict(), "idle", "{}", explain(&r));
 }

@@ -5,18 +5,25 @@
 //! the rules need it:
 //! - a `lock-wait` on a futex in the interpreter's static data is a **GIL
 //!   wait**; one on the heap is an application lock, condition or queue;
-//! - an application-lock wait is **contended** when the waiting thread is
-//!   woken often (≥ [`CONTENDED_SWITCHES_PER_S`] voluntary switches per second
-//!   of its life), and **parked** otherwise: an idle pool worker blocked on
-//!   `queue.get()` waits on the heap too but is hardly ever woken;
-//! - `other` waits on a pipe or unix socket are **IPC waits** (pool workers
-//!   and their parent passing tasks and results).
+//! - an application-lock wait is **contended** when two or more threads of
+//!   the run waited on the same futex address (they queue on one lock), and
+//!   **parked** otherwise: a main thread waiting for its pool's results, or
+//!   an idle worker in `queue.get()`, waits on a condition of its own
+//!   (Python allocates a fresh waiter lock per `Condition.wait`). Timelines
+//!   without addresses fall back to the switch rate (≥
+//!   [`CONTENDED_SWITCHES_PER_S`] voluntary switches per second);
+//! - `other` waits on a pipe or unix socket, and futex waits in shared memory
+//!   (`/dev/shm` semaphores of `multiprocessing`), are **IPC waits** (pool
+//!   workers and their parent passing tasks and results).
 
 use crate::timeline::{CoreSample, FutexSite, Resource, ThreadState, Timeline};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Above this voluntary switch rate a waiting thread is considered contended.
-pub const CONTENDED_SWITCHES_PER_S: f64 = 10.0;
+/// Idle helper threads (a process pool's management and queue-feeder
+/// threads) wake a few times a second; threads queueing on a busy lock wake
+/// tens to hundreds of times (about 125/s each in `fixtures/lock_fight.py`).
+pub const CONTENDED_SWITCHES_PER_S: f64 = 25.0;
 /// An on-CPU stretch at least this long blocks an event loop noticeably.
 pub const LONG_RUN_S: f64 = 0.05;
 
@@ -33,6 +40,8 @@ pub struct ThreadFeatures {
     pub state_s: [f64; 8],
     pub gil_wait_s: f64,
     pub app_lock_wait_s: f64,
+    /// Of `app_lock_wait_s`, the part on a lock other threads waited for too.
+    pub contended_lock_s: f64,
     pub ipc_wait_s: f64,
     pub vol_switches: u64,
     pub invol_switches: u64,
@@ -107,6 +116,25 @@ impl Features {
             ..Features::default()
         };
         let mut core_sums: Vec<CoreSample> = Vec::new();
+        // Which threads waited on each application-lock futex (pid, address).
+        let mut waiters: BTreeMap<(i32, u64), BTreeSet<i32>> = BTreeMap::new();
+        for s in &tl.samples {
+            for t in &s.threads {
+                if let (ThreadState::LockWait, Some(addr)) = (t.state, t.futex_addr)
+                    && t.futex != Some(FutexSite::Interpreter)
+                {
+                    waiters.entry((t.pid, addr)).or_default().insert(t.tid);
+                }
+            }
+        }
+        let have_addresses = tl
+            .samples
+            .iter()
+            .any(|s| s.threads.iter().any(|t| t.futex_addr.is_some()));
+        let shared_lock = |pid: i32, addr: Option<u64>| {
+            addr.and_then(|a| waiters.get(&(pid, a)))
+                .map(|w| w.len() >= 2)
+        };
         for s in &tl.samples {
             f.span_s += s.interval_s;
             f.max_processes = f.max_processes.max(s.processes);
@@ -131,7 +159,18 @@ impl Features {
                 if t.state == ThreadState::LockWait {
                     match t.futex {
                         Some(FutexSite::Interpreter) => tf.gil_wait_s += w,
-                        _ => tf.app_lock_wait_s += w,
+                        // A semaphore in shared memory is a lock *and* the
+                        // hand-off point of a process pool's queues.
+                        Some(FutexSite::Shared) => {
+                            tf.app_lock_wait_s += w;
+                            tf.ipc_wait_s += w;
+                        }
+                        _ => {
+                            tf.app_lock_wait_s += w;
+                            if shared_lock(t.pid, t.futex_addr) == Some(true) {
+                                tf.contended_lock_s += w;
+                            }
+                        }
                     }
                 }
                 if t.state == ThreadState::Other
@@ -171,7 +210,7 @@ impl Features {
                 tf.long_run_s += len;
             }
         }
-        for tf in threads.values() {
+        for tf in threads.values_mut() {
             f.thread_time_s += tf.observed_s;
             f.cpu_s += tf.cpu_s;
             f.vol_switches += tf.vol_switches;
@@ -180,11 +219,11 @@ impl Features {
             }
             f.gil_wait_s += tf.gil_wait_s;
             f.ipc_wait_s += tf.ipc_wait_s;
-            if tf.switch_rate() >= CONTENDED_SWITCHES_PER_S {
-                f.contended_lock_s += tf.app_lock_wait_s;
-            } else {
-                f.parked_lock_s += tf.app_lock_wait_s;
+            if !have_addresses && tf.switch_rate() >= CONTENDED_SWITCHES_PER_S {
+                tf.contended_lock_s = tf.app_lock_wait_s;
             }
+            f.contended_lock_s += tf.contended_lock_s;
+            f.parked_lock_s += tf.app_lock_wait_s - tf.contended_lock_s;
         }
         let n = tl.samples.len().max(1) as f32;
         f.core_means = core_sums

@@ -199,6 +199,10 @@ pub fn decide(f: &Features) -> Decision {
     // switch rate far above what real work causes.
     let ipc_share = share(f.ipc_wait_s, f.thread_time_s);
     let switch_rate = share(f.vol_switches as f64, f.span_s);
+    let io_share = share(
+        f.state(ThreadState::DiskWait) + f.state(ThreadState::NetWait),
+        active,
+    );
     let pool = vec![
         ev(
             "processes",
@@ -214,7 +218,7 @@ pub fn decide(f: &Features) -> Decision {
             ">=",
             0.2,
             "share",
-            "share of thread-time waiting on pipes and unix sockets (task and result queues)",
+            "share of thread-time waiting on pipes, unix sockets and shared-memory semaphores (task and result queues)",
         ),
         ev(
             "voluntary_switches_per_s",
@@ -223,6 +227,14 @@ pub fn decide(f: &Features) -> Decision {
             2_000.0,
             "per_s",
             "voluntary context switches per second, whole tree",
+        ),
+        ev(
+            "io_wait_share",
+            io_share,
+            "<",
+            0.25,
+            "share",
+            "share of active thread-time waiting on disk or network (a pool of I/O tasks is not overhead)",
         ),
     ];
     if all_pass(&pool) {
@@ -238,10 +250,7 @@ pub fn decide(f: &Features) -> Decision {
     let lock_waiters = f
         .threads
         .iter()
-        .filter(|t| {
-            share(t.app_lock_wait_s, t.observed_s) >= 0.2
-                && t.switch_rate() >= super::features::CONTENDED_SWITCHES_PER_S
-        })
+        .filter(|t| share(t.contended_lock_s, t.observed_s) >= 0.2)
         .count();
     let lock = vec![
         ev(
@@ -250,7 +259,7 @@ pub fn decide(f: &Features) -> Decision {
             ">=",
             0.3,
             "share",
-            "share of active thread-time blocked on an application lock while being woken often",
+            "share of active thread-time blocked on an application lock that other threads waited on too",
         ),
         ev(
             "lock_waiting_threads",
@@ -258,7 +267,7 @@ pub fn decide(f: &Features) -> Decision {
             ">=",
             2.0,
             "threads",
-            "threads that spent 20 % or more of their time waiting on a contended lock",
+            "threads that spent 20 % or more of their time queueing on a shared lock",
         ),
     ];
     if all_pass(&lock) {
@@ -340,7 +349,7 @@ pub fn decide(f: &Features) -> Decision {
                 "cores_busy",
                 busy,
                 "<",
-                0.3,
+                0.5,
                 "cores",
                 "average cores the program kept busy",
             );

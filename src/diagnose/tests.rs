@@ -15,6 +15,7 @@ struct Pattern {
     futex: Option<FutexSite>,
     waits_on: Option<Resource>,
     switches_per_s: u64,
+    futex_addr: Option<u64>,
 }
 
 fn thread(state: ThreadState, cpu: f64) -> Pattern {
@@ -26,6 +27,7 @@ fn thread(state: ThreadState, cpu: f64) -> Pattern {
         futex: None,
         waits_on: None,
         switches_per_s: 0,
+        futex_addr: None,
     }
 }
 
@@ -39,7 +41,11 @@ fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -> Timeline 
             Sample {
                 t_s: i as f64 * dt,
                 interval_s: dt,
-                processes: pats.iter().map(|p| p.pid).collect::<std::collections::BTreeSet<_>>().len() as u32,
+                processes: pats
+                    .iter()
+                    .map(|p| p.pid)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len() as u32,
                 threads: pats
                     .iter()
                     .enumerate()
@@ -47,13 +53,22 @@ fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -> Timeline 
                         pid: p.pid,
                         tid: p.pid * 100 + k as i32,
                         state: p.state,
-                        os_state: if p.state == ThreadState::OnCpu { 'R' } else { 'S' },
+                        os_state: if p.state == ThreadState::OnCpu {
+                            'R'
+                        } else {
+                            'S'
+                        },
                         cpu_s: p.cpu * dt,
                         syscall: p.syscall.map(str::to_string),
                         futex: p.futex,
                         waits_on: p.waits_on,
+                        futex_addr: p.futex_addr,
                         // Switch counters arrive every 10th tick, like the live sampler's.
-                        vol_switches: if i % 10 == 0 { p.switches_per_s / 10 } else { 0 },
+                        vol_switches: if i % 10 == 0 {
+                            p.switches_per_s / 10
+                        } else {
+                            0
+                        },
                         ..ThreadSample::default()
                     })
                     .collect(),
@@ -70,7 +85,10 @@ fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -> Timeline 
             workload: None,
             started_at: "2026-01-01T00:00:00Z".into(),
             duration_s: 2.0,
-            exit: Some(ExitInfo { code: Some(0), signal: None }),
+            exit: Some(ExitInfo {
+                code: Some(0),
+                signal: None,
+            }),
             interrupted: false,
             host: Host::default(),
             cores_available: cores,
@@ -131,8 +149,8 @@ fn threads_taking_turns_on_the_interpreter_futex_are_gil_contended() {
 }
 
 #[test]
-fn heap_futex_waits_woken_often_are_lock_contended_but_parked_ones_are_not() {
-    let lock = |switches| {
+fn heap_futex_shared_by_threads_is_lock_contended_but_own_conditions_are_parked() {
+    let lock = |shared: bool| {
         move |i: usize| {
             (0..4)
                 .map(|k| {
@@ -142,16 +160,21 @@ fn heap_futex_waits_woken_often_are_lock_contended_but_parked_ones_are_not() {
                         let mut w = thread(ThreadState::LockWait, 0.0);
                         w.syscall = Some("futex");
                         w.futex = Some(FutexSite::Heap);
-                        w.switches_per_s = switches;
+                        // One lock for all, or a condition of each thread's own.
+                        w.futex_addr = Some(if shared {
+                            0x5000
+                        } else {
+                            0x5000 + k as u64 * 64
+                        });
                         w
                     }
                 })
                 .collect()
         }
     };
-    assert_eq!(verdict(&timeline(2, lock(100))), Verdict::LockContended);
-    // Idle pool workers parked on a queue: not contention; the sleeping remains.
-    assert_eq!(verdict(&timeline(2, lock(0))), Verdict::Idle);
+    assert_eq!(verdict(&timeline(2, lock(true))), Verdict::LockContended);
+    // Each thread parked on a condition of its own: not contention; the sleeping remains.
+    assert_eq!(verdict(&timeline(2, lock(false))), Verdict::Idle);
 }
 
 #[test]
@@ -204,7 +227,10 @@ fn too_few_samples_is_mixed_with_low_confidence_and_caveats() {
     assert_eq!(d.verdict, Verdict::Mixed);
     assert!(d.confidence <= 0.1);
     let codes: Vec<&str> = d.caveats.iter().map(|c| c.code.as_str()).collect();
-    assert!(codes.contains(&"few-samples") && codes.contains(&"short-run"), "{codes:?}");
+    assert!(
+        codes.contains(&"few-samples") && codes.contains(&"short-run"),
+        "{codes:?}"
+    );
 }
 
 #[test]

@@ -97,6 +97,7 @@ impl LiveReader {
             processes: pids.len() as u32,
             ..Sample::default()
         };
+        let failures_before: u64 = self.failures.values().sum();
         let mut alive = HashSet::new();
         for &pid in &pids {
             let Ok(process) = Process::new(pid) else {
@@ -119,6 +120,7 @@ impl LiveReader {
                 }
             }
         }
+        sample.failed_reads = (self.failures.values().sum::<u64>() - failures_before) as u32;
         self.prev.retain(|tid, _| alive.contains(tid));
         self.maps.retain(|pid, _| pids.contains(pid));
         let cores = read_cores();
@@ -292,6 +294,7 @@ impl LiveReader {
         ts.syscall = Some(name.to_string());
         if name == "futex" {
             ts.futex = Some(self.futex_site(pid, args[0]));
+            ts.futex_addr = Some(args[0]);
         } else if classify::syscall_uses_fd(name) {
             ts.waits_on = Some(self.resolve_wait(pid, name, &args, sockets));
         }

@@ -123,6 +123,8 @@ pub fn futex_site(maps: &[Mapping], addr: u64) -> FutexSite {
     let file = m.path.rsplit('/').next().unwrap_or("");
     if file.starts_with("python") || file.starts_with("libpython") {
         FutexSite::Interpreter
+    } else if m.path.starts_with("/dev/shm/") {
+        FutexSite::Shared
     } else if m.path.is_empty() || m.path == "[heap]" || m.path.starts_with("[anon") {
         FutexSite::Heap
     } else if m.path.starts_with('[') {
@@ -271,6 +273,10 @@ mod tests {
             .find(|m| m.path.contains("libc.so"))
             .expect("libc");
         assert_eq!(futex_site(&maps, libc.start), FutexSite::Library);
+        let shm = parse_maps(
+            "7f0000000000-7f0000001000 rw-s 00000000 00:1a 42   /dev/shm/sem.mp-k2x9 (deleted)\n",
+        );
+        assert_eq!(futex_site(&shm, 0x7f0000000010), FutexSite::Shared);
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub fn launch(
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     // SAFETY: after fork the child only calls async-signal-safe functions
-    // (read, write, close, execve, _exit) on memory prepared before the fork.
+    // (read, write, close, signal, sigprocmask, execve, _exit) on memory
+    // prepared before the fork.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(Error::Launch(format!(
@@ -69,6 +70,13 @@ pub fn launch(
         unsafe {
             libc::close(go_w);
             libc::close(err_r);
+            // Rust ignores SIGPIPE and exec keeps ignored signals ignored:
+            // give the target the default, as a shell would (and as
+            // `std::process::Command` does), and an empty signal mask.
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
             let mut byte = 0u8;
             while libc::read(go_r, (&mut byte as *mut u8).cast(), 1) < 0 {}
             libc::execve(c_path.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());

@@ -20,7 +20,9 @@ pub fn bin() -> Command {
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// The verdict a fixture's header promises (`# expected-verdict: X`).
@@ -49,15 +51,24 @@ impl Run {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
     pub fn report(&self) -> &serde_json::Value {
-        self.report.as_ref().unwrap_or_else(|| panic!("no report.json; stderr:\n{}", self.stderr()))
+        self.report
+            .as_ref()
+            .unwrap_or_else(|| panic!("no report.json; stderr:\n{}", self.stderr()))
     }
     pub fn verdict(&self) -> String {
-        self.report()["diagnosis"]["verdict"].as_str().unwrap_or("").to_string()
+        self.report()["diagnosis"]["verdict"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
     pub fn caveat_codes(&self) -> Vec<String> {
         self.report()["diagnosis"]["caveats"]
             .as_array()
-            .map(|a| a.iter().filter_map(|c| c["code"].as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["code"].as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -75,7 +86,11 @@ pub fn run(args: &[&str]) -> Run {
     let report = std::fs::read_to_string(out_dir.path().join("report.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    Run { output, report, out_dir }
+    Run {
+        output,
+        report,
+        out_dir,
+    }
 }
 
 /// Run a Python fixture under boundcheck.
@@ -92,6 +107,11 @@ pub fn explain(r: &Run) -> String {
     let d = &r.report()["diagnosis"];
     format!(
         "verdict {} (conf {}), cores_busy {}, shares {}\nevidence {}\nstderr:\n{}",
-        d["verdict"], d["confidence"], d["cores_busy"], d["shares"], d["evidence"], r.stderr()
+        d["verdict"],
+        d["confidence"],
+        d["cores_busy"],
+        d["shares"],
+        d["evidence"],
+        r.stderr()
     )
 }

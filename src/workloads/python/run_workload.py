@@ -1,0 +1,237 @@
+"""Run one boundcheck workload with one concurrency strategy.
+
+  python run_workload.py --workload W --strategy S --workers N
+                         --size low|med|high [--url http://127.0.0.1:PORT/]
+
+Prints one JSON line: workload, strategy, workers, size, tasks, wall_s,
+checksum.  The checksum is identical across strategies for the same
+workload+size (each workload's total work is fixed; only its split varies).
+Exit 3 (with a message on stderr) for a strategy that cannot apply.
+Needs bcwork.py next to it or on PYTHONPATH.  Python 3.9+.
+"""
+import argparse
+import asyncio
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import bcwork
+
+WORKLOADS = ["cpu", "memory", "io", "network", "lock", "sleep", "async-blocked"]
+STRATEGIES = ["sequential", "threads", "processes", "asyncio", "interpreters"]
+
+# Which strategies make sense, and why not when they don't.
+SUPPORTED = {
+    "cpu": {"sequential", "threads", "processes", "interpreters"},
+    "memory": {"sequential", "threads", "processes", "interpreters"},
+    "io": {"sequential", "threads", "processes", "asyncio", "interpreters"},
+    "network": {"sequential", "threads", "processes", "asyncio", "interpreters"},
+    "lock": {"sequential", "threads"},
+    "sleep": {"sequential", "threads", "processes", "asyncio", "interpreters"},
+    "async-blocked": {"asyncio"},
+}
+WHY_NOT = {
+    ("lock", "processes"): "a threading.Lock is not shared between processes",
+    ("lock", "interpreters"): "a threading.Lock is not shared between interpreters",
+    ("lock", "asyncio"): "a threading.Lock gives nothing to contend on one event-loop thread",
+    ("cpu", "asyncio"): "asyncio cannot run CPU work concurrently (see workload async-blocked)",
+    ("memory", "asyncio"): "asyncio cannot run CPU work concurrently (see workload async-blocked)",
+}
+
+# Total work at --size med (sequential ~2-4 s on a 2-core box); low = /4,
+# high = x4.  Units: cpu/async-blocked = loop iterations, memory = 4 KiB
+# objects allocated, io = 1 MiB blocks written+fsynced+read, network = GETs
+# (boundcheck's server answers in 20 ms), lock = 2 ms critical sections,
+# sleep = 50 ms sleeps.
+MED_UNITS = {
+    "cpu": 28_000_000,
+    "memory": 1_200_000,
+    "io": 2_000,
+    "network": 150,
+    "lock": 1_200,
+    "sleep": 60,
+    "async-blocked": 28_000_000,
+}
+SIZE_FACTOR = {"low": 0.25, "med": 1.0, "high": 4.0}
+IO_BLOCK = 1 << 20  # 1 MiB uncached blocks: long, CPU-cheap waits on the disk
+LOCK_HOLD_US = 2000  # lock held 2 ms per critical section (GIL released)
+SLEEP_UNIT_MS = 50
+ASYNC_STEP = 1_000_000  # ~0.1 s of CPU per slice between awaits: loop blocked
+MIN_TASKS = 16
+
+
+def fail(msg, code=3):
+    print(msg, file=sys.stderr)
+    sys.exit(code)
+
+
+def split(total, parts):
+    """[(lo, hi), ...] covering range(total) in `parts` near-equal slices."""
+    return [(total * k // parts, total * (k + 1) // parts) for k in range(parts)]
+
+
+def plan(workload, units, ntasks, workers, url, tmpdir):
+    """List of (task name in bcwork, args tuple) covering all the work."""
+    slices = split(units, ntasks)
+    if workload == "cpu":
+        return [("cpu_task", s) for s in slices]
+    if workload == "memory":
+        return [("memory_task", s) for s in slices]
+    if workload == "io":
+        return [("io_task", (lo, hi, IO_BLOCK, tmpdir)) for lo, hi in slices]
+    if workload == "network":
+        from urllib.parse import urlsplit
+
+        u = urlsplit(url)
+        host, port, path = u.hostname, u.port or 80, u.path or "/"
+        return [("network_task", (hi - lo, host, port, path)) for lo, hi in slices]
+    if workload == "lock":
+        return [("lock_task", (hi - lo, LOCK_HOLD_US)) for lo, hi in slices]
+    if workload == "sleep":
+        return [("sleep_task", (hi - lo, SLEEP_UNIT_MS)) for lo, hi in slices]
+    if workload == "async-blocked":
+        return [("async_blocked_task", (lo, hi, ASYNC_STEP, workers)) for lo, hi in slices]
+    raise ValueError(workload)
+
+
+def run_pool(executor, calls):
+    from concurrent.futures import wait
+
+    with executor:
+        futs = [executor.submit(getattr(bcwork, name), *a) for name, a in calls]
+        # One wait for all: the main thread blocks once instead of waking per
+        # result, so it reads as a parked waiter, not a contended lock.
+        wait(futs)
+        return [f.result() for f in futs]
+
+
+async def run_async(calls, workers):
+    sem = asyncio.Semaphore(workers)  # --workers = max coroutines in flight
+
+    async def one(name, a):
+        async with sem:
+            coro_fn = getattr(bcwork, name + "_async", None) or getattr(bcwork, name)
+            if inspect.iscoroutinefunction(coro_fn):
+                return await coro_fn(*a)
+            # blocking task (io): hand it to a worker thread
+            return await asyncio.to_thread(coro_fn, *a)
+
+    return await asyncio.gather(*(one(n, a) for n, a in calls))
+
+
+def execute(strategy, calls, workers):
+    if strategy == "sequential":
+        return [getattr(bcwork, name)(*a) for name, a in calls]
+    if strategy == "threads":
+        from concurrent.futures import ThreadPoolExecutor
+
+        return run_pool(ThreadPoolExecutor(workers), calls)
+    if strategy == "processes":
+        from concurrent.futures import ProcessPoolExecutor
+
+        return run_pool(ProcessPoolExecutor(workers), calls)
+    if strategy == "interpreters":
+        from concurrent.futures import InterpreterPoolExecutor
+
+        # Each subinterpreter unpickles the task function, which imports
+        # bcwork by name: make sure it can be found even without PYTHONPATH
+        # (exec is a builtin, so it pickles by name).
+        here = os.path.dirname(os.path.abspath(bcwork.__file__))
+        init = "import sys\nif %r not in sys.path: sys.path.insert(0, %r)" % (here, here)
+        return run_pool(InterpreterPoolExecutor(workers, initializer=exec, initargs=(init, {})), calls)
+    if strategy == "asyncio":
+        return asyncio.run(run_async(calls, workers))
+    raise ValueError(strategy)
+
+
+def start_local_server(tmpdir):
+    """Fallback when no --url: a delay server in a child process (20 ms/GET,
+    like boundcheck's own)."""
+    port_file = os.path.join(tmpdir, "port")
+    env = dict(os.environ)
+    here = os.path.dirname(os.path.abspath(bcwork.__file__))
+    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys, bcwork; bcwork.serve_delay(20, sys.argv[1])", port_file],
+        env=env,
+    )
+    deadline = time.monotonic() + 10
+    while not os.path.exists(port_file):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            fail("could not start the local HTTP server", 1)
+        time.sleep(0.01)
+    with open(port_file) as f:
+        return proc, "http://127.0.0.1:%s/" % f.read().strip()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--workload", required=True, choices=WORKLOADS)
+    ap.add_argument("--strategy", required=True, choices=STRATEGIES)
+    ap.add_argument("--workers", type=int, default=0, help="0 = os.cpu_count()")
+    ap.add_argument("--size", default="med", choices=list(SIZE_FACTOR))
+    ap.add_argument("--url", default=None, help="HTTP server for --workload network")
+    args = ap.parse_args()
+
+    if args.strategy == "interpreters" and sys.version_info < (3, 14):
+        fail("needs Python 3.14+ for InterpreterPoolExecutor (this is Python %d.%d)" % sys.version_info[:2])
+    if args.strategy not in SUPPORTED[args.workload]:
+        why = WHY_NOT.get((args.workload, args.strategy), "")
+        fail(
+            "strategy %r does not apply to workload %r%s; use one of: %s"
+            % (args.strategy, args.workload, " (" + why + ")" if why else "",
+               ", ".join(s for s in STRATEGIES if s in SUPPORTED[args.workload]))
+        )
+    if args.workers < 0:
+        fail("--workers must be >= 0", 2)
+
+    workers = args.workers or os.cpu_count() or 1
+    if args.strategy == "sequential":
+        workers = 1  # report what actually runs at once
+    units = max(1, int(MED_UNITS[args.workload] * SIZE_FACTOR[args.size]))
+    ntasks = min(units, max(MIN_TASKS, 4 * workers))  # keep every worker fed
+
+    # scratch dir for io files (on BOUNDCHECK_TMPDIR if set: pick a real disk)
+    tmpdir = tempfile.mkdtemp(prefix="bcwork-", dir=os.environ.get("BOUNDCHECK_TMPDIR") or None)
+    server = None
+    try:
+        url = args.url
+        if args.workload == "network" and not url:
+            server, url = start_local_server(tmpdir)
+        calls = plan(args.workload, units, ntasks, workers, url, tmpdir)
+        bcwork.lock_reset()
+        t0 = time.perf_counter()
+        results = execute(args.strategy, calls, workers)
+        wall = time.perf_counter() - t0
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+    if args.workload == "lock":
+        # value of the lock-guarded counter: equals the number of critical
+        # sections only if the lock really excluded (no lost updates)
+        checksum = bcwork.lock_value()
+    else:
+        checksum = sum(results) % bcwork.MOD
+    print(json.dumps({
+        "workload": args.workload,
+        "strategy": args.strategy,
+        "workers": workers,
+        "size": args.size,
+        "tasks": len(calls),
+        "wall_s": round(wall, 3),
+        "checksum": checksum,
+    }))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
