@@ -82,3 +82,18 @@ fn attaching_to_a_running_sleeper_samples_it_and_leaves_it_running() {
     assert_eq!(r.report()["mode"], "attach");
     assert_eq!(r.verdict(), "idle", "{}", explain(&r));
 }
+
+#[test]
+fn allocation_churn_is_memory_bound() {
+    assert_verdict("memory_churn.py");
+}
+
+#[test]
+fn cpu_work_inside_async_def_is_event_loop_blocked() {
+    assert_verdict("async_blocked.py");
+}
+
+#[test]
+fn a_process_pool_fed_tiny_tasks_is_pool_overhead() {
+    assert_verdict("tiny_tasks_pool.py");
+}

@@ -154,7 +154,7 @@ fn heap_futex_shared_by_threads_is_lock_contended_but_own_conditions_are_parked(
         move |i: usize| {
             (0..4)
                 .map(|k| {
-                    if (i + k) % 4 == 0 {
+                    if (i + k).is_multiple_of(4) {
                         thread(ThreadState::Sleep, 0.0)
                     } else {
                         let mut w = thread(ThreadState::LockWait, 0.0);
