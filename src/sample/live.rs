@@ -4,7 +4,10 @@
 //! this kind of VM: `stat` 10 µs, `schedstat` 6 µs, `wchan`/`syscall` 7 µs,
 //! `status` 35 µs per thread): every tick reads `stat` and `schedstat` of
 //! every thread, and `wchan` + `syscall` only of threads that are not running;
-//! descriptors are resolved only for threads blocked on one. The expensive
+//! descriptors are resolved only for threads blocked on one; and a blocked
+//! thread that has not been scheduled since the last tick (its `schedstat`
+//! switch count is unchanged) is still in the same call, so its last answer
+//! is reused instead of read again. The expensive
 //! `status` (context-switch split, peak RSS) and `io` are read every
 //! [`SLOW_EVERY`] ticks: they are cumulative counters, so their deltas stay
 //! exact, only coarser in time.
@@ -37,6 +40,20 @@ struct Prev {
     invol: Option<u64>,
 }
 
+/// What a blocked thread was blocked in, kept to skip re-reading it.
+#[derive(Debug, Clone)]
+struct Blocked {
+    /// `schedstat` switch-in count when read: unchanged means the thread has
+    /// not run since, so it is still inside the same blocking call.
+    pcount: u64,
+    os_state: char,
+    wchan: Option<String>,
+    syscall: Option<String>,
+    waits_on: Option<Resource>,
+    futex: Option<FutexSite>,
+    futex_addr: Option<u64>,
+}
+
 /// Reads one process tree, tick after tick.
 pub struct LiveReader {
     tree: TreeTracker,
@@ -46,6 +63,7 @@ pub struct LiveReader {
     baseline_first_tick: bool,
     ticks: u64,
     prev: HashMap<i32, Prev>,
+    blocked: HashMap<i32, Blocked>,
     cores_prev: Vec<CoreTicks>,
     maps: HashMap<i32, Vec<Mapping>>,
     processes: BTreeMap<i32, ProcessInfo>,
@@ -71,6 +89,7 @@ impl LiveReader {
             baseline_first_tick: attach,
             ticks: 0,
             prev: HashMap::new(),
+            blocked: HashMap::new(),
             cores_prev: read_cores(),
             maps: HashMap::new(),
             processes: BTreeMap::new(),
@@ -88,7 +107,7 @@ impl LiveReader {
         let slow = self.ticks.is_multiple_of(SLOW_EVERY);
         let baseline = self.baseline_first_tick && self.ticks == 0;
         self.ticks += 1;
-        let pids = self.tree.scan();
+        let pids = self.tree.current();
         let mut sockets = SocketTable::default();
         let mut sample = Sample {
             t_s,
@@ -122,6 +141,7 @@ impl LiveReader {
         }
         sample.failed_reads = (self.failures.values().sum::<u64>() - failures_before) as u32;
         self.prev.retain(|tid, _| alive.contains(tid));
+        self.blocked.retain(|tid, _| alive.contains(tid));
         self.maps.retain(|pid, _| pids.contains(pid));
         let cores = read_cores();
         sample.cores = parse::core_deltas(&self.cores_prev, &cores);
@@ -255,7 +275,36 @@ impl LiveReader {
             ..ThreadSample::default()
         };
         if stat.state != 'R' {
-            self.read_blocked(task, &mut ts, sockets);
+            let pcount = sched.as_ref().map(|s| s.pcount);
+            match self.blocked.get(&tid) {
+                // Not scheduled since the last tick: same call, same answer.
+                Some(b) if Some(b.pcount) == pcount && b.os_state == stat.state => {
+                    ts.wchan.clone_from(&b.wchan);
+                    ts.syscall.clone_from(&b.syscall);
+                    ts.waits_on = b.waits_on;
+                    ts.futex = b.futex;
+                    ts.futex_addr = b.futex_addr;
+                }
+                _ => {
+                    self.read_blocked(task, &mut ts, sockets);
+                    if let Some(pcount) = pcount {
+                        self.blocked.insert(
+                            tid,
+                            Blocked {
+                                pcount,
+                                os_state: stat.state,
+                                wchan: ts.wchan.clone(),
+                                syscall: ts.syscall.clone(),
+                                waits_on: ts.waits_on,
+                                futex: ts.futex,
+                                futex_addr: ts.futex_addr,
+                            },
+                        );
+                    }
+                }
+            }
+        } else {
+            self.blocked.remove(&tid);
         }
         ts.state = classify::classify(&Observation {
             os_state: ts.os_state,

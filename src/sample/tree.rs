@@ -6,8 +6,18 @@
 //! pid disappears from `/proc`), so a tick costs one directory listing plus
 //! one `stat` read per new process. Membership is sticky: a child whose
 //! parent exits is reparented to init but stays in the tree we watch.
+//!
+//! Listing `/proc` is the largest fixed cost of a tick, so it is done at most
+//! every [`RESCAN_EVERY`]; in between the last tree is reused (a process that
+//! exited meanwhile simply fails to read). A child that lives shorter than
+//! that interval may be missed; its CPU time still reaches its parent's
+//! counters (`cutime`) and the perf totals.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// Longest time between two listings of `/proc`.
+pub const RESCAN_EVERY: Duration = Duration::from_millis(20);
 
 /// Tracks the descendants of one root process.
 #[derive(Debug)]
@@ -15,6 +25,8 @@ pub struct TreeTracker {
     root: i32,
     /// Every pid listed in /proc last time, with whether it is in the tree.
     known: HashMap<i32, bool>,
+    last: Vec<i32>,
+    last_scan: Option<Instant>,
 }
 
 impl TreeTracker {
@@ -22,10 +34,22 @@ impl TreeTracker {
         TreeTracker {
             root,
             known: HashMap::new(),
+            last: Vec::new(),
+            last_scan: None,
         }
     }
 
-    /// The pids of the tree now, root first.
+    /// The pids of the tree, root first: listed afresh when the last listing
+    /// is older than [`RESCAN_EVERY`], else the last one.
+    pub fn current(&mut self) -> Vec<i32> {
+        if self.last_scan.is_none_or(|t| t.elapsed() >= RESCAN_EVERY) {
+            self.last = self.scan();
+            self.last_scan = Some(Instant::now());
+        }
+        self.last.clone()
+    }
+
+    /// List `/proc` and return the pids of the tree now, root first.
     pub fn scan(&mut self) -> Vec<i32> {
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return vec![self.root];
