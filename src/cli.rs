@@ -84,7 +84,7 @@ pub struct TargetArgs {
     pub attach: Option<i32>,
 
     /// Stop sampling after this long, e.g. 10s, 1m (attach mode; the process keeps running).
-    #[arg(long, value_name = "TIME", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "TIME", value_parser = humantime::parse_duration, requires = "attach")]
     pub duration: Option<Duration>,
 }
 
@@ -267,6 +267,12 @@ mod tests {
                 .contains("nothing to profile")
         );
         assert!(parse(&["boundcheck", "--workload", "cpu", "--", "true"]).is_err());
+    }
+
+    #[test]
+    fn duration_belongs_to_attach() {
+        let err = parse(&["boundcheck", "--duration", "5s", "--", "sleep", "9"]).unwrap_err();
+        assert!(err.contains("--attach"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,59 @@
+//! Golden files: the report a recorded timeline produces, as JSON and as the
+//! terminal summary, must not change by accident. After an intended change,
+//! regenerate them with `BOUNDCHECK_BLESS=1 cargo test --test golden` and
+//! review the diff.
+
+use boundcheck::diagnose::diagnose;
+use boundcheck::report::{Report, json, read_timeline, text};
+use std::path::Path;
+
+fn check(golden: &str, actual: &[u8]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/golden")
+        .join(golden);
+    if std::env::var_os("BOUNDCHECK_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let want = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with BOUNDCHECK_BLESS=1 to create it)",
+            path.display()
+        )
+    });
+    assert!(
+        want == actual,
+        "{} differs from the output; if the change is intended, run BOUNDCHECK_BLESS=1 cargo test --test golden\n--- got ---\n{}",
+        path.display(),
+        String::from_utf8_lossy(actual)
+    );
+}
+
+fn report_of(timeline: &str) -> Report {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/timelines")
+        .join(timeline);
+    let tl = read_timeline(&path).unwrap();
+    Report::build(&tl, diagnose(&tl))
+}
+
+#[test]
+fn gil_threads_report_json() {
+    let r = report_of("gil-contended__gil_threads.json");
+    check("gil_threads.report.json", &json::render_report(&r));
+}
+
+#[test]
+fn gil_threads_summary_text() {
+    let r = report_of("gil-contended__gil_threads.json");
+    check(
+        "gil_threads.summary.txt",
+        &text::render(&r, &["out/report.json".into()]),
+    );
+}
+
+#[test]
+fn disk_fsync_summary_text() {
+    let r = report_of("io-disk__disk_fsync.json");
+    check("disk_fsync.summary.txt", &text::render(&r, &[]));
+}
