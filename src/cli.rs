@@ -15,6 +15,15 @@ Examples:
   boundcheck --attach 4242 --duration 10s      sample a running process for 10 s
   boundcheck --json -- ./server > report.json  the report as JSON on stdout
   boundcheck replay boundcheck-report/timeline.json   re-diagnose a recorded run
+  boundcheck --vary workers=1,2,4 -- python3 app.py --workers {workers}   measure a grid
+
+After the diagnosis, boundcheck re-runs the program (--runs times, interleaved)
+with the alternatives the verdict suggests: pinned to one CPU (how parallel is
+it really?), thread pools swapped for process pools or 3.14 interpreter pools
+without code changes, more threads for I/O, bigger chunks for tiny tasks. It
+recommends one strategy (recommendation.strategy: keep, threads, asyncio,
+processes, interpreters, free-threaded, native, batch, shrink-lock, offload)
+only on a significant measured win. --no-rerun skips this.
 
 Verdicts (diagnosis.verdict in report.json):
   cpu-serial, cpu-parallel, gil-contended, lock-contended, io-disk, io-network,
@@ -39,6 +48,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub rerun: RerunArgs,
 
     /// The command to profile, after `--` (launched directly, no shell).
     #[arg(last = true, value_name = "COMMAND")]
@@ -75,7 +87,7 @@ pub struct TargetArgs {
     #[arg(long, value_name = "SIZE", default_value = "med", value_parser = ["low", "med", "high"], requires = "workload")]
     pub size: String,
 
-    /// Python interpreter for workloads (default: python3 on PATH).
+    /// Python interpreter for workloads and for re-runs of a Python command (default: python3 on PATH).
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
 
@@ -95,9 +107,57 @@ pub struct SamplingArgs {
     #[arg(long, value_name = "HZ", default_value_t = 100.0, value_parser = parse_rate)]
     pub rate: f64,
 
-    /// Skip the comparative re-runs (accepted now; re-runs arrive in a later version).
+    /// Skip the comparative re-runs.
     #[arg(long)]
     pub no_rerun: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Comparative re-runs")]
+pub struct RerunArgs {
+    /// Runs of each experiment (as-is and every alternative), interleaved.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub runs: u16,
+
+    /// Cap on the total time of the re-runs, e.g. 90s, 5m.
+    #[arg(long, value_name = "TIME", default_value = "3m", value_parser = humantime::parse_duration)]
+    pub budget: std::time::Duration,
+
+    /// Re-run a grid: `--vary workers=1,2,4` fills `{workers}` in the command (repeatable).
+    #[arg(long, value_name = "KEY=V1,V2", value_parser = parse_vary)]
+    pub vary: Vec<(String, Vec<String>)>,
+
+    /// A free-threaded Python for the free-threaded experiment (default: python3.14t or python3.13t on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python_ft: Option<PathBuf>,
+}
+
+fn parse_vary(s: &str) -> Result<(String, Vec<String>), String> {
+    let (key, values) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not KEY=V1,V2 (e.g. workers=1,2,4)"))?;
+    let key = key.trim();
+    if key.is_empty()
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "'{key}' is not a usable name: use letters, digits, _ or -"
+        ));
+    }
+    let values: Vec<String> = values
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect();
+    if values.is_empty() {
+        return Err(format!(
+            "--vary {key}= has no values: give them as {key}=a,b,c"
+        ));
+    }
+    Ok((key.to_string(), values))
 }
 
 #[derive(Debug, Args, Clone)]
@@ -138,10 +198,19 @@ impl Cli {
                 out_dir: output.out,
                 json: output.json,
                 rerun: false,
+                runs: 0,
+                budget: None,
+                vary: Vec::new(),
+                python: None,
+                python_ft: None,
                 quiet: output.quiet,
             });
         }
         let t = self.target;
+        if !self.rerun.vary.is_empty() && (t.workload.is_some() || t.attach.is_some()) {
+            return Err("--vary fills placeholders of a command given after `--`".into());
+        }
+        let python = t.python.clone();
         let target = match (t.workload, t.attach, self.command.is_empty()) {
             (Some(name), None, true) => TargetSpec::Workload(WorkloadSpec {
                 name,
@@ -151,7 +220,10 @@ impl Cli {
                 python: t.python.unwrap_or_else(|| PathBuf::from("python3")),
             }),
             (None, Some(pid), true) => TargetSpec::Attach { pid },
-            (None, None, false) => TargetSpec::Command(self.command),
+            (None, None, false) => {
+                crate::rerun::plan::check_vary(&self.command, &self.rerun.vary)?;
+                TargetSpec::Command(self.command)
+            }
             (None, None, true) => {
                 return Err("nothing to profile: give a command after `--`, e.g. `boundcheck -- python3 app.py`, or --workload NAME, or --attach PID".into());
             }
@@ -164,6 +236,11 @@ impl Cli {
             out_dir: self.output.out,
             json: self.output.json,
             rerun: !self.sampling.no_rerun,
+            runs: self.rerun.runs as usize,
+            budget: Some(self.rerun.budget),
+            vary: self.rerun.vary,
+            python,
+            python_ft: self.rerun.python_ft,
             quiet: self.output.quiet,
         })
     }

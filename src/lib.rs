@@ -1,15 +1,16 @@
 //! boundcheck: what bounds my program, and which way of running it in
 //! parallel would really help?
 //!
-//! The pipeline flows one way (see `docs/architecture.md` in the shared docs):
+//! The pipeline flows one way (the team's architecture notes, `shared/docs/architecture.md`):
 //! `target` launches → `sample` reads the tree into a [`timeline::Timeline`]
-//! → `diagnose` decides → `report` renders. Live OS code sits behind
+//! → `diagnose` decides → `rerun` measures alternatives → `report` renders. Live OS code sits behind
 //! `cfg(target_os = "linux")` in `target/` and `sample/`'s `live`/`perf`.
 
 pub mod cli;
 pub mod diagnose;
 pub mod error;
 pub mod report;
+pub mod rerun;
 pub mod run;
 pub mod sample;
 pub mod spec;

@@ -26,7 +26,7 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
         TargetSpec::Replay(path) => {
             // Read first: the timeline may live in the output directory.
             let tl = read_timeline(path)?;
-            let out = OutputDir::prepare(&spec.out_dir, &[REPORT_FILE])?;
+            let out = OutputDir::prepare(&spec.out_dir)?;
             let report = Report::build(&tl, diagnose(&tl));
             emit(spec, &out, &report, None)?;
             Ok(Outcome { exit_code: 0 })
@@ -66,6 +66,7 @@ fn emit(
 #[cfg(target_os = "linux")]
 mod live {
     use super::*;
+    use crate::rerun;
     use crate::sample::{self, SamplerSettings, host, perf::TreeCounters};
     use crate::target::{self, signals};
     use crate::timeline::{RunMeta, TIMELINE_SCHEMA_VERSION};
@@ -75,8 +76,12 @@ mod live {
     use std::time::{Instant, SystemTime};
 
     pub fn run_live(spec: &Spec) -> Result<Outcome, Error> {
-        let out = OutputDir::prepare(&spec.out_dir, &[REPORT_FILE, TIMELINE_FILE])?;
+        let out = OutputDir::prepare(&spec.out_dir)?;
         signals::install();
+        // Orphans of the tree (`cmd &` in a shell, daemons) are re-parented
+        // to us instead of init, so the tree scan still sees them.
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let host = host::host_facts();
         let progress = progress_bar(spec.quiet);
@@ -109,7 +114,7 @@ mod live {
                     || {
                         signals::received().is_some()
                             || deadline.is_some_and(|d| Instant::now() >= d)
-                            || std::fs::metadata(format!("/proc/{pid}")).is_err()
+                            || target::has_ended(pid)
                     },
                     on_sample,
                 );
@@ -127,15 +132,25 @@ mod live {
                 let (argv, env): (Vec<OsString>, Vec<(OsString, OsString)>) =
                     match (&spec.target, &prepared) {
                         (_, Some(p)) => (p.argv.clone(), p.env.clone()),
+                        (TargetSpec::Command(argv), None) if !spec.vary.is_empty() => {
+                            // Profile the first point of the --vary grid.
+                            let first = rerun::plan::grid(&spec.vary).swap_remove(0);
+                            (rerun::plan::expand(argv, &first), Vec::new())
+                        }
                         (TargetSpec::Command(argv), None) => (argv.clone(), Vec::new()),
                         _ => unreachable!("launch targets only"),
                     };
                 let mut opened = None;
                 let start = Instant::now();
-                let child = target::launch(&argv, &env, |pid| {
+                // With --json, stdout carries the report: the target's own
+                // output goes to stderr so the JSON stays parseable.
+                let opts = target::LaunchOptions {
+                    stdout: if spec.json { stderr_file() } else { None },
+                    ..target::LaunchOptions::default()
+                };
+                let child = target::launch_with(&argv, &env, &opts, |pid| {
                     opened = Some(TreeCounters::open(pid, true))
-                })
-                .inspect_err(|_| out.discard_placeholders())?;
+                })?;
                 cores = host::cores_available(child.pid());
                 rec = sample::record(
                     child.pid(),
@@ -188,11 +203,101 @@ mod live {
             threads: rec.threads,
             samples: rec.samples,
         };
-        let report = Report::build(&timeline, diagnose(&timeline));
-        emit(spec, &out, &report, Some(&timeline))?;
-        Ok(Outcome {
-            exit_code: exit.map_or(0, |e| e.shell_status()),
-        })
+        let diagnosis = diagnose(&timeline);
+        let mut report = Report::build(&timeline, diagnosis.clone());
+        report.rerun_skipped = skip_reason(spec, &timeline);
+        let mut exit_code = exit.map_or(0, |e| e.shell_status());
+        if report.rerun_skipped.is_some() {
+            emit(spec, &out, &report, Some(&timeline))?;
+            return Ok(Outcome { exit_code });
+        }
+        // Show and keep the diagnosis before the (longer) re-runs: an
+        // interrupted or failed re-run then loses nothing measured so far.
+        let files = vec![
+            out.path(REPORT_FILE).display().to_string(),
+            out.path(TIMELINE_FILE).display().to_string(),
+        ];
+        if !spec.json {
+            output::to_stderr(&text::render(&report, &[]));
+        }
+        let mut write_error = out
+            .write(TIMELINE_FILE, &json::render_timeline(&timeline))
+            .err();
+        write_error = write_error.or(out.write(REPORT_FILE, &json::render_report(&report)).err());
+        let ctx = rerun::plan::PlanContext {
+            verdict: diagnosis.verdict,
+            argv: match &spec.target {
+                TargetSpec::Command(argv) => argv.clone(),
+                _ => Vec::new(),
+            },
+            env: Vec::new(),
+            cores,
+            python: spec.python.clone(),
+            python_314: rerun::plan::find_on_path("python3.14"),
+            python_ft: spec
+                .python_ft
+                .clone()
+                .or_else(|| rerun::plan::find_on_path("python3.14t"))
+                .or_else(|| rerun::plan::find_on_path("python3.13t")),
+            python_version: timeline.meta.python_version.clone(),
+            workload: match &spec.target {
+                TargetSpec::Workload(w) => Some(w.clone()),
+                _ => None,
+            },
+            vary: spec.vary.clone(),
+        };
+        let settings = rerun::execute::Settings {
+            runs: spec.runs.max(1),
+            budget: spec.budget,
+            estimate: std::time::Duration::from_secs_f64(timeline.meta.duration_s),
+            quiet: spec.quiet,
+        };
+        let rec = rerun::rerun(&ctx, &settings);
+        if rec.interrupted {
+            exit_code = 130;
+        }
+        report.recommendation = Some(rec);
+        let bytes = json::render_report(&report);
+        if spec.json {
+            output::to_stdout(&bytes);
+        } else if let Some(rec) = &report.recommendation {
+            output::to_stderr(&text::render_recommendation(rec, &files));
+        }
+        write_error = write_error.or(out.write(REPORT_FILE, &bytes).err());
+        match write_error {
+            Some(e) => Err(e),
+            None => Ok(Outcome { exit_code }),
+        }
+    }
+
+    /// Why comparative re-runs would tell nothing here, if they would not.
+    fn skip_reason(spec: &Spec, tl: &Timeline) -> Option<String> {
+        if !spec.rerun {
+            return Some("--no-rerun".into());
+        }
+        if tl.meta.mode == "attach" {
+            return Some("attached to a running process, which boundcheck cannot re-run".into());
+        }
+        if tl.meta.interrupted {
+            return Some("the run was interrupted".into());
+        }
+        match tl.meta.exit {
+            Some(e) if e.shell_status() != 0 => Some(format!(
+                "the target exited with status {}: re-runs compare successful runs only",
+                e.shell_status()
+            )),
+            _ => None,
+        }
+    }
+
+    /// A second handle on our stderr, to hand to the target as its stdout.
+    fn stderr_file() -> Option<std::fs::File> {
+        use std::os::fd::AsFd;
+        std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(std::fs::File::from)
     }
 
     fn progress_bar(quiet: bool) -> Option<ProgressBar> {

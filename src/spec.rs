@@ -30,8 +30,18 @@ pub struct Spec {
     pub out_dir: PathBuf,
     /// Print the report JSON to stdout instead of the summary.
     pub json: bool,
-    /// Comparative re-runs (not yet implemented; accepted so scripts keep working).
+    /// Comparative re-runs after the diagnosis.
     pub rerun: bool,
+    /// Runs of each experiment.
+    pub runs: usize,
+    /// Cap on the total time of the re-runs.
+    pub budget: Option<Duration>,
+    /// `--vary key=v1,v2`: axes of a grid filled into the command's `{key}`s.
+    pub vary: Vec<(String, Vec<String>)>,
+    /// Interpreter for re-runs of a Python command.
+    pub python: Option<PathBuf>,
+    /// A free-threaded interpreter for the free-threaded experiment.
+    pub python_ft: Option<PathBuf>,
     /// No progress line.
     pub quiet: bool,
 }

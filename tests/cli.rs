@@ -169,9 +169,14 @@ fn attach_to_a_missing_pid_is_a_clear_error() {
 #[test]
 fn json_flag_prints_the_report_on_stdout() {
     let _g = exclusive();
-    let r = run(&["--json", "--", "sleep", "0.3"]);
+    // The target's own stdout must not end up inside the JSON.
+    let r = run(&["--json", "--", "sh", "-c", "echo target-output; sleep 0.3"]);
     assert_eq!(r.code(), Some(0));
-    let v: serde_json::Value = serde_json::from_str(&r.stdout()).expect("stdout is JSON");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).expect("stdout is only JSON");
+    assert!(
+        r.stderr().contains("target-output"),
+        "the target's output went to stderr"
+    );
     assert_eq!(v["format"], "boundcheck-report");
     assert_eq!(v["diagnosis"]["verdict"], "idle");
 }
@@ -186,26 +191,46 @@ fn target_gets_default_sigpipe_like_under_a_shell() {
 }
 
 #[test]
-fn full_disk_is_a_clear_error_after_the_summary_is_shown() {
+fn full_disk_is_a_clear_error_after_the_summary_is_shown_and_keeps_the_old_report() {
     let _g = exclusive();
     let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink("/dev/full", dir.path().join("report.json")).unwrap();
-    let out = bin()
-        .args(["--quiet", "--out"])
-        .arg(dir.path())
-        .args(["--", "sleep", "0.2"])
+    std::fs::write(dir.path().join("report.json"), "previous run").unwrap();
+    // A file-size limit of 1 KiB makes every write of the report fail the way
+    // a full disk does (EFBIG instead of ENOSPC), without needing a full disk.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 1; exec '{}' --quiet --no-rerun --out '{}' -- sleep 0.2",
+        env!("CARGO_BIN_EXE_boundcheck"),
+        dir.path().display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
     assert!(
         stderr.contains("boundcheck: idle"),
         "the summary is shown before the error: {stderr}"
     );
-    let timeline = std::fs::read_to_string(dir.path().join("timeline.json")).unwrap();
-    assert!(
-        timeline.contains("boundcheck-timeline"),
-        "what could be written was written"
+    let kept = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+    assert_eq!(
+        kept, "previous run",
+        "a failed write never leaves half a report"
     );
+}
+
+#[test]
+fn a_run_that_cannot_start_leaves_the_previous_report_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("report.json"), "previous run").unwrap();
+    let out = bin()
+        .args(["--quiet", "--out"])
+        .arg(dir.path())
+        .args(["--", "pyhton3-typo", "app.py"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    let kept = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+    assert_eq!(kept, "previous run");
 }

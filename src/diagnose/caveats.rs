@@ -68,6 +68,17 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
             }
         }
     }
+    if let Some(perf_cpu) = tl.counters.as_ref().and_then(|c| c.task_clock_s)
+        && perf_cpu > 1.1 * f.cpu_s + 0.1
+    {
+        out.push(caveat(
+            "unsampled-cpu",
+            format!(
+                "perf counted {perf_cpu:.2} s of CPU for the tree but the samples saw {:.2} s: processes that lived too briefly to be sampled (or ran outside the tree's /proc view) did work the verdict does not reflect",
+                f.cpu_s
+            ),
+        ));
+    }
     if f.cores_available < 2 {
         out.push(caveat(
             "single-core",

@@ -355,7 +355,16 @@ pub fn decide(f: &Features) -> Decision {
             );
             let ok = quiet.passed;
             evidence.push(quiet);
-            if ok { Verdict::Idle } else { Verdict::Mixed }
+            if ok {
+                Verdict::Idle
+            } else {
+                // Mostly asleep yet busy: no single bound, and not sure of it.
+                return Decision {
+                    verdict: Verdict::Mixed,
+                    strength: 0.4,
+                    evidence,
+                };
+            }
         }
     };
     Decision {

@@ -10,6 +10,7 @@ pub mod text;
 
 use crate::diagnose::{Diagnosis, Features};
 use crate::error::Error;
+use crate::rerun::Recommendation;
 use crate::timeline::{CoreSample, Counters, ExitInfo, Host, SamplingStats, ThreadState, Timeline};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -62,6 +63,12 @@ pub struct Report {
     pub threads: Vec<ThreadSummary>,
     /// Every process of the tree.
     pub processes: Vec<ProcessSummary>,
+    /// What the comparative re-runs measured and recommend (absent when skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendation: Option<Recommendation>,
+    /// Why the re-runs were skipped (`--no-rerun`, attached, the target failed, interrupted, replay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_skipped: Option<String>,
 }
 
 /// One thread's time, split by state.
@@ -159,6 +166,8 @@ impl Report {
                     write_bytes: p.write_bytes,
                 })
                 .collect(),
+            recommendation: None,
+            rerun_skipped: None,
         }
     }
 }

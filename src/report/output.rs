@@ -1,6 +1,6 @@
-//! Where bytes go. The output directory and its files are created before the
-//! target is launched, so a bad path fails fast instead of after a long run;
-//! they are rewritten with the results at the end.
+//! Where bytes go. The output directory is created and checked writable
+//! before the target is launched, so a bad path fails fast instead of after a
+//! long run; the files are replaced atomically as results arrive.
 
 use crate::error::Error;
 use std::fs::File;
@@ -17,16 +17,17 @@ pub struct OutputDir {
 }
 
 impl OutputDir {
-    /// Create the directory and the (empty) files named, proving we can write there.
-    pub fn prepare(dir: &Path, files: &[&str]) -> Result<OutputDir, Error> {
+    /// Create the directory and prove we can write there, without touching
+    /// the files of an earlier run: a run that fails to start loses nothing.
+    pub fn prepare(dir: &Path) -> Result<OutputDir, Error> {
         let fail = |e: std::io::Error| Error::OutputNotWritable {
             path: dir.to_path_buf(),
             reason: e.to_string(),
         };
         std::fs::create_dir_all(dir).map_err(fail)?;
-        for name in files {
-            File::create(dir.join(name)).map_err(fail)?;
-        }
+        let probe = dir.join(format!(".boundcheck-probe-{}", std::process::id()));
+        File::create(&probe).map_err(fail)?;
+        let _ = std::fs::remove_file(&probe);
         Ok(OutputDir {
             dir: dir.to_path_buf(),
         })
@@ -36,28 +37,27 @@ impl OutputDir {
         self.dir.join(name)
     }
 
-    /// Write one file whole; a full disk or lost permission becomes a clear error.
+    /// Write one file whole: into a temporary file beside it, then renamed
+    /// over it, so a reader never sees half a report and a full disk leaves
+    /// the previous file intact. A full disk or lost permission becomes a
+    /// clear error.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
         let path = self.path(name);
-        let result = File::create(&path).and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_data()
-        });
-        result.map_err(|e| Error::WriteFailed {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        Ok(path)
-    }
-
-    /// Remove the empty placeholder files (when the run never started).
-    pub fn discard_placeholders(&self) {
-        for name in [REPORT_FILE, TIMELINE_FILE] {
-            let p = self.path(name);
-            if p.metadata().is_ok_and(|m| m.len() == 0) {
-                let _ = std::fs::remove_file(p);
-            }
+        let tmp = self.path(&format!(".{name}.tmp-{}", std::process::id()));
+        let result = File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(bytes)?;
+                f.sync_data()
+            })
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::WriteFailed {
+                path: path.clone(),
+                reason: e.to_string(),
+            });
         }
+        Ok(path)
     }
 }
 

@@ -127,3 +127,82 @@ fn shorten(s: &str, max: usize) -> String {
         out
     }
 }
+
+/// The re-run table and the recommendation sentence.
+pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String]) -> Vec<u8> {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nre-runs: {} run{} of each, interleaved{}",
+        rec.runs_per_experiment,
+        if rec.runs_per_experiment == 1 {
+            ""
+        } else {
+            "s"
+        },
+        if rec.interrupted {
+            " · INTERRUPTED (finished runs only)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        s,
+        "  {:<30} {:>8}   {:<15} speedup vs as-is",
+        "strategy", "median", "spread"
+    );
+    for e in &rec.experiments {
+        match (e.median_s, e.min_s, e.max_s) {
+            (Some(m), Some(lo), Some(hi)) => {
+                let mark = match (e.kind.as_str(), e.significant) {
+                    ("as-is", _) => "",
+                    (_, true) => "  ✔ significant",
+                    (_, false) => "  (not significant)",
+                };
+                let _ = writeln!(
+                    s,
+                    "  {:<30} {:>6.2} s   {:<15} {:.2}x{mark}",
+                    shorten(&e.label, 30),
+                    m,
+                    format!("{lo:.2}–{hi:.2} s"),
+                    e.speedup.unwrap_or(1.0)
+                );
+            }
+            _ => {
+                let why = e.error.as_deref().unwrap_or(e.status.as_str());
+                let _ = writeln!(s, "  {:<30} {}: {}", shorten(&e.label, 30), e.status, why);
+            }
+        }
+    }
+    for n in &rec.not_measured {
+        let _ = writeln!(
+            s,
+            "  {:<30} not measured: {}",
+            n.strategy.as_str(),
+            n.reason
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  {:<30} {:>8}   {:<15} {:.2}x",
+        format!("ideal on {} cores", rec.ideal_speedup),
+        "",
+        "",
+        rec.ideal_speedup
+    );
+    if let (Some(sp), Some(pf)) = (rec.parallel_speedup, rec.parallel_fraction) {
+        let _ = writeln!(
+            s,
+            "  all CPUs vs one: {sp:.2}x, a parallel fraction of {:.0} % (Amdahl)",
+            pf * 100.0
+        );
+    }
+    let _ = writeln!(s, "recommendation: {}", rec.sentence);
+    for w in &rec.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+    if !files.is_empty() {
+        let _ = writeln!(s, "  report    {}", files.join(", "));
+    }
+    s.into_bytes()
+}

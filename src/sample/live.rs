@@ -57,10 +57,12 @@ struct Blocked {
 /// Reads one process tree, tick after tick.
 pub struct LiveReader {
     tree: TreeTracker,
-    /// When attaching, threads already running at the first tick start from a
-    /// baseline (their past CPU time is not ours to report); when launching,
-    /// every thread was born during the run, so its whole counters count.
-    baseline_first_tick: bool,
+    root: i32,
+    /// When attaching: the moment of attaching in clock ticks since boot.
+    /// Threads started before it begin from a baseline (their past CPU time
+    /// is not ours to report); threads born later (and every thread when
+    /// launching) count from zero.
+    attach_ticks: Option<u64>,
     ticks: u64,
     prev: HashMap<i32, Prev>,
     blocked: HashMap<i32, Blocked>,
@@ -86,7 +88,8 @@ impl LiveReader {
         };
         LiveReader {
             tree: TreeTracker::new(root),
-            baseline_first_tick: attach,
+            root,
+            attach_ticks: attach.then(|| uptime_ticks(tps)),
             ticks: 0,
             prev: HashMap::new(),
             blocked: HashMap::new(),
@@ -105,7 +108,6 @@ impl LiveReader {
     /// Take one sample. `t_s` is seconds since start, `interval_s` since the last tick.
     pub fn tick(&mut self, t_s: f64, interval_s: f64, late_s: f64) -> Sample {
         let slow = self.ticks.is_multiple_of(SLOW_EVERY);
-        let baseline = self.baseline_first_tick && self.ticks == 0;
         self.ticks += 1;
         let pids = self.tree.current();
         let mut sockets = SocketTable::default();
@@ -129,7 +131,7 @@ impl LiveReader {
                 continue;
             };
             for task in tasks.flatten() {
-                match self.read_thread(&task, interval_s, baseline, slow, &mut sockets) {
+                match self.read_thread(&task, interval_s, slow, &mut sockets) {
                     Some((ts, rss)) => {
                         alive.insert(ts.tid);
                         sample.tree_rss_bytes += rss;
@@ -199,12 +201,20 @@ impl LiveReader {
         &mut self,
         task: &Task,
         interval_s: f64,
-        baseline: bool,
         slow: bool,
         sockets: &mut SocketTable,
     ) -> Option<(ThreadSample, u64)> {
         let (pid, tid) = (task.pid, task.tid);
         let stat = task.stat().ok()?;
+        if pid == tid
+            && stat.state == 'Z'
+            && pid != self.root
+            && stat.ppid == std::process::id() as i32
+        {
+            // An orphan of the tree adopted by us (subreaper) has exited: reap it.
+            // SAFETY: waiting, without blocking, for a child of ours by pid.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+        }
         let sched = task.schedstat().ok();
         let (mut vol, mut invol) = (None, None);
         if slow && let Ok(st) = task.status() {
@@ -226,11 +236,10 @@ impl LiveReader {
         }
         let now = Prev {
             starttime: stat.starttime,
-            runtime_ns: sched
-                .as_ref()
-                .map_or((stat.utime + stat.stime) * 10_000_000, |s| {
-                    s.sum_exec_runtime
-                }),
+            runtime_ns: sched.as_ref().map_or(
+                ((stat.utime + stat.stime) as f64 * 1e9 / self.ticks_per_s) as u64,
+                |s| s.sum_exec_runtime,
+            ),
             run_delay_ns: sched.as_ref().map_or(0, |s| s.run_delay),
             stime_ticks: stat.stime,
             minflt: stat.minflt,
@@ -239,7 +248,8 @@ impl LiveReader {
         };
         let before = match self.prev.get(&tid) {
             Some(p) if p.starttime == now.starttime => *p,
-            _ if baseline => now,
+            // Started before we attached: its past is not ours to report.
+            _ if self.attach_ticks.is_some_and(|t| now.starttime <= t) => now,
             _ => Prev {
                 starttime: now.starttime,
                 vol: vol.map(|_| 0),
@@ -369,8 +379,14 @@ impl LiveReader {
         sockets: &mut SocketTable,
     ) -> Resource {
         let fds: Vec<i32> = match name {
-            "poll" | "ppoll" => read_pollfds(pid, args[0], args[1]),
-            "select" | "pselect6" => read_fdsets(pid, args[0], &args[1..4]),
+            "poll" | "ppoll" => match read_pollfds(pid, args[0], args[1]) {
+                Some(fds) => fds,
+                None => return Resource::Unknown,
+            },
+            "select" | "pselect6" => match read_fdsets(pid, args[0], &args[1..4]) {
+                Some(fds) => fds,
+                None => return Resource::Unknown,
+            },
             "epoll_wait" | "epoll_pwait" | "epoll_pwait2" => {
                 std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", args[0] as i32))
                     .map(|t| parse::parse_epoll_targets(&t))
@@ -383,9 +399,14 @@ impl LiveReader {
         // An event loop (asyncio) always watches its own wake-up socketpair:
         // with no network or file descriptor in the set and a finite timeout,
         // it is waiting for a timer, i.e. sleeping.
-        let epoll_timeout = args[3] as i32;
-        if name.starts_with("epoll")
-            && epoll_timeout >= 0
+        // epoll_wait/epoll_pwait take an int timeout (-1 = forever);
+        // epoll_pwait2 takes a pointer to a timespec (NULL = forever).
+        let finite = match name {
+            "epoll_wait" | "epoll_pwait" => args[3] as i32 >= 0,
+            "epoll_pwait2" => args[3] != 0,
+            _ => false,
+        };
+        if finite
             && !matches!(
                 resource,
                 Resource::InetSocket | Resource::Socket | Resource::File
@@ -508,24 +529,33 @@ fn read_remote(pid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
     (n == len as isize).then_some(buf)
 }
 
-/// The descriptors of a `struct pollfd[nfds]` array (at most 64 looked at).
-fn read_pollfds(pid: i32, addr: u64, nfds: u64) -> Vec<i32> {
+/// The descriptors of a `struct pollfd[nfds]` array (at most 64 looked at);
+/// `None` when the memory could not be read (then the wait is unknown, not
+/// a pure timeout).
+fn read_pollfds(pid: i32, addr: u64, nfds: u64) -> Option<Vec<i32>> {
     let n = nfds.min(64) as usize;
-    let Some(buf) = read_remote(pid, addr, n * 8) else {
-        return Vec::new();
-    };
-    buf.chunks_exact(8)
-        .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-        .filter(|&fd| fd >= 0)
-        .collect()
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    let buf = read_remote(pid, addr, n * 8)?;
+    Some(
+        buf.chunks_exact(8)
+            .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+            .filter(|&fd| fd >= 0)
+            .collect(),
+    )
 }
 
 /// The descriptors set in select's read/write/except `fd_set`s.
-fn read_fdsets(pid: i32, nfds: u64, sets: &[u64]) -> Vec<i32> {
+fn read_fdsets(pid: i32, nfds: u64, sets: &[u64]) -> Option<Vec<i32>> {
     let bytes = (nfds.min(1024) as usize).div_ceil(8);
     let mut fds = Vec::new();
     for &addr in sets {
-        if let Some(buf) = read_remote(pid, addr, bytes) {
+        if addr == 0 || bytes == 0 {
+            continue;
+        }
+        let buf = read_remote(pid, addr, bytes)?;
+        {
             for (i, b) in buf.iter().enumerate() {
                 for bit in 0..8 {
                     if b & (1 << bit) != 0 {
@@ -537,5 +567,14 @@ fn read_fdsets(pid: i32, nfds: u64, sets: &[u64]) -> Vec<i32> {
     }
     fds.sort_unstable();
     fds.dedup();
-    fds
+    Some(fds)
+}
+
+/// Clock ticks since boot now, the unit of a thread's `starttime`.
+fn uptime_ticks(tps: libc::c_long) -> u64 {
+    let secs: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    (secs * tps.max(1) as f64) as u64
 }

@@ -58,21 +58,34 @@ impl TreeTracker {
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
             .collect();
         self.known.retain(|pid, _| listed.contains(pid));
+        let me = std::process::id() as i32;
+        // The root is ours by definition, boundcheck itself never is (attaching
+        // to one of our ancestors must not sample ourselves).
+        self.known.insert(me, false);
+        self.known.insert(self.root, true);
         let mut fresh: Vec<(i32, i32)> = listed
             .iter()
             .filter(|pid| !self.known.contains_key(pid))
             .filter_map(|&pid| Some((pid, read_ppid(pid)?)))
             .collect();
-        self.known.insert(self.root, true);
         // Resolve new pids whose parent is also new: repeat until nothing changes.
         loop {
             let before = fresh.len();
-            fresh.retain(|&(pid, ppid)| match self.known.get(&ppid) {
-                Some(&in_tree) => {
-                    self.known.insert(pid, in_tree);
-                    false
+            fresh.retain(|&(pid, ppid)| {
+                // A child of boundcheck that is not the root is an orphan of
+                // the tree adopted by us as subreaper (`cmd &` in a shell).
+                let parent = if ppid == me {
+                    Some(true)
+                } else {
+                    self.known.get(&ppid).copied()
+                };
+                match parent {
+                    Some(in_tree) => {
+                        self.known.insert(pid, in_tree);
+                        false
+                    }
+                    None => true,
                 }
-                None => true,
             });
             if fresh.len() == before {
                 break;
@@ -103,6 +116,23 @@ fn read_ppid(pid: i32) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_root_is_in_the_tree_from_the_first_scan() {
+        // Regression: the root was reset to "not ours" on the first listing.
+        let mut child = std::process::Command::new("sleep")
+            .arg("2")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id() as i32;
+        let mut tracker = TreeTracker::new(pid);
+        let first = tracker.scan();
+        let _ = child.kill();
+        let _ = child.wait();
+        // (Other children of this test process may be listed too: to a
+        // subreaper, every child is part of the tree.)
+        assert_eq!(first.first(), Some(&pid), "{first:?}");
+    }
 
     #[test]
     fn finds_children_and_grandchildren_of_this_test() {

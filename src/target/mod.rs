@@ -23,6 +23,17 @@ pub struct Child {
     pid: i32,
 }
 
+/// How a launched child differs from its parent, beyond argv and env.
+#[derive(Debug, Default)]
+pub struct LaunchOptions {
+    /// Send the child's stdout / stderr here instead of inheriting ours
+    /// (re-runs keep the terminal quiet and keep stderr to explain failures).
+    pub stdout: Option<std::fs::File>,
+    pub stderr: Option<std::fs::File>,
+    /// Pin the child to these CPUs (the core-count experiment).
+    pub cpus: Option<Vec<usize>>,
+}
+
 /// Launch `argv` with extra environment variables. `before_exec` runs in the
 /// parent while the child waits just before its exec.
 pub fn launch(
@@ -30,6 +41,27 @@ pub fn launch(
     extra_env: &[(OsString, OsString)],
     before_exec: impl FnOnce(i32),
 ) -> Result<Child, Error> {
+    launch_with(argv, extra_env, &LaunchOptions::default(), before_exec)
+}
+
+/// [`launch`] with [`LaunchOptions`].
+pub fn launch_with(
+    argv: &[OsString],
+    extra_env: &[(OsString, OsString)],
+    opts: &LaunchOptions,
+    before_exec: impl FnOnce(i32),
+) -> Result<Child, Error> {
+    use std::os::fd::AsRawFd;
+    let out_fd = opts.stdout.as_ref().map(|f| f.as_raw_fd());
+    let err_fd = opts.stderr.as_ref().map(|f| f.as_raw_fd());
+    // SAFETY: a zeroed cpu_set_t filled with CPU_SET before the fork.
+    let cpu_set = opts.cpus.as_ref().map(|cpus| unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        set
+    });
     let program = argv.first().ok_or(Error::NoCommand)?;
     let path = resolve_program(program).ok_or_else(|| Error::CommandNotFound {
         command: program.to_string_lossy().into_owned(),
@@ -57,7 +89,8 @@ pub fn launch(
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     // SAFETY: after fork the child only calls async-signal-safe functions
-    // (read, write, close, signal, sigprocmask, execve, _exit) on memory
+    // (read, write, close, dup2, sched_setaffinity, signal, sigprocmask,
+    // execve, _exit) on memory
     // prepared before the fork.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -77,6 +110,15 @@ pub fn launch(
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            if let Some(fd) = out_fd {
+                libc::dup2(fd, 1);
+            }
+            if let Some(fd) = err_fd {
+                libc::dup2(fd, 2);
+            }
+            if let Some(set) = &cpu_set {
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set);
+            }
             let mut byte = 0u8;
             while libc::read(go_r, (&mut byte as *mut u8).cast(), 1) < 0 {}
             libc::execve(c_path.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());
@@ -145,6 +187,52 @@ impl Child {
         }
     }
 
+    /// Block until the child has exited, without reaping it.
+    pub fn wait_exited(&self) {
+        loop {
+            // SAFETY: as in `has_exited`, but blocking.
+            let r = unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                libc::waitid(
+                    libc::P_PID,
+                    self.pid as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT,
+                )
+            };
+            if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return;
+            }
+        }
+    }
+
+    /// Reap the child; return how it ended and the CPU time (user + system,
+    /// seconds) of it and every descendant it reaped.
+    pub fn wait_rusage(self) -> (ExitInfo, f64) {
+        signals::set_child(0);
+        let mut status = 0;
+        // SAFETY: zeroed rusage out-parameter, waiting for our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        loop {
+            let r = unsafe { libc::wait4(self.pid, &mut status, 0, &mut usage) };
+            if r == self.pid {
+                break;
+            }
+            if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return (
+                    ExitInfo {
+                        code: None,
+                        signal: None,
+                    },
+                    0.0,
+                );
+            }
+        }
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        let cpu = secs(usage.ru_utime) + secs(usage.ru_stime);
+        (exit_info(status), cpu)
+    }
+
     /// Reap the child and return how it ended.
     pub fn wait(self) -> ExitInfo {
         signals::set_child(0);
@@ -162,22 +250,42 @@ impl Child {
                 };
             }
         }
-        if libc::WIFSIGNALED(status) {
-            ExitInfo {
-                code: None,
-                signal: Some(libc::WTERMSIG(status)),
-            }
-        } else {
-            ExitInfo {
-                code: Some(libc::WEXITSTATUS(status)),
-                signal: None,
-            }
+        exit_info(status)
+    }
+}
+
+fn exit_info(status: i32) -> ExitInfo {
+    if libc::WIFSIGNALED(status) {
+        ExitInfo {
+            code: None,
+            signal: Some(libc::WTERMSIG(status)),
+        }
+    } else {
+        ExitInfo {
+            code: Some(libc::WEXITSTATUS(status)),
+            signal: None,
         }
     }
 }
 
+/// Whether a process is gone: no longer listed, or a zombie (exited but not
+/// yet reaped by its parent, so `/proc/PID` stays).
+pub fn has_ended(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .unwrap_or("X");
+    matches!(state, "Z" | "X" | "x")
+}
+
 /// Check that `pid` exists and that we may read it before attaching.
 pub fn check_attachable(pid: i32) -> Result<(), Error> {
+    if pid <= 0 {
+        return Err(Error::NoSuchProcess { pid });
+    }
     // SAFETY: signal 0 only checks existence and permission.
     if unsafe { libc::kill(pid, 0) } != 0 {
         let err = std::io::Error::last_os_error();

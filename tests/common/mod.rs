@@ -73,13 +73,28 @@ impl Run {
     }
 }
 
-/// Run boundcheck with `args` (a fresh --out dir is added) and read its report.
+/// Run boundcheck with `args` (a fresh --out dir and --no-rerun are added)
+/// and read its report.
 pub fn run(args: &[&str]) -> Run {
+    run_inner(true, args)
+}
+
+/// Like [`run`], with the comparative re-runs on.
+pub fn run_rerun(args: &[&str]) -> Run {
+    run_inner(false, args)
+}
+
+fn run_inner(no_rerun: bool, args: &[&str]) -> Run {
     let out_dir = tempfile::tempdir().expect("tempdir");
     let output = bin()
         .arg("--out")
         .arg(out_dir.path())
         .arg("--quiet")
+        .args(if no_rerun {
+            &["--no-rerun"][..]
+        } else {
+            &[][..]
+        })
         .args(args)
         .output()
         .expect("run boundcheck");

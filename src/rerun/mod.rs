@@ -1,0 +1,188 @@
+//! Comparative re-runs: every recommendation is a measurement.
+//!
+//! After the diagnosis, boundcheck plans experiments from the verdict
+//! ([`plan`]), runs the as-is command and each alternative several times,
+//! interleaved so drift of a shared machine hits all alike ([`execute`]),
+//! compares them with the statistics of [`stats`], and recommends one
+//! strategy ([`recommend`]). The door type is [`Recommendation`], which the
+//! report carries as `recommendation`.
+
+#[cfg(target_os = "linux")]
+pub mod execute;
+pub mod plan;
+pub mod recommend;
+pub mod stats;
+
+use serde::{Deserialize, Serialize};
+
+/// A way of running the work. The spelling is a public contract
+/// (`recommendation.strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// The current way is as good as anything measured.
+    Keep,
+    /// A thread pool (for waiting, or GIL-releasing native work).
+    Threads,
+    /// An asyncio event loop (many waits, one thread).
+    Asyncio,
+    /// A process pool: one interpreter (and GIL) per worker.
+    Processes,
+    /// Python 3.14's `InterpreterPoolExecutor`: one GIL per subinterpreter.
+    Interpreters,
+    /// A free-threaded Python build (no GIL).
+    FreeThreaded,
+    /// Native code (Rust/C, SIMD) for the hot loop.
+    Native,
+    /// Bigger tasks: `chunksize` or batching for many tiny tasks.
+    Batch,
+    /// Hold the contended lock for less time (or split it).
+    ShrinkLock,
+    /// Move CPU work out of the event loop (`loop.run_in_executor`).
+    Offload,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Keep => "keep",
+            Strategy::Threads => "threads",
+            Strategy::Asyncio => "asyncio",
+            Strategy::Processes => "processes",
+            Strategy::Interpreters => "interpreters",
+            Strategy::FreeThreaded => "free-threaded",
+            Strategy::Native => "native",
+            Strategy::Batch => "batch",
+            Strategy::ShrinkLock => "shrink-lock",
+            Strategy::Offload => "offload",
+        }
+    }
+
+    /// A strategy word as users and `--vary` values spell it.
+    pub fn parse(word: &str) -> Option<Strategy> {
+        Some(match word {
+            "keep" => Strategy::Keep,
+            "threads" | "thread" => Strategy::Threads,
+            "asyncio" | "async" => Strategy::Asyncio,
+            "processes" | "process" => Strategy::Processes,
+            "interpreters" | "interpreter" | "subinterpreters" => Strategy::Interpreters,
+            "free-threaded" => Strategy::FreeThreaded,
+            "native" => Strategy::Native,
+            "batch" | "chunksize" => Strategy::Batch,
+            "shrink-lock" => Strategy::ShrinkLock,
+            "offload" => Strategy::Offload,
+            _ => return None,
+        })
+    }
+}
+
+/// What the re-runs measured and what to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// The recommended strategy.
+    pub strategy: Strategy,
+    /// Whether the recommendation rests on a measurement made here; `false`
+    /// means the change could not be tried without editing code (see `sentence`).
+    pub measured: bool,
+    /// One sentence: the strategy, the measured gain, the code change.
+    pub sentence: String,
+    /// Speedup of the recommended alternative over as-is (median ÷ median).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup: Option<f64>,
+    /// Whether that speedup passed the significance test.
+    pub significant: bool,
+    /// Runs of each experiment asked for (`--runs`).
+    pub runs_per_experiment: usize,
+    /// CPUs available: the ideal speedup of a perfectly parallel program.
+    pub ideal_speedup: f64,
+    /// Speedup the program gets from all CPUs over one (core-count experiment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_speedup: Option<f64>,
+    /// The parallel fraction that speedup implies (Amdahl's law), 0–1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_fraction: Option<f64>,
+    /// Every experiment, ranked by median wall time (as-is first).
+    pub experiments: Vec<Experiment>,
+    /// Strategies that were considered but not measured, and why.
+    pub not_measured: Vec<NotMeasured>,
+    /// Noisy runs, budget cuts and the like.
+    pub warnings: Vec<String>,
+    /// True when a signal stopped the re-runs: only finished runs are here.
+    pub interrupted: bool,
+}
+
+/// One alternative and all of its runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Experiment {
+    /// What a person reads in the table, e.g. `processes (swap)`.
+    pub label: String,
+    /// `as-is`, `core-count`, `swap`, `interpreter`, `workload` or `vary`.
+    pub kind: String,
+    /// The strategy this experiment measures, if it measures one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+    /// `measured`, `failed`, `not-applicable`, `skipped` (budget or interrupt).
+    pub status: String,
+    pub runs: Vec<RunResult>,
+    /// Median, min and max wall time of the successful runs, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_s: Option<f64>,
+    /// Median as-is ÷ median of this experiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup: Option<f64>,
+    /// One-sided Mann-Whitney p-value that this is faster than as-is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    pub significant: bool,
+    /// Why it failed or did not apply, with the code change that would help.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Where the swapped executor was created (`app.py:17`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// What the swap replaced, e.g. `ThreadPoolExecutor(4)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<String>,
+    /// The command line of this experiment.
+    pub command: Vec<String>,
+}
+
+/// One run of one experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Launch to exit, seconds.
+    pub wall_s: f64,
+    /// CPU time (user + system) of the whole tree, seconds.
+    pub cpu_s: f64,
+    /// Peak resident memory of the whole tree (sum over its processes), bytes.
+    pub peak_rss_bytes: u64,
+    /// Exit status as a shell reports it.
+    pub exit_status: i32,
+}
+
+/// A strategy that was not measured, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotMeasured {
+    pub strategy: Strategy,
+    pub reason: String,
+}
+
+/// Plan, run and judge the experiments for one profiled run.
+#[cfg(target_os = "linux")]
+pub fn rerun(ctx: &plan::PlanContext, settings: &execute::Settings) -> Recommendation {
+    let (planned, not_measured) = plan::plan(ctx);
+    let outcome = execute::execute(&planned, settings);
+    recommend::recommend(
+        ctx.verdict,
+        ctx.cores,
+        settings.runs,
+        outcome.experiments,
+        not_measured,
+        outcome.warnings,
+        outcome.interrupted,
+    )
+}

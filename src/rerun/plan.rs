@@ -1,0 +1,443 @@
+//! Which experiments to run, from the verdict and what the command is.
+//!
+//! - Any command: **as-is** and the **core-count** experiment (pinned to one
+//!   CPU), whose ratio is the parallel speedup the program really gets.
+//! - A Python command: executor **swaps** injected through a `sitecustomize`
+//!   (no code change), chosen by verdict: CPU-bound threads → processes,
+//!   interpreters (3.14+), free-threaded Python; I/O-bound pools → more
+//!   threads, processes → threads; tiny tasks → `chunksize`.
+//! - A built-in workload: every other strategy of the same workload.
+//! - `--vary`: every point of the grid.
+//!
+//! What cannot be tried without editing code (shrinking a lock, moving CPU
+//! work out of an event loop) is listed as not measured, with the change.
+
+use super::{NotMeasured, Strategy};
+use crate::diagnose::Verdict;
+use crate::workloads::{STRATEGIES, WorkloadSpec};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// What the planner knows about the run.
+#[derive(Debug, Clone)]
+pub struct PlanContext {
+    pub verdict: Verdict,
+    /// The command as profiled (for a workload: its prepared argv).
+    pub argv: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    pub cores: usize,
+    /// `--python`: the interpreter for re-runs.
+    pub python: Option<PathBuf>,
+    /// A Python 3.14+ for the interpreter-pool swap, if found.
+    pub python_314: Option<PathBuf>,
+    /// A free-threaded Python, if found.
+    pub python_ft: Option<PathBuf>,
+    /// The Python version the profiled command ran (e.g. `3.11.7`).
+    pub python_version: Option<String>,
+    pub workload: Option<WorkloadSpec>,
+    /// `--vary key=v1,v2` axes and the command template they fill.
+    pub vary: Vec<(String, Vec<String>)>,
+}
+
+/// One planned experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub label: String,
+    pub kind: &'static str,
+    pub strategy: Option<Strategy>,
+    pub argv: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    /// Pin to these CPUs.
+    pub cpus: Option<Vec<usize>>,
+    /// `BOUNDCHECK_SWAP` mode of the injected sitecustomize.
+    pub swap: Option<&'static str>,
+    /// A built-in workload to prepare (files, server) before running.
+    pub workload: Option<WorkloadSpec>,
+}
+
+impl Planned {
+    fn new(
+        label: impl Into<String>,
+        kind: &'static str,
+        ctx: &PlanContext,
+        argv: Vec<OsString>,
+    ) -> Planned {
+        Planned {
+            label: label.into(),
+            kind,
+            strategy: None,
+            argv,
+            env: ctx.env.clone(),
+            cpus: None,
+            swap: None,
+            workload: None,
+        }
+    }
+}
+
+/// Whether a program name is a Python interpreter (`python3`, `python3.14t`, a path to one).
+pub fn is_python(program: &OsStr) -> bool {
+    let name = Path::new(program)
+        .file_name()
+        .map(OsStr::as_bytes)
+        .unwrap_or(b"");
+    name.starts_with(b"python")
+}
+
+/// Fill `{key}` placeholders of a command template.
+pub fn expand(template: &[OsString], values: &[(String, String)]) -> Vec<OsString> {
+    template
+        .iter()
+        .map(|arg| {
+            let mut s = arg.to_string_lossy().into_owned();
+            for (k, v) in values {
+                s = s.replace(&format!("{{{k}}}"), v);
+            }
+            OsString::from(s)
+        })
+        .collect()
+}
+
+/// Check a `--vary` grid against its template: every axis must appear as
+/// `{key}` and every `{key}` must have an axis.
+pub fn check_vary(template: &[OsString], vary: &[(String, Vec<String>)]) -> Result<(), String> {
+    let text: String = template.iter().map(|a| a.to_string_lossy() + " ").collect();
+    for (k, values) in vary {
+        if values.is_empty() {
+            return Err(format!("--vary {k}= has no values: give them as {k}=a,b,c"));
+        }
+        if !text.contains(&format!("{{{k}}}")) {
+            return Err(format!(
+                "--vary {k}=… but the command has no {{{k}}} placeholder: write it where the value goes, e.g. `-- python3 app.py --{k} {{{k}}}`"
+            ));
+        }
+    }
+    let mut rest = text.as_str();
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let key = &rest[open + 1..open + close];
+        if !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            && !vary.iter().any(|(k, _)| k == key)
+        {
+            return Err(format!(
+                "the command uses {{{key}}} but no --vary {key}=… gives its values"
+            ));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    Ok(())
+}
+
+/// Every point of the grid, in axis order.
+pub fn grid(vary: &[(String, Vec<String>)]) -> Vec<Vec<(String, String)>> {
+    let mut points: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for (k, values) in vary {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.push((k.clone(), v.clone()));
+                    q
+                })
+            })
+            .collect();
+    }
+    points
+}
+
+/// Plan the experiments. The first one is always as-is.
+pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
+    let mut out = Vec::new();
+    let mut not = Vec::new();
+    let python_cmd = ctx.argv.first().is_some_and(|p| is_python(p));
+    let rerun_argv = |argv: &[OsString]| -> Vec<OsString> {
+        let mut a = argv.to_vec();
+        if let (Some(py), true) = (&ctx.python, python_cmd) {
+            a[0] = py.clone().into_os_string();
+        }
+        a
+    };
+
+    if !ctx.vary.is_empty() {
+        for point in grid(&ctx.vary) {
+            let label = point
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut p = Planned::new(label, "vary", ctx, rerun_argv(&expand(&ctx.argv, &point)));
+            p.strategy = point.iter().find_map(|(_, v)| Strategy::parse(v));
+            out.push(p);
+        }
+        if let Some(first) = out.first_mut() {
+            first.kind = "as-is";
+        }
+        return (out, not);
+    }
+
+    if let Some(w) = &ctx.workload {
+        let mut asis = Planned::new(format!("as-is ({})", w.strategy), "as-is", ctx, Vec::new());
+        asis.workload = Some(w.clone());
+        out.push(asis);
+        for s in STRATEGIES.iter().filter(|s| **s != w.strategy) {
+            let mut spec = w.clone();
+            spec.strategy = s.to_string();
+            if let (Some(py), "interpreters") = (&ctx.python_314, *s) {
+                spec.python = py.clone();
+            }
+            let mut p = Planned::new(format!("{s} (workload)"), "workload", ctx, Vec::new());
+            p.strategy = Strategy::parse(s);
+            p.workload = Some(spec);
+            out.push(p);
+        }
+        not.push(NotMeasured {
+            strategy: Strategy::Native,
+            reason: "the native (Rust) versions of the workloads arrive with `boundcheck bench`"
+                .into(),
+        });
+        let first = out[0].clone();
+        push_core_count(ctx, &mut out, &first);
+        return (out, not);
+    }
+
+    let asis = Planned::new("as-is", "as-is", ctx, rerun_argv(&ctx.argv));
+    out.push(asis.clone());
+    push_core_count(ctx, &mut out, &asis);
+    if !python_cmd {
+        return (out, not);
+    }
+    let swap = |label: &str, mode: &'static str, strategy: Strategy| {
+        let mut p = asis.clone();
+        p.label = label.to_string();
+        p.kind = "swap";
+        p.swap = Some(mode);
+        p.strategy = Some(strategy);
+        p
+    };
+    let cpu_bound = matches!(
+        ctx.verdict,
+        Verdict::GilContended | Verdict::CpuSerial | Verdict::Mixed | Verdict::MemoryBound
+    );
+    if cpu_bound {
+        out.push(swap("processes (swap)", "processes", Strategy::Processes));
+        let own_314 = ctx.python_version.as_deref().is_some_and(is_314_or_newer);
+        match (&ctx.python_314, own_314) {
+            (_, true) => out.push(swap("interpreters (swap)", "interpreters", Strategy::Interpreters)),
+            (Some(py), false) => {
+                let mut p = swap("interpreters (3.14 swap)", "interpreters", Strategy::Interpreters);
+                p.kind = "interpreter";
+                p.argv[0] = py.clone().into_os_string();
+                out.push(p);
+            }
+            (None, false) => not.push(NotMeasured {
+                strategy: Strategy::Interpreters,
+                reason: "needs Python 3.14+ (InterpreterPoolExecutor): none found as python3.14 on PATH; pass --python PATH".into(),
+            }),
+        }
+        match &ctx.python_ft {
+            Some(py) => {
+                let mut p = asis.clone();
+                p.label = format!("free-threaded ({})", Path::new(py).file_name().map_or("python".into(), |n| n.to_string_lossy()));
+                p.kind = "interpreter";
+                p.strategy = Some(Strategy::FreeThreaded);
+                p.argv[0] = py.clone().into_os_string();
+                p.env.push(("PYTHON_GIL".into(), "0".into()));
+                out.push(p);
+            }
+            None => not.push(NotMeasured {
+                strategy: Strategy::FreeThreaded,
+                reason: "no free-threaded Python found (python3.14t or python3.13t on PATH, or --python-ft PATH)".into(),
+            }),
+        }
+        not.push(NotMeasured {
+            strategy: Strategy::Native,
+            reason: "moving the hot loop to native code needs a code change; `boundcheck bench` shows the ceiling".into(),
+        });
+    }
+    match ctx.verdict {
+        Verdict::IoNetwork | Verdict::IoDisk => {
+            out.push(swap("more threads (swap)", "more-threads", Strategy::Threads));
+            out.push(swap("threads (swap)", "threads", Strategy::Threads));
+            not.push(NotMeasured {
+                strategy: Strategy::Asyncio,
+                reason: "rewriting the waits as coroutines needs a code change; try --vary if the program has an asyncio mode".into(),
+            });
+        }
+        Verdict::PoolOverhead => {
+            out.push(swap("chunksize (swap)", "chunksize", Strategy::Batch));
+            out.push(swap("threads (swap)", "threads", Strategy::Threads));
+        }
+        Verdict::CpuParallel => out.push(swap("threads (swap)", "threads", Strategy::Threads)),
+        Verdict::LockContended => not.push(NotMeasured {
+            strategy: Strategy::ShrinkLock,
+            reason: "needs a code change: hold the lock only around the shared update, not around slow work".into(),
+        }),
+        Verdict::EventLoopBlocked => not.push(NotMeasured {
+            strategy: Strategy::Offload,
+            reason: "needs a code change: run the CPU work with `await loop.run_in_executor(pool, fn, ...)`".into(),
+        }),
+        _ => {}
+    }
+    (out, not)
+}
+
+fn push_core_count(ctx: &PlanContext, out: &mut Vec<Planned>, asis: &Planned) {
+    if ctx.cores >= 2 {
+        let mut p = asis.clone();
+        p.label = "pinned to 1 CPU".into();
+        p.kind = "core-count";
+        p.strategy = None;
+        p.cpus = Some(vec![first_allowed_cpu()]);
+        out.push(p);
+    }
+}
+
+/// The first CPU this process may run on (pinning to an unavailable CPU fails).
+fn first_allowed_cpu() -> usize {
+    // SAFETY: a zeroed cpu_set_t filled by the kernel.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            for c in 0..libc::CPU_SETSIZE as usize {
+                if libc::CPU_ISSET(c, &set) {
+                    return c;
+                }
+            }
+        }
+    }
+    0
+}
+
+fn is_314_or_newer(version: &str) -> bool {
+    let mut it = version.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= (3, 14)
+}
+
+/// An executable of this name on PATH.
+#[cfg(target_os = "linux")]
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    crate::target::resolve_program(OsStr::new(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(verdict: Verdict, argv: &[&str]) -> PlanContext {
+        PlanContext {
+            verdict,
+            argv: argv.iter().map(OsString::from).collect(),
+            env: Vec::new(),
+            cores: 2,
+            python: None,
+            python_314: None,
+            python_ft: None,
+            python_version: Some("3.11.7".into()),
+            workload: None,
+            vary: Vec::new(),
+        }
+    }
+
+    fn labels(p: &[Planned]) -> Vec<&str> {
+        p.iter().map(|x| x.label.as_str()).collect()
+    }
+
+    #[test]
+    fn gil_bound_python_tries_processes_and_says_why_not_interpreters() {
+        let (p, not) = plan(&ctx(Verdict::GilContended, &["python3", "app.py"]));
+        assert_eq!(labels(&p), ["as-is", "pinned to 1 CPU", "processes (swap)"]);
+        assert_eq!(p[2].swap, Some("processes"));
+        assert!(
+            not.iter()
+                .any(|n| n.strategy == Strategy::Interpreters && n.reason.contains("3.14"))
+        );
+        assert!(not.iter().any(|n| n.strategy == Strategy::FreeThreaded));
+    }
+
+    #[test]
+    fn a_python_314_on_path_runs_the_interpreter_swap_with_it() {
+        let mut c = ctx(Verdict::GilContended, &["python3", "app.py"]);
+        c.python_314 = Some("/opt/py/bin/python3.14".into());
+        c.python_ft = Some("/opt/py/bin/python3.13t".into());
+        let (p, _) = plan(&c);
+        let interp = p
+            .iter()
+            .find(|x| x.strategy == Some(Strategy::Interpreters))
+            .unwrap();
+        assert_eq!(interp.argv[0], "/opt/py/bin/python3.14");
+        let ft = p
+            .iter()
+            .find(|x| x.strategy == Some(Strategy::FreeThreaded))
+            .unwrap();
+        assert!(ft.env.contains(&("PYTHON_GIL".into(), "0".into())));
+    }
+
+    #[test]
+    fn non_python_commands_get_the_core_count_experiment_only() {
+        let (p, _) = plan(&ctx(Verdict::CpuSerial, &["./native-app"]));
+        assert_eq!(labels(&p), ["as-is", "pinned to 1 CPU"]);
+        assert_eq!(p[1].cpus.as_ref().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn io_bound_and_pool_overhead_swaps() {
+        let (p, _) = plan(&ctx(Verdict::IoNetwork, &["python3", "x.py"]));
+        assert!(labels(&p).contains(&"more threads (swap)"));
+        let (p, _) = plan(&ctx(Verdict::PoolOverhead, &["python3", "x.py"]));
+        assert!(p.iter().any(|x| x.strategy == Some(Strategy::Batch)));
+        let (_, not) = plan(&ctx(Verdict::EventLoopBlocked, &["python3", "x.py"]));
+        assert!(not.iter().any(|n| n.strategy == Strategy::Offload));
+    }
+
+    #[test]
+    fn vary_grid_expands_every_point() {
+        let mut c = ctx(
+            Verdict::GilContended,
+            &[
+                "python3",
+                "app.py",
+                "--executor",
+                "{strategy}",
+                "--workers={workers}",
+            ],
+        );
+        c.vary = vec![
+            (
+                "strategy".into(),
+                vec!["threads".into(), "processes".into()],
+            ),
+            ("workers".into(), vec!["1".into(), "2".into()]),
+        ];
+        check_vary(&c.argv, &c.vary).unwrap();
+        let (p, _) = plan(&c);
+        assert_eq!(p.len(), 4);
+        assert_eq!(p[0].kind, "as-is");
+        assert_eq!(p[3].label, "strategy=processes workers=2");
+        assert_eq!(p[3].argv[3], "processes");
+        assert_eq!(p[3].argv[4], "--workers=2");
+        assert_eq!(p[3].strategy, Some(Strategy::Processes));
+    }
+
+    #[test]
+    fn vary_without_its_placeholder_or_a_placeholder_without_vary_is_an_error() {
+        let argv: Vec<OsString> = ["python3", "app.py", "--workers", "{workers}"]
+            .map(OsString::from)
+            .to_vec();
+        let missing = check_vary(&argv, &[("threads".into(), vec!["1".into()])]).unwrap_err();
+        assert!(missing.contains("no {threads} placeholder"), "{missing}");
+        let unfilled = check_vary(&argv, &[]).unwrap_err();
+        assert!(unfilled.contains("{workers}"), "{unfilled}");
+        // JSON-looking braces in arguments are not placeholders.
+        let json: Vec<OsString> = ["python3", "-c", "print({'a': 1})"]
+            .map(OsString::from)
+            .to_vec();
+        assert!(check_vary(&json, &[]).is_ok());
+    }
+}
