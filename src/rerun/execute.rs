@@ -87,7 +87,7 @@ pub fn execute(planned: &[Planned], settings: &Settings) -> Outcome {
                     settings.runs
                 ));
             }
-            run_and_record(r, &dir, i, round);
+            run_and_record(r, &dir, i, round, settings.estimate);
             if let Some(p) = &progress {
                 p.inc(1);
             }
@@ -174,7 +174,7 @@ fn prepare(p: &Planned, dir: &Path) -> Ready {
     }
 }
 
-fn run_and_record(r: &mut Ready, dir: &Path, i: usize, round: usize) {
+fn run_and_record(r: &mut Ready, dir: &Path, i: usize, round: usize, estimate: Duration) {
     let log = dir.join(format!("swap-{i}-{round}.log"));
     let stderr_path = dir.join(format!("stderr-{i}-{round}.txt"));
     let mut env = r.env.clone();
@@ -185,7 +185,13 @@ fn run_and_record(r: &mut Ready, dir: &Path, i: usize, round: usize) {
             log.clone().into_os_string(),
         );
     }
-    let result = run_once(&r.argv, &env, r.planned.cpus.clone(), &stderr_path);
+    let timeout = (estimate * 5).max(Duration::from_secs(10));
+    let result = run_once(&r.argv, &env, r.planned.cpus.clone(), &stderr_path, timeout);
+    if signals::received().is_some() {
+        // Stopped by Ctrl-C (forwarded to the run): neither a measurement nor
+        // a failure of the strategy. The rounds end at the next check.
+        return;
+    }
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     match result {
         Err(e) => {
@@ -236,15 +242,19 @@ fn run_once(
     env: &[(OsString, OsString)],
     cpus: Option<Vec<usize>>,
     stderr_path: &Path,
+    timeout: Duration,
 ) -> Result<RunResult, String> {
     let opts = LaunchOptions {
         stdout: File::create("/dev/null").ok(),
         stderr: File::create(stderr_path).ok(),
         cpus,
+        detached: true,
     };
     let start = Instant::now();
     let child = target::launch_with(argv, env, &opts, |_| {}).map_err(|e| e.to_string())?;
     let exited = AtomicBool::new(false);
+    let killed = AtomicBool::new(false);
+    let timed_out = AtomicBool::new(false);
     let mut end = start;
     let rec = std::thread::scope(|s| {
         let waiter = s.spawn(|| {
@@ -257,17 +267,29 @@ fn run_once(
             rate_hz: 20.0,
             attach: false,
         };
-        let rec = sample::record(
-            child.pid(),
-            settings,
-            start,
-            || exited.load(Ordering::SeqCst),
-            |_| {},
-        );
+        let pid = child.pid();
+        let done = || {
+            let over = start.elapsed() > timeout;
+            if !killed.load(Ordering::SeqCst) && (over || signals::received().is_some()) {
+                // A hung run (or Ctrl-C): end it with everything it started.
+                timed_out.store(over, Ordering::SeqCst);
+                killed.store(true, Ordering::SeqCst);
+                // SAFETY: the child leads its own process group (`detached`).
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+            }
+            exited.load(Ordering::SeqCst)
+        };
+        let rec = sample::record(pid, settings, start, done, |_| {});
         end = waiter.join().unwrap_or_else(|_| Instant::now());
         rec
     });
     let (exit, cpu_s) = child.wait_rusage();
+    if timed_out.load(Ordering::SeqCst) {
+        return Err(format!(
+            "timed out after {:.0} s (5x the as-is run, at least 10 s) and was killed",
+            timeout.as_secs_f64()
+        ));
+    }
     let sampled_peak = rec
         .samples
         .iter()

@@ -14,9 +14,13 @@ pub const MIN_GAIN: f64 = 1.10;
 /// Turn a failed re-run's stderr into the error and the change that would fix it.
 pub fn explain_failure(swap: Option<&str>, status: i32, stderr: &str) -> String {
     let has = |s: &str| stderr.contains(s);
-    let advice = if has("NotShareableError") {
+    let advice = if has("boundcheck swap:") {
         Some(
-            "InterpreterPoolExecutor can pass only shareable arguments (str, bytes, int, float, bool, None, tuples of them): pass data, not objects, to the task",
+            "the script has no `if __name__ == \"__main__\":` guard, so every worker re-runs its top-level code: put the work under that guard",
+        )
+    } else if has("NotShareableError") || has("does not support cross-interpreter data") {
+        Some(
+            "InterpreterPoolExecutor passes the function and its arguments to another interpreter: they must be shareable or picklable (a module-level function, plain data)",
         )
     } else if has("Can't pickle")
         || has("cannot pickle")
@@ -26,7 +30,7 @@ pub fn explain_failure(swap: Option<&str>, status: i32, stderr: &str) -> String 
         Some(
             "a process pool pickles the function and its arguments: submit a module-level function (not a lambda or closure) with picklable arguments",
         )
-    } else if has("Can't get attribute") {
+    } else if has("Can't get attribute") || (has("has no attribute") && has("__mp_main__")) {
         Some(
             "the worker could not find the function: define it in an importable module (not only in `__main__`, which spawn/forkserver workers re-import)",
         )
@@ -182,6 +186,9 @@ fn change(e: &Experiment, cores: usize) -> String {
         .map(|s| format!(" at {s}"))
         .unwrap_or_default();
     let what = e.replaced.clone().unwrap_or_else(|| "the executor".into());
+    if e.kind == "vary" || e.kind == "workload" {
+        return format!("Use {}.", e.label);
+    }
     match e.strategy {
         Some(Strategy::Processes) => {
             format!("Replace `{what}`{at} with `ProcessPoolExecutor({cores})`.")
@@ -200,7 +207,6 @@ fn change(e: &Experiment, cores: usize) -> String {
             "Run it with {} (a free-threaded build, PYTHON_GIL=0).",
             e.command.first().map_or("it", String::as_str)
         ),
-        _ if e.kind == "vary" || e.kind == "workload" => format!("Use {}.", e.label),
         _ => String::new(),
     }
 }

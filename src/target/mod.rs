@@ -32,6 +32,9 @@ pub struct LaunchOptions {
     pub stderr: Option<std::fs::File>,
     /// Pin the child to these CPUs (the core-count experiment).
     pub cpus: Option<Vec<usize>>,
+    /// Give the child stdin from /dev/null and a process group of its own,
+    /// so a hung re-run can be killed with all its descendants.
+    pub detached: bool,
 }
 
 /// Launch `argv` with extra environment variables. `before_exec` runs in the
@@ -53,6 +56,13 @@ pub fn launch_with(
 ) -> Result<Child, Error> {
     use std::os::fd::AsRawFd;
     let out_fd = opts.stdout.as_ref().map(|f| f.as_raw_fd());
+    let null_in = if opts.detached {
+        std::fs::File::open("/dev/null").ok()
+    } else {
+        None
+    };
+    let in_fd = null_in.as_ref().map(|f| f.as_raw_fd());
+    let detached = opts.detached;
     let err_fd = opts.stderr.as_ref().map(|f| f.as_raw_fd());
     // SAFETY: a zeroed cpu_set_t filled with CPU_SET before the fork.
     let cpu_set = opts.cpus.as_ref().map(|cpus| unsafe {
@@ -89,7 +99,7 @@ pub fn launch_with(
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     // SAFETY: after fork the child only calls async-signal-safe functions
-    // (read, write, close, dup2, sched_setaffinity, signal, sigprocmask,
+    // (read, write, close, dup2, setpgid, sched_setaffinity, signal, sigprocmask,
     // execve, _exit) on memory
     // prepared before the fork.
     let pid = unsafe { libc::fork() };
@@ -110,6 +120,12 @@ pub fn launch_with(
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            if let Some(fd) = in_fd {
+                libc::dup2(fd, 0);
+            }
+            if detached {
+                libc::setpgid(0, 0);
+            }
             if let Some(fd) = out_fd {
                 libc::dup2(fd, 1);
             }

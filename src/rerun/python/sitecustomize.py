@@ -42,14 +42,16 @@ BOUNDCHECK_SWAP_LOG=FILE appends one JSON line per distinct event:
    "site": "app.py:17"}
 max_workers is what the program passed (null: the default), to_max_workers
 what the replacement got, site the file:line (relative to the start-up
-directory when inside it) of the program's call.  chunksize records have
-from/to like "ProcessPoolExecutor.map(chunksize=1)" and add "chunksize",
-"to_chunksize", "items" and "workers".  Errors:
+directory when inside it) of the program's call.  chunksize records name the
+pool ("from" = "to" = "ProcessPoolExecutor", "Pool" or "ThreadPool",
+"max_workers" = its worker count) and add "method" ("map", "imap",
+"imap_unordered"), "chunksize" (the caller's), "to_chunksize" and "items",
+with site = the map call.  Errors:
   {"event": "error", "mode": "...", "message": "..."}
 No swapped line means the program had nothing to swap.
 
 Any other sitecustomize on sys.path is imported afterwards (best effort).
-Works on Python 3.9 to 3.14.
+Written for Python 3.9 to 3.14 (run on 3.9-3.13; the 3.14 paths are untested).
 """
 
 import os
@@ -94,6 +96,15 @@ def _bc_log(event):
             return
         _bc_state["seen"].add(key)
         line = (json.dumps(record) + "\n").encode("utf-8")
+        if not _bc_is_root():
+            # children (the tripwire) may be respawned many times by a Pool:
+            # one line per distinct event across all of them
+            try:
+                with open(path, "rb") as f:
+                    if line in f.read(1 << 20):
+                        return
+            except OSError:
+                pass
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)
@@ -298,8 +309,8 @@ def _bc_guarded_decide(label, build):
             return None
         finally:
             caller = None
+        _bc_mark_active()  # before: Pool() starts its (maybe spawned) workers at once
         made = factory()
-        _bc_mark_active()
         record["event"] = "swapped"
         _bc_log(record)
         return made
@@ -321,8 +332,8 @@ def _bc_tpe_to(target_name, target, cap):
         try:
             max_workers, prefix, initializer, initargs = _bc_args_tpe(*args, **kwargs)
         except TypeError:
-            _bc_error("ThreadPoolExecutor%r not swapped: unexpected arguments"
-                      % (tuple(args) + tuple(sorted(kwargs)),))
+            _bc_error("ThreadPoolExecutor not swapped: unexpected arguments (%d positional, "
+                      "keywords %s)" % (len(args), ", ".join(sorted(kwargs)) or "none"))
             return None
         n = max_workers if max_workers is not None else _bc_ncpu()
         if cap and isinstance(n, int):
@@ -467,12 +478,10 @@ def _bc_patch_ppe_map(ppe_cls):
                     new = max(1, n // (4 * workers))
                     if new > 1:
                         kwargs["chunksize"] = new
-                        name = "%s.map" % type(self).__name__
-                        _bc_log({"event": "swapped",
-                                 "from": "%s(chunksize=1)" % name,
-                                 "to": "%s(chunksize=%d)" % (name, new),
-                                 "chunksize": 1, "to_chunksize": new,
-                                 "items": n, "workers": workers,
+                        name = type(self).__name__
+                        _bc_log({"event": "swapped", "from": name, "to": name,
+                                 "max_workers": workers, "method": "map",
+                                 "chunksize": 1, "to_chunksize": new, "items": n,
                                  "site": _bc_site(caller)})
             except Exception as err:
                 _bc_error("map not re-chunked: %s: %s" % (type(err).__name__, err))
@@ -501,12 +510,10 @@ def _bc_patch_pool_method(pool_cls, method, takes_default):
                     workers = getattr(self, "_processes", None) or _bc_ncpu()
                     new = max(1, n // (4 * workers))
                     if new > 1:
-                        name = "%s.%s" % (type(self).__name__, method)
-                        _bc_log({"event": "swapped",
-                                 "from": "%s(chunksize=%s)" % (name, chunksize),
-                                 "to": "%s(chunksize=%d)" % (name, new),
-                                 "chunksize": chunksize, "to_chunksize": new,
-                                 "items": n, "workers": workers,
+                        name = type(self).__name__
+                        _bc_log({"event": "swapped", "from": name, "to": name,
+                                 "max_workers": workers, "method": method,
+                                 "chunksize": chunksize, "to_chunksize": new, "items": n,
                                  "site": _bc_site(caller)})
                         chunksize = new
             except Exception as err:
