@@ -30,7 +30,8 @@ Verdicts (diagnosis.verdict in report.json):
   memory-bound, idle, event-loop-blocked, pool-overhead, mixed
 
 Exit status: the target's own (128+N if killed by signal N); 2 when boundcheck
-itself fails (bad arguments, unwritable output); 127 when the command is not found.
+itself fails (bad arguments, unwritable output); 127 / 126 when the command is
+not found / not executable; 130 when Ctrl-C stopped the re-runs.
 The summary goes to stderr so the target's stdout stays yours.";
 
 /// What bounds my program, and which way of running it in parallel would help?

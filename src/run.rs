@@ -92,10 +92,12 @@ mod live {
         let on_sample = |s: &crate::timeline::Sample| {
             if let Some(p) = &progress {
                 p.set_message(format!(
-                    "sampling · {:.1} s · {} processes · {} threads",
+                    "sampling · {:.1} s · {} process{} · {} thread{}",
                     s.t_s,
                     s.processes,
-                    s.threads.len()
+                    if s.processes == 1 { "" } else { "es" },
+                    s.threads.len(),
+                    if s.threads.len() == 1 { "" } else { "s" }
                 ));
             }
         };

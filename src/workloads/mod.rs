@@ -51,12 +51,13 @@ pub struct WorkloadSpec {
 }
 
 impl WorkloadSpec {
-    /// `cpu/threads/2/med`, the label in reports.
+    /// `cpu/threads/2/med`, the label in reports (workers 0 resolved to the CPU count).
     pub fn label(&self) -> String {
-        format!(
-            "{}/{}/{}/{}",
-            self.name, self.strategy, self.workers, self.size
-        )
+        let workers = match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        format!("{}/{}/{}/{}", self.name, self.strategy, workers, self.size)
     }
 }
 
