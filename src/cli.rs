@@ -60,6 +60,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Sub {
+    /// Benchmark every workload × strategy (threads, processes, interpreters,
+    /// asyncio, free-threaded, native Rust) the trustworthy way: interleaved
+    /// runs, medians and ranges, CPU and memory of the whole process tree.
+    /// Writes bench.json, bench.md, speedup.svg and efficiency.svg.
+    Bench(BenchArgs),
+    /// Run a built-in workload in native Rust (used by `bench`).
+    #[command(hide = true)]
+    NativeWorkload {
+        #[arg(long)]
+        workload: String,
+        #[arg(long)]
+        strategy: String,
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+        #[arg(long, default_value = "med")]
+        size: String,
+    },
     /// Re-run diagnosis and reporting on a recorded timeline.json (no process needed).
     Replay {
         /// A timeline.json written by an earlier run.
@@ -67,6 +84,44 @@ pub enum Sub {
         #[command(flatten)]
         output: OutputArgs,
     },
+}
+
+/// `boundcheck bench` options.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Workloads, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS))]
+    pub workloads: Vec<String>,
+    /// Strategies, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = clap::builder::PossibleValuesParser::new(crate::bench::BENCH_STRATEGIES))]
+    pub strategies: Vec<String>,
+    /// Workers for parallel strategies (0 = one per CPU).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub workers: usize,
+    /// Sizes, comma-separated (default: med; --quick: low).
+    #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = ["low", "med", "high"])]
+    pub size: Vec<String>,
+    /// Runs per cell (default 3; --quick: 2).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub runs: Option<u16>,
+    /// Finish in about 2 minutes on 2 cores: size low, 2 runs.
+    #[arg(long)]
+    pub quick: bool,
+    /// Python interpreter (default: python3 on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Free-threaded Python for the free-threaded strategy (default: python3.14t/python3.13t on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python_ft: Option<PathBuf>,
+    /// Directory for bench.json, bench.md and the charts.
+    #[arg(long, value_name = "DIR", default_value = "boundcheck-bench")]
+    pub out: PathBuf,
+    /// Print bench.json on stdout instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +246,73 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 impl Cli {
     /// Turn parsed arguments into settings, or say what is missing.
     pub fn into_spec(self) -> Result<Spec, String> {
+        let plain = |target: TargetSpec, out: PathBuf, json: bool, quiet: bool| Spec {
+            target,
+            rate_hz: 100.0,
+            duration: None,
+            out_dir: out,
+            json,
+            rerun: false,
+            runs: 0,
+            budget: None,
+            vary: Vec::new(),
+            python: None,
+            python_ft: None,
+            quiet,
+        };
+        match self.subcommand {
+            Some(Sub::Bench(b)) => {
+                let runs = b.runs.map_or(if b.quick { 2 } else { 3 }, usize::from);
+                let sizes = if !b.size.is_empty() {
+                    b.size
+                } else if b.quick {
+                    vec!["low".into()]
+                } else {
+                    vec!["med".into()]
+                };
+                let or_all = |v: Vec<String>, all: &[&str]| {
+                    if v.is_empty() {
+                        all.iter().map(|s| s.to_string()).collect()
+                    } else {
+                        v
+                    }
+                };
+                let bench = crate::bench::BenchSpec {
+                    workloads: or_all(b.workloads, &WORKLOADS),
+                    strategies: or_all(b.strategies, &crate::bench::BENCH_STRATEGIES),
+                    workers: b.workers,
+                    sizes,
+                    runs,
+                    quick: b.quick,
+                    python: b.python.unwrap_or_else(|| PathBuf::from("python3")),
+                    python_ft: b.python_ft,
+                    out_dir: b.out.clone(),
+                    quiet: b.quiet,
+                };
+                return Ok(plain(TargetSpec::Bench(bench), b.out, b.json, b.quiet));
+            }
+            Some(Sub::NativeWorkload {
+                workload,
+                strategy,
+                workers,
+                size,
+            }) => {
+                let w = WorkloadSpec {
+                    name: workload,
+                    strategy,
+                    workers,
+                    size,
+                    python: PathBuf::new(),
+                };
+                return Ok(plain(
+                    TargetSpec::NativeWorkload(w),
+                    PathBuf::new(),
+                    true,
+                    true,
+                ));
+            }
+            _ => {}
+        }
         if let Some(Sub::Replay { timeline, output }) = self.subcommand {
             return Ok(Spec {
                 target: TargetSpec::Replay(timeline),

@@ -6,6 +6,7 @@
 //! → `diagnose` decides → `rerun` measures alternatives → `report` renders. Live OS code sits behind
 //! `cfg(target_os = "linux")` in `target/` and `sample/`'s `live`/`perf`.
 
+pub mod bench;
 pub mod cli;
 pub mod diagnose;
 pub mod error;

@@ -31,6 +31,53 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
             emit(spec, &out, &report, None)?;
             Ok(Outcome { exit_code: 0 })
         }
+        TargetSpec::NativeWorkload(w) => {
+            match crate::workloads::native::run(&w.name, &w.strategy, w.workers, &w.size) {
+                Ok(r) => {
+                    let line = serde_json::json!({
+                        "workload": w.name, "strategy": w.strategy, "workers": w.workers,
+                        "size": w.size, "tasks": r.tasks, "wall_s": r.wall_s, "checksum": r.checksum,
+                    });
+                    output::to_stdout(format!("{line}\n").as_bytes());
+                    Ok(Outcome { exit_code: 0 })
+                }
+                Err(e) => {
+                    // Exit 3 = "does not apply", as the Python runner says it.
+                    output::to_stderr(format!("{e}\n").as_bytes());
+                    Ok(Outcome { exit_code: 3 })
+                }
+            }
+        }
+        #[cfg(target_os = "linux")]
+        TargetSpec::Bench(b) => {
+            let out = OutputDir::prepare(&spec.out_dir)?;
+            let report = crate::bench::run_bench(b)?;
+            let json_bytes = json::render_bench(&report);
+            let md = crate::report::bench_md::render(&report);
+            if spec.json {
+                output::to_stdout(&json_bytes);
+            } else {
+                output::to_stderr(&md);
+            }
+            use crate::report::bench_svg::{Figure, render as svg};
+            out.write("bench.json", &json_bytes)?;
+            out.write("bench.md", &md)?;
+            out.write("speedup.svg", &svg(&report, Figure::Speedup))?;
+            out.write("efficiency.svg", &svg(&report, Figure::Efficiency))?;
+            if !spec.json {
+                output::to_stderr(
+                    format!(
+                        "bench: {}/bench.json, bench.md, speedup.svg, efficiency.svg\n",
+                        spec.out_dir.display()
+                    )
+                    .as_bytes(),
+                );
+            }
+            let interrupted = crate::target::signals::received().is_some();
+            Ok(Outcome {
+                exit_code: if interrupted { 130 } else { 0 },
+            })
+        }
         #[cfg(target_os = "linux")]
         _ => live::run_live(spec),
         #[cfg(not(target_os = "linux"))]
@@ -178,7 +225,9 @@ mod live {
                     .collect();
                 drop(prepared);
             }
-            TargetSpec::Replay(_) => unreachable!("handled by run()"),
+            TargetSpec::Replay(_) | TargetSpec::Bench(_) | TargetSpec::NativeWorkload(_) => {
+                unreachable!("handled by run()")
+            }
         }
         if let Some(p) = &progress {
             p.finish_and_clear();

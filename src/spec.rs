@@ -16,6 +16,10 @@ pub enum TargetSpec {
     Attach { pid: i32 },
     /// Re-diagnose a recorded timeline.
     Replay(PathBuf),
+    /// `boundcheck bench`.
+    Bench(crate::bench::BenchSpec),
+    /// A native workload in this process (the bench's native cells).
+    NativeWorkload(WorkloadSpec),
 }
 
 /// Settings of one run.

@@ -15,3 +15,9 @@ pub fn render_timeline(tl: &Timeline) -> Vec<u8> {
     out.push(b'\n');
     out
 }
+
+pub fn render_bench(b: &crate::bench::BenchReport) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(b).unwrap_or_default();
+    out.push(b'\n');
+    out
+}

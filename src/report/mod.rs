@@ -4,6 +4,8 @@
 //! where bytes go. Every field carries a doc comment saying what it measures
 //! (see also `docs/report-schema.md`).
 
+pub mod bench_md;
+pub mod bench_svg;
 pub mod json;
 pub mod output;
 pub mod text;

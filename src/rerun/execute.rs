@@ -1,23 +1,19 @@
-//! Running the planned experiments: interleaved rounds, each run measured for
-//! wall time, CPU time of the whole tree (`wait4` rusage covers every
-//! descendant the target reaped) and peak memory of the whole tree (a light
-//! 20 Hz sampler sums the processes' peak RSS).
+//! Running the planned experiments: interleaved rounds, each run measured by
+//! [`measure`] (wall, CPU and peak memory of the whole tree).
 //!
 //! Rounds are interleaved (as-is, A, B, as-is, A, B, …) so slow drift of a
 //! shared machine hits every experiment alike. Re-runs keep the terminal
 //! quiet: their stdout goes to /dev/null and their stderr to a file that
 //! explains a failure. A signal stops the rounds; finished runs are kept.
 
+use super::measure;
 use super::plan::Planned;
-use super::{Experiment, RunResult, stats};
-use crate::sample::{self, SamplerSettings};
-use crate::target::{self, LaunchOptions, signals};
+use super::{Experiment, stats};
+use crate::target::signals;
 use crate::workloads;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::ffi::OsString;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const SITECUSTOMIZE_PY: &str = include_str!("python/sitecustomize.py");
@@ -186,7 +182,16 @@ fn run_and_record(r: &mut Ready, dir: &Path, i: usize, round: usize, estimate: D
         );
     }
     let timeout = (estimate * 5).max(Duration::from_secs(10));
-    let result = run_once(&r.argv, &env, r.planned.cpus.clone(), &stderr_path, timeout);
+    let result = measure::measure(&measure::MeasureSpec {
+        argv: &r.argv,
+        env: &env,
+        cpus: r.planned.cpus.clone(),
+        stdout: None,
+        stderr: &stderr_path,
+        timeout,
+        rate_hz: 20.0,
+    })
+    .map(|m| m.result);
     if signals::received().is_some() {
         // Stopped by Ctrl-C (forwarded to the run): neither a measurement nor
         // a failure of the strategy. The rounds end at the next check.
@@ -234,75 +239,6 @@ fn run_and_record(r: &mut Ready, dir: &Path, i: usize, round: usize, estimate: D
             }
         }
     }
-}
-
-/// Run one command to completion and measure it.
-fn run_once(
-    argv: &[OsString],
-    env: &[(OsString, OsString)],
-    cpus: Option<Vec<usize>>,
-    stderr_path: &Path,
-    timeout: Duration,
-) -> Result<RunResult, String> {
-    let opts = LaunchOptions {
-        stdout: File::create("/dev/null").ok(),
-        stderr: File::create(stderr_path).ok(),
-        cpus,
-        detached: true,
-    };
-    let start = Instant::now();
-    let child = target::launch_with(argv, env, &opts, |_| {}).map_err(|e| e.to_string())?;
-    let exited = AtomicBool::new(false);
-    let killed = AtomicBool::new(false);
-    let timed_out = AtomicBool::new(false);
-    let mut end = start;
-    let rec = std::thread::scope(|s| {
-        let waiter = s.spawn(|| {
-            child.wait_exited();
-            let t = Instant::now();
-            exited.store(true, Ordering::SeqCst);
-            t
-        });
-        let settings = SamplerSettings {
-            rate_hz: 20.0,
-            attach: false,
-        };
-        let pid = child.pid();
-        let done = || {
-            let over = start.elapsed() > timeout;
-            if !killed.load(Ordering::SeqCst) && (over || signals::received().is_some()) {
-                // A hung run (or Ctrl-C): end it with everything it started.
-                timed_out.store(over, Ordering::SeqCst);
-                killed.store(true, Ordering::SeqCst);
-                // SAFETY: the child leads its own process group (`detached`).
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
-            }
-            exited.load(Ordering::SeqCst)
-        };
-        let rec = sample::record(pid, settings, start, done, |_| {});
-        end = waiter.join().unwrap_or_else(|_| Instant::now());
-        rec
-    });
-    let (exit, cpu_s) = child.wait_rusage();
-    if timed_out.load(Ordering::SeqCst) {
-        return Err(format!(
-            "timed out after {:.0} s (5x the as-is run, at least 10 s) and was killed",
-            timeout.as_secs_f64()
-        ));
-    }
-    let sampled_peak = rec
-        .samples
-        .iter()
-        .map(|s| s.tree_rss_bytes)
-        .max()
-        .unwrap_or(0);
-    let summed_peaks: u64 = rec.processes.iter().map(|p| p.peak_rss_bytes).sum();
-    Ok(RunResult {
-        wall_s: end.duration_since(start).as_secs_f64(),
-        cpu_s,
-        peak_rss_bytes: sampled_peak.max(summed_peaks),
-        exit_status: exit.shell_status(),
-    })
 }
 
 /// Read the swap module's log: what it replaced and where.

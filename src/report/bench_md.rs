@@ -1,0 +1,87 @@
+//! `bench.md`: one table per workload and size, for people and PR comments.
+
+use crate::bench::BenchReport;
+use std::fmt::Write;
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("—".into(), |x| format!("{x:.digits$}"))
+}
+
+fn mib(v: Option<u64>) -> String {
+    v.map_or("—".into(), |b| {
+        format!("{:.0}", b as f64 / (1024.0 * 1024.0))
+    })
+}
+
+pub fn render(r: &BenchReport) -> Vec<u8> {
+    let mut s = String::new();
+    let _ = writeln!(s, "# boundcheck bench\n");
+    let _ = writeln!(
+        s,
+        "{} · {} CPUs · {} runs per cell{} · {}\n",
+        r.host.cpu_model,
+        r.cores,
+        r.runs,
+        if r.quick { " (--quick)" } else { "" },
+        r.started_at
+    );
+    for i in &r.interpreters {
+        let _ = writeln!(s, "- {}: `{}` ({})", i.role, i.path, i.version);
+    }
+    let mut groups: Vec<(&str, &str)> = Vec::new();
+    for c in &r.cells {
+        if !groups.contains(&(c.workload.as_str(), c.size.as_str())) {
+            groups.push((&c.workload, &c.size));
+        }
+    }
+    for (w, size) in groups {
+        let _ = writeln!(s, "\n## {w} ({size})\n");
+        let _ = writeln!(
+            s,
+            "| strategy | median s | min–max s | CPU s | tasks/s | peak MiB | CPU eff. | speedup vs sequential | parallel speedup | efficiency | verdict |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+        for c in r.cells.iter().filter(|c| c.workload == w && c.size == size) {
+            if c.status != "measured" {
+                let _ = writeln!(
+                    s,
+                    "| {} | {}: {} | | | | | | | | | |",
+                    c.strategy,
+                    c.status,
+                    c.reason.as_deref().unwrap_or("").replace('|', "/")
+                );
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "| {} | {} | {}–{} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
+                c.strategy,
+                opt(c.median_s, 3),
+                opt(c.min_s, 3),
+                opt(c.max_s, 3),
+                opt(c.cpu_s, 2),
+                opt(c.throughput_per_s, 1),
+                mib(c.peak_rss_bytes),
+                opt(c.cpu_efficiency, 2),
+                c.speedup.map_or("—".into(), |x| format!("{x:.2}x")),
+                c.parallel_speedup
+                    .map_or("—".into(), |x| format!("{x:.2}x")),
+                opt(c.efficiency, 2),
+                c.verdict.as_deref().unwrap_or("—"),
+                if c.warning.is_some() { " ⚠" } else { "" }
+            );
+        }
+    }
+    if !r.warnings.is_empty() {
+        let _ = writeln!(s, "\n## Warnings\n");
+        for w in &r.warnings {
+            let _ = writeln!(s, "- {w}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nspeedup = Python sequential ÷ cell (median wall); parallel speedup = the cell's serial counterpart ÷ cell; efficiency = parallel speedup ÷ min(workers, cores); CPU eff. = CPU time ÷ (wall × workers); peak = the whole process tree. Ideal parallel speedup here: {}x.",
+        r.cores
+    );
+    s.into_bytes()
+}
