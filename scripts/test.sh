@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Every test of the project: formatting, lints, unit, replay and live tests.
 # `.ci/run` calls exactly this. Needs: a Rust toolchain with rustfmt and
-# clippy, and python3 on PATH (the live tests run real Python programs).
+# clippy, python3 on PATH (the live tests run real Python programs), and the
+# package registries (scripts/install-pythons.sh fetches CPython 3.14 and
+# builds a free-threaded CPython, once, into ~/.cache/boundcheck/pythons, so
+# the interpreter-pool and free-threaded tests run for real).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v python3 >/dev/null || { echo "test.sh: python3 is needed on PATH for the live tests" >&2; exit 2; }
+
+path_line=$(./scripts/install-pythons.sh | tail -1)
+eval "$path_line"
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings

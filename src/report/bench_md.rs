@@ -85,3 +85,74 @@ pub fn render(r: &BenchReport) -> Vec<u8> {
     );
     s.into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{BenchReport, Cell};
+
+    fn cell(strategy: &str, status: &str, median: Option<f64>) -> Cell {
+        Cell {
+            workload: "cpu".into(),
+            strategy: strategy.into(),
+            size: "low".into(),
+            workers: 2,
+            status: status.into(),
+            reason: (status != "measured").then(|| "needs Python 3.14+".into()),
+            interpreter: None,
+            runs: Vec::new(),
+            median_s: median,
+            min_s: median,
+            max_s: median,
+            cpu_s: median,
+            throughput_per_s: Some(10.0),
+            peak_rss_bytes: Some(25 * 1024 * 1024),
+            cpu_efficiency: Some(0.5),
+            speedup: median.map(|m| 2.0 / m),
+            parallel_speedup: median.map(|m| 2.0 / m),
+            efficiency: median.map(|m| 1.0 / m),
+            verdict: Some("cpu-parallel".into()),
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn tables_show_measured_and_unmeasured_cells() {
+        let r = BenchReport {
+            format: "boundcheck-bench".into(),
+            schema_version: "1.0".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            host: Default::default(),
+            cores: 2,
+            runs: 3,
+            quick: false,
+            interpreters: Vec::new(),
+            cells: vec![
+                cell("sequential", "measured", Some(2.0)),
+                cell("processes", "measured", Some(1.0)),
+                cell("interpreters", "not-available", None),
+            ],
+            warnings: vec!["a warning".into()],
+        };
+        let md = String::from_utf8(render(&r)).unwrap();
+        assert!(md.contains("## cpu (low)"));
+        assert!(md.contains("| processes | 1.000 | 1.000–1.000 | 1.00 | 10.0 | 25 | 0.50 | 2.00x | 2.00x | 1.00 | cpu-parallel |"), "{md}");
+        assert!(
+            md.contains("| interpreters | not-available: needs Python 3.14+ |"),
+            "{md}"
+        );
+        assert!(md.contains("- a warning"));
+        let svg = String::from_utf8(crate::report::bench_svg::render(
+            &r,
+            crate::report::bench_svg::Figure::Speedup,
+        ))
+        .unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("ideal 2x on 2 cores"), "{svg}");
+        assert_eq!(
+            svg.matches("<rect x=").count() - 2,
+            2,
+            "one bar per measured cell (plus legend swatches): {svg}"
+        );
+    }
+}

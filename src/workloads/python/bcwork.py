@@ -127,12 +127,16 @@ def _body_len(head):
     return None
 
 
+def _status(head):
+    """HTTP status code from raw response headers (0 if not HTTP)."""
+    parts = head.split(b" ", 2)
+    return int(parts[1]) if head.startswith(b"HTTP/") and len(parts) > 1 else 0
+
+
 def _score(head, body):
     """Checksum contribution of one response: status code and body length
     only, so it is stable even if the body text varies between requests."""
-    parts = head.split(b" ", 2)
-    status = int(parts[1]) if head.startswith(b"HTTP/") and len(parts) > 1 else 0
-    return status * 1000 + len(body)
+    return _status(head) * 1000 + len(body)
 
 
 def _complete(buf):
@@ -147,41 +151,49 @@ def _complete(buf):
     return head, body[:n]
 
 
+def _fetch(host, port, path):
+    """One HTTP/1.0 GET over a plain blocking socket (blocks in recv):
+    (head, body)."""
+    with socket.create_connection((host, port)) as s:
+        s.sendall(_request(host, path))
+        buf = b""
+        while True:
+            c = s.recv(65536)
+            buf += c
+            done = _complete(buf)
+            if done or not c:
+                break
+    head, _, body = buf.partition(b"\r\n\r\n")
+    return done or (head, body)
+
+
+async def _fetch_async(host, port, path):
+    """Same as _fetch, with asyncio.open_connection."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(_request(host, path))
+    await writer.drain()
+    buf = b""
+    while True:
+        c = await reader.read(65536)
+        buf += c
+        done = _complete(buf)
+        if done or not c:
+            break
+    writer.close()
+    head, _, body = buf.partition(b"\r\n\r\n")
+    return done or (head, body)
+
+
 def network_task(n, host, port, path):
     """n sequential HTTP/1.0 GETs over plain blocking sockets (blocks in recv)."""
-    total = 0
-    for _ in range(n):
-        with socket.create_connection((host, port)) as s:
-            s.sendall(_request(host, path))
-            buf = b""
-            while True:
-                c = s.recv(65536)
-                buf += c
-                done = _complete(buf)
-                if done or not c:
-                    break
-        head, _, body = buf.partition(b"\r\n\r\n")
-        total += _score(*(done or (head, body)))
-    return total
+    return sum(_score(*_fetch(host, port, path)) for _ in range(n))
 
 
 async def network_task_async(n, host, port, path):
     """Same as network_task, with asyncio.open_connection."""
     total = 0
     for _ in range(n):
-        reader, writer = await asyncio.open_connection(host, port)
-        writer.write(_request(host, path))
-        await writer.drain()
-        buf = b""
-        while True:
-            c = await reader.read(65536)
-            buf += c
-            done = _complete(buf)
-            if done or not c:
-                break
-        writer.close()
-        head, _, body = buf.partition(b"\r\n\r\n")
-        total += _score(*(done or (head, body)))
+        total += _score(*await _fetch_async(host, port, path))
     return total
 
 
@@ -211,6 +223,51 @@ def serve_delay(delay_ms, port_file):
         f.write(str(srv.server_address[1]))
     os.replace(port_file + ".tmp", port_file)  # atomic: reader never sees half
     srv.serve_forever()
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+def pipeline_process(g, head, work):
+    """CPU stage for item g of the pipeline: sum of squares over `work`
+    numbers starting at g * work + the response's status code (pure Python,
+    holds the GIL; ~15 ms for work=200_000 on CPython 3.11).
+
+    Seeded by the global item index and the status only, not the body, so
+    the checksum is the same for every strategy and for either local server
+    (boundcheck's and the runner's fallback answer with different bodies);
+    a failed request (status 0 or 5xx) changes it.
+    """
+    lo = g * work + _status(head)
+    s = 0
+    for i in range(lo, lo + work):
+        s += i * i
+    return s % MOD
+
+
+def pipeline_task(lo, hi, host, port, path, work):
+    """Items lo..hi-1, one after the other: GET the URL (waits ~20 ms on the
+    socket), then process the response (~15 ms of CPU)."""
+    total = 0
+    for g in range(lo, hi):
+        head, _ = _fetch(host, port, path)
+        total += pipeline_process(g, head, work)
+    return total % MOD
+
+
+async def pipeline_task_async(lo, hi, host, port, path, work):
+    """pipeline_task with the fetch awaited on the event loop and the CPU
+    stage run INLINE in the coroutine, not via run_in_executor: this is
+    the common way async code gets written, and it shows its cost.  While one
+    item is processed the loop is blocked, so the other coroutines' fetches
+    only overlap with it if they were already sent; the CPU stages of all
+    coroutines run one at a time on the loop's thread.
+    """
+    total = 0
+    for g in range(lo, hi):
+        head, _ = await _fetch_async(host, port, path)
+        total += pipeline_process(g, head, work)
+    return total % MOD
 
 
 # ---------------------------------------------------------------- lock

@@ -22,7 +22,7 @@ import time
 
 import bcwork
 
-WORKLOADS = ["cpu", "memory", "io", "network", "lock", "sleep", "async-blocked"]
+WORKLOADS = ["cpu", "memory", "io", "network", "lock", "sleep", "async-blocked", "pipeline"]
 STRATEGIES = ["sequential", "threads", "processes", "asyncio", "interpreters"]
 
 # Which strategies make sense, and why not when they don't.
@@ -34,6 +34,7 @@ SUPPORTED = {
     "lock": {"sequential", "threads"},
     "sleep": {"sequential", "threads", "processes", "asyncio", "interpreters"},
     "async-blocked": {"asyncio"},
+    "pipeline": {"sequential", "threads", "processes", "asyncio", "interpreters"},
 }
 WHY_NOT = {
     ("lock", "processes"): "a threading.Lock is not shared between processes",
@@ -47,7 +48,8 @@ WHY_NOT = {
 # high = x4.  Units: cpu/async-blocked = loop iterations, memory = 4 KiB
 # objects allocated, io = 1 MiB blocks written+fsynced+read, network = GETs
 # (boundcheck's server answers in 20 ms), lock = 2 ms critical sections,
-# sleep = 50 ms sleeps.
+# sleep = 50 ms sleeps, pipeline = items fetched (20 ms) then processed
+# (~15 ms of CPU each).
 MED_UNITS = {
     "cpu": 28_000_000,
     "memory": 1_200_000,
@@ -56,12 +58,14 @@ MED_UNITS = {
     "lock": 1_200,
     "sleep": 60,
     "async-blocked": 28_000_000,
+    "pipeline": 80,
 }
 SIZE_FACTOR = {"low": 0.25, "med": 1.0, "high": 4.0}
 IO_BLOCK = 1 << 20  # 1 MiB uncached blocks: long, CPU-cheap waits on the disk
 LOCK_HOLD_US = 2000  # lock held 2 ms per critical section (GIL released)
 SLEEP_UNIT_MS = 50
 ASYNC_STEP = 1_000_000  # ~0.1 s of CPU per slice between awaits: loop blocked
+PIPE_WORK = 200_000  # sum-of-squares numbers per pipeline item: ~15 ms of CPU
 MIN_TASKS = 16
 
 
@@ -84,11 +88,13 @@ def plan(workload, units, ntasks, workers, url, tmpdir):
         return [("memory_task", s) for s in slices]
     if workload == "io":
         return [("io_task", (lo, hi, IO_BLOCK, tmpdir)) for lo, hi in slices]
-    if workload == "network":
+    if workload in ("network", "pipeline"):
         from urllib.parse import urlsplit
 
         u = urlsplit(url)
         host, port, path = u.hostname, u.port or 80, u.path or "/"
+        if workload == "pipeline":
+            return [("pipeline_task", (lo, hi, host, port, path, PIPE_WORK)) for lo, hi in slices]
         return [("network_task", (hi - lo, host, port, path)) for lo, hi in slices]
     if workload == "lock":
         return [("lock_task", (hi - lo, LOCK_HOLD_US)) for lo, hi in slices]
@@ -176,7 +182,7 @@ def main():
     ap.add_argument("--strategy", required=True, choices=STRATEGIES)
     ap.add_argument("--workers", type=int, default=0, help="0 = os.cpu_count()")
     ap.add_argument("--size", default="med", choices=list(SIZE_FACTOR))
-    ap.add_argument("--url", default=None, help="HTTP server for --workload network")
+    ap.add_argument("--url", default=None, help="HTTP server for --workload network or pipeline")
     args = ap.parse_args()
 
     if args.strategy == "interpreters" and sys.version_info < (3, 14):
@@ -202,7 +208,7 @@ def main():
     server = None
     try:
         url = args.url
-        if args.workload == "network" and not url:
+        if args.workload in ("network", "pipeline") and not url:
             server, url = start_local_server(tmpdir)
         calls = plan(args.workload, units, ntasks, workers, url, tmpdir)
         bcwork.lock_reset()
