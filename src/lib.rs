@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cli;
 pub mod diagnose;
 pub mod error;
+pub mod progress;
 pub mod report;
 pub mod rerun;
 pub mod run;

@@ -118,7 +118,6 @@ mod live {
     use crate::target::{self, signals};
     use crate::timeline::{RunMeta, TIMELINE_SCHEMA_VERSION};
     use crate::workloads;
-    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     use std::ffi::OsString;
     use std::time::{Instant, SystemTime};
 
@@ -131,7 +130,7 @@ mod live {
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let host = host::host_facts();
-        let progress = progress_bar(spec.quiet);
+        let progress = crate::progress::spinner(spec.quiet);
         let settings = SamplerSettings {
             rate_hz: spec.rate_hz,
             attach: matches!(spec.target, TargetSpec::Attach { .. }),
@@ -349,21 +348,5 @@ mod live {
             .try_clone_to_owned()
             .ok()
             .map(std::fs::File::from)
-    }
-
-    fn progress_bar(quiet: bool) -> Option<ProgressBar> {
-        if quiet {
-            return None;
-        }
-        let p = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        if p.is_hidden() {
-            return None;
-        }
-        p.set_style(
-            ProgressStyle::with_template("{spinner} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        p.enable_steady_tick(std::time::Duration::from_millis(120));
-        Some(p)
     }
 }

@@ -10,7 +10,6 @@ use crate::sample::host;
 use crate::target::signals;
 use crate::timeline::{RunMeta, TIMELINE_SCHEMA_VERSION, Timeline};
 use crate::workloads::{self, WorkloadSpec};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -108,7 +107,7 @@ pub fn run_bench(spec: &BenchSpec) -> Result<BenchReport, Error> {
         }
     }
     let total = spec.runs * ready.iter().filter(|r| r.cell.status == "measured").count();
-    let progress = progress_bar(spec.quiet, total as u64);
+    let progress = crate::progress::bar(spec.quiet, "bench", total as u64);
     'rounds: for round in 0..spec.runs {
         for (i, r) in ready.iter_mut().enumerate() {
             if r.cell.status != "measured" {
@@ -436,18 +435,4 @@ fn finish(cells: &mut [Cell], cores: usize, warnings: &mut Vec<String>) {
             .max_by_key(|(_, n)| *n)
             .map(|(v, _)| v.to_string());
     }
-}
-
-fn progress_bar(quiet: bool, total: u64) -> Option<ProgressBar> {
-    if quiet {
-        return None;
-    }
-    let p = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if p.is_hidden() {
-        return None;
-    }
-    let style = ProgressStyle::with_template("bench [{bar:24}] {pos}/{len} {msg} (eta {eta})")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    p.set_style(style.progress_chars("=> "));
-    Some(p)
 }

@@ -11,7 +11,6 @@ use super::plan::Planned;
 use super::{Experiment, stats};
 use crate::target::signals;
 use crate::workloads;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -52,7 +51,7 @@ pub fn execute(planned: &[Planned], settings: &Settings) -> Outcome {
     let mut warnings = Vec::new();
     let mut ready: Vec<Ready> = planned.iter().map(|p| prepare(p, &dir)).collect();
     let total = settings.runs * ready.iter().filter(|r| r.active).count();
-    let progress = progress_bar(settings.quiet, total as u64);
+    let progress = crate::progress::bar(settings.quiet, "re-runs", total as u64);
     let start = Instant::now();
     let mut interrupted = false;
     'rounds: for round in 0..settings.runs {
@@ -342,18 +341,4 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn progress_bar(quiet: bool, total: u64) -> Option<ProgressBar> {
-    if quiet {
-        return None;
-    }
-    let p = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if p.is_hidden() {
-        return None;
-    }
-    let style = ProgressStyle::with_template("re-runs [{bar:24}] {pos}/{len} {msg} (eta {eta})")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    p.set_style(style.progress_chars("=> "));
-    Some(p)
 }

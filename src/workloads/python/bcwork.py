@@ -184,6 +184,20 @@ async def _fetch_async(host, port, path):
     return done or (head, body)
 
 
+def call_by_name(name, *args):
+    """Run bcwork.<name>(*args) in whatever interpreter this runs in.
+
+    For InterpreterPoolExecutor: Python 3.14 ships a function whose own code
+    names only builtins (network_task's globals hide in its generator
+    expression) as bare code, run in the subinterpreter's __main__, where
+    bcwork's other globals do not exist (NameError: _score). This trampoline
+    names only builtins too, but imports bcwork by name, so every task then
+    runs with its own module's globals."""
+    import bcwork
+
+    return getattr(bcwork, name)(*args)
+
+
 def network_task(n, host, port, path):
     """n sequential HTTP/1.0 GETs over plain blocking sockets (blocks in recv)."""
     return sum(_score(*_fetch(host, port, path)) for _ in range(n))

@@ -105,11 +105,14 @@ def plan(workload, units, ntasks, workers, url, tmpdir):
     raise ValueError(workload)
 
 
-def run_pool(executor, calls):
+def run_pool(executor, calls, by_name=False):
     from concurrent.futures import wait
 
     with executor:
-        futs = [executor.submit(getattr(bcwork, name), *a) for name, a in calls]
+        if by_name:  # subinterpreters: see bcwork.call_by_name
+            futs = [executor.submit(bcwork.call_by_name, name, *a) for name, a in calls]
+        else:
+            futs = [executor.submit(getattr(bcwork, name), *a) for name, a in calls]
         # One wait for all: the main thread blocks once instead of waking per
         # result, so it reads as a parked waiter, not a contended lock.
         wait(futs)
@@ -149,7 +152,7 @@ def execute(strategy, calls, workers):
         # (exec is a builtin, so it pickles by name).
         here = os.path.dirname(os.path.abspath(bcwork.__file__))
         init = "import sys\nif %r not in sys.path: sys.path.insert(0, %r)" % (here, here)
-        return run_pool(InterpreterPoolExecutor(workers, initializer=exec, initargs=(init, {})), calls)
+        return run_pool(InterpreterPoolExecutor(workers, initializer=exec, initargs=(init, {})), calls, by_name=True)
     if strategy == "asyncio":
         return asyncio.run(run_async(calls, workers))
     raise ValueError(strategy)
