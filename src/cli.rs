@@ -102,7 +102,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = ["low", "med", "high"])]
     pub size: Vec<String>,
     /// Runs per cell (default 3; --quick: 2).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=30))]
     pub runs: Option<u16>,
     /// Finish in about 2 minutes on 2 cores: size low, 2 runs.
     #[arg(long)]
@@ -171,8 +171,8 @@ pub struct SamplingArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Comparative re-runs")]
 pub struct RerunArgs {
-    /// Runs of each experiment (as-is and every alternative), interleaved.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+    /// Runs of each experiment (as-is and every alternative), interleaved (1–30; 3+ for significance).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=30))]
     pub runs: u16,
 
     /// Cap on the total time of the re-runs, e.g. 90s, 5m.

@@ -370,18 +370,23 @@ fn verdict_of(
 
 /// Summaries, baselines and physics for every cell.
 fn finish(cells: &mut [Cell], cores: usize, warnings: &mut Vec<String>) {
+    let interrupted = signals::received().is_some();
+    // Only a cell measured in every round is a baseline.
     let median_of = |cells: &[Cell], w: &str, s: &str, size: &str| -> Option<f64> {
-        let c = cells
-            .iter()
-            .find(|c| c.workload == w && c.strategy == s && c.size == size)?;
+        let c = cells.iter().find(|c| {
+            c.workload == w && c.strategy == s && c.size == size && c.status == "measured"
+        })?;
         let walls: Vec<f64> = c.runs.iter().map(|r| r.wall_s).collect();
         crate::rerun::stats::Summary::of(&walls).map(|s| s.median)
     };
     let snapshot = cells.to_vec();
     for c in cells.iter_mut() {
         if c.status == "measured" && c.runs.is_empty() {
-            c.status = "failed".into();
+            c.status = if interrupted { "skipped" } else { "failed" }.into();
             c.reason.get_or_insert_with(|| "no run finished".into());
+        }
+        if c.status != "measured" {
+            continue; // a cell that failed in a later round has no figures
         }
         let walls: Vec<f64> = c.runs.iter().map(|r| r.wall_s).collect();
         let cpus: Vec<f64> = c.runs.iter().map(|r| r.cpu_s).collect();

@@ -117,12 +117,15 @@ pub fn render(r: &BenchReport, figure: Figure) -> Vec<u8> {
     }
     let _ = writeln!(
         s,
-        r##"<line x1="{left}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#333" stroke-dasharray="5,4"/><text x="{2:.1}" y="{3:.1}">ideal {ideal:.0}x on {4} cores</text>"##,
+        r##"<line x1="{left}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#333" stroke-dasharray="5,4"/><text x="{2:.1}" y="{3:.1}">{4}</text>"##,
         y(ideal),
         width - 180.0,
         width - 176.0,
         y(ideal) + 4.0,
-        r.cores
+        match figure {
+            Figure::Speedup => format!("ideal {ideal:.0}x on {} cores", r.cores),
+            Figure::Efficiency => "ideal 1.0".to_string(),
+        }
     );
     for (si, st) in strategies.iter().enumerate() {
         let ly = top + 30.0 + si as f64 * 16.0;

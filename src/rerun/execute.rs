@@ -49,6 +49,12 @@ pub fn execute(planned: &[Planned], settings: &Settings) -> Outcome {
     let dir = scratch_dir();
     let _cleanup = RemoveOnDrop(dir.clone());
     let mut warnings = Vec::new();
+    if settings.runs < 3 {
+        warnings.push(format!(
+            "with {} run(s) of each, no difference can reach significance (p <= 0.05 needs 3 runs each, all faster): raise --runs",
+            settings.runs
+        ));
+    }
     let mut ready: Vec<Ready> = planned.iter().map(|p| prepare(p, &dir)).collect();
     let total = settings.runs * ready.iter().filter(|r| r.active).count();
     let progress = crate::progress::bar(settings.quiet, "re-runs", total as u64);
@@ -180,7 +186,14 @@ fn run_and_record(r: &mut Ready, dir: &Path, i: usize, round: usize, estimate: D
             log.clone().into_os_string(),
         );
     }
-    let timeout = (estimate * 5).max(Duration::from_secs(10));
+    // Pinned to one CPU, a program that uses n cores may take n times longer.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let factor = if r.planned.cpus.is_some() {
+        cores + 4
+    } else {
+        5
+    };
+    let timeout = (estimate * factor).max(Duration::from_secs(10));
     let result = measure::measure(&measure::MeasureSpec {
         argv: &r.argv,
         env: &env,
@@ -301,6 +314,7 @@ fn summarise(experiments: &mut [Experiment], warnings: &mut Vec<String>) {
             }
         }
         if e.kind != "as-is"
+            && e.status == "measured"
             && let Some(v) = stats::compare(&baseline, &times)
         {
             e.speedup = Some(v.speedup);

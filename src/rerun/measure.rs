@@ -86,6 +86,10 @@ pub fn measure(spec: &MeasureSpec) -> Result<Measured, String> {
         rec
     });
     let (exit, cpu_s) = child.wait_rusage();
+    // Orphans of a killed run (pool workers) were adopted by us as subreaper:
+    // reap whatever has exited so no zombies pile up over many runs.
+    // SAFETY: non-blocking waits for our own children.
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
     if timed_out.load(Ordering::SeqCst) {
         return Err(format!(
             "timed out after {:.0} s and was killed",

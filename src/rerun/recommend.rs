@@ -85,7 +85,12 @@ pub fn recommend(
     }
     let best = experiments
         .iter()
-        .filter(|e| e.kind != "as-is" && e.kind != "core-count" && e.strategy.is_some())
+        .filter(|e| {
+            e.kind != "as-is"
+                && e.kind != "core-count"
+                && e.strategy.is_some()
+                && e.status == "measured"
+        })
         .filter(|e| e.significant && e.speedup.is_some_and(|s| s >= MIN_GAIN))
         .max_by(|a, b| {
             a.speedup

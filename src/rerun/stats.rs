@@ -83,11 +83,13 @@ pub fn mann_whitney_less(candidate: &[f64], baseline: &[f64]) -> f64 {
         .sum();
     // Distribution of U under the null: counts[k] = arrangements with U = k,
     // by the recurrence over the largest value's origin.
+    // The CLI caps --runs at 30, which keeps this table small (31 x 31 x 901).
     let counts = u_distribution(m.min(30), n.min(30));
     let total: f64 = counts.iter().sum();
-    let threshold = u.ceil() as usize;
+    // Half-integers (ties) sit between two integers: count from the lower
+    // one, the conservative side (a tie never makes a win look surer).
+    let threshold = u.floor() as usize;
     let at_least: f64 = counts.iter().skip(threshold).sum();
-    // Half-integers (ties) sit between two integers: count the upper one.
     (at_least / total).clamp(0.0, 1.0)
 }
 

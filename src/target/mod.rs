@@ -97,17 +97,16 @@ pub fn launch_with(
     env_ptrs.push(std::ptr::null());
 
     let (go_r, go_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
+    let (err_r, err_w) = pipe().inspect_err(|_| close_all(&[go_r, go_w]))?;
     // SAFETY: after fork the child only calls async-signal-safe functions
     // (read, write, close, dup2, setpgid, sched_setaffinity, signal, sigprocmask,
     // execve, _exit) on memory
     // prepared before the fork.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(Error::Launch(format!(
-            "fork failed: {}",
-            std::io::Error::last_os_error()
-        )));
+        let err = std::io::Error::last_os_error();
+        close_all(&[go_r, go_w, err_r, err_w]);
+        return Err(Error::Launch(format!("fork failed: {err}")));
     }
     if pid == 0 {
         unsafe {
@@ -344,6 +343,13 @@ fn is_executable_file(p: &Path) -> bool {
 
 fn cstring(s: &OsStr) -> Result<CString, Error> {
     CString::new(s.as_bytes()).map_err(|_| Error::Launch("argument holds a NUL byte".into()))
+}
+
+fn close_all(fds: &[i32]) {
+    for &fd in fds {
+        // SAFETY: closing descriptors we created and still own.
+        unsafe { libc::close(fd) };
+    }
 }
 
 fn pipe() -> Result<(i32, i32), Error> {
