@@ -159,12 +159,14 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
                     (_, true) => "  ✔ significant",
                     (_, false) => "  (not significant)",
                 };
+                // Milliseconds matter for short runs (native code).
+                let d = if m < 0.1 { 3 } else { 2 };
                 let _ = writeln!(
                     s,
-                    "  {:<30} {:>6.2} s   {:<15} {:.2}x{mark}",
+                    "  {:<30} {:>6.d$} s   {:<15} {:.2}x{mark}",
                     shorten(&e.label, 30),
                     m,
-                    format!("{lo:.2}–{hi:.2} s"),
+                    format!("{lo:.d$}–{hi:.d$} s"),
                     e.speedup.unwrap_or(1.0)
                 );
             }

@@ -197,11 +197,35 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
             p.workload = Some(spec);
             out.push(p);
         }
-        not.push(NotMeasured {
-            strategy: Strategy::Native,
-            reason: "the native (Rust) versions of the workloads arrive with `boundcheck bench`"
-                .into(),
-        });
+        if matches!(w.name.as_str(), "cpu" | "memory") {
+            // The same computation in Rust, run as a child like the rest.
+            let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("boundcheck"));
+            for s in ["native-serial", "native-parallel"] {
+                let argv: Vec<OsString> = vec![
+                    me.clone().into_os_string(),
+                    "native-workload".into(),
+                    "--workload".into(),
+                    w.name.clone().into(),
+                    "--strategy".into(),
+                    s.into(),
+                    "--workers".into(),
+                    w.workers.to_string().into(),
+                    "--size".into(),
+                    w.size.clone().into(),
+                ];
+                let mut p = Planned::new(format!("{s} (Rust)"), "workload", ctx, argv);
+                p.strategy = Some(Strategy::Native);
+                out.push(p);
+            }
+        } else {
+            not.push(NotMeasured {
+                strategy: Strategy::Native,
+                reason: format!(
+                    "the {} workload mostly waits: native code would wait just as long",
+                    w.name
+                ),
+            });
+        }
         let first = out[0].clone();
         push_core_count(ctx, &mut out, &first);
         return (out, not);
@@ -394,6 +418,35 @@ mod tests {
         assert!(p.iter().any(|x| x.strategy == Some(Strategy::Batch)));
         let (_, not) = plan(&ctx(Verdict::EventLoopBlocked, &["python3", "x.py"]));
         assert!(not.iter().any(|n| n.strategy == Strategy::Offload));
+    }
+
+    #[test]
+    fn cpu_workload_reruns_every_strategy_and_the_native_versions() {
+        let mut c = ctx(Verdict::GilContended, &[]);
+        c.workload = Some(WorkloadSpec {
+            name: "cpu".into(),
+            strategy: "threads".into(),
+            workers: 2,
+            size: "low".into(),
+            python: "python3".into(),
+        });
+        let (p, _) = plan(&c);
+        let l = labels(&p);
+        assert_eq!(l[0], "as-is (threads)");
+        for want in [
+            "processes (workload)",
+            "native-serial (Rust)",
+            "native-parallel (Rust)",
+            "pinned to 1 CPU",
+        ] {
+            assert!(l.contains(&want), "{l:?}");
+        }
+        let native = p
+            .iter()
+            .find(|x| x.label == "native-parallel (Rust)")
+            .unwrap();
+        assert_eq!(native.strategy, Some(Strategy::Native));
+        assert_eq!(native.argv[1], "native-workload");
     }
 
     #[test]
