@@ -284,11 +284,7 @@ mod live {
             cores,
             python: spec.python.clone(),
             python_314: rerun::plan::find_on_path("python3.14"),
-            python_ft: spec
-                .python_ft
-                .clone()
-                .or_else(|| rerun::plan::find_on_path("python3.14t"))
-                .or_else(|| rerun::plan::find_on_path("python3.13t")),
+            python_ft: rerun::plan::find_free_threaded(spec.python_ft.as_deref()),
             python_version: timeline.meta.python_version.clone(),
             workload: match &spec.target {
                 TargetSpec::Workload(w) => Some(w.clone()),

@@ -61,7 +61,7 @@ pub fn run_bench(spec: &BenchSpec) -> Result<BenchReport, Error> {
         path: spec.python.display().to_string(),
         version: python_version.clone(),
     });
-    let python_314 = if version_at_least(&python_version, 3, 14) {
+    let python_314 = if crate::rerun::plan::version_at_least(&python_version, 3, 14) {
         Some(spec.python.clone())
     } else {
         crate::rerun::plan::find_on_path("python3.14")
@@ -74,11 +74,7 @@ pub fn run_bench(spec: &BenchSpec) -> Result<BenchReport, Error> {
             version: v,
         });
     }
-    let python_ft = spec
-        .python_ft
-        .clone()
-        .or_else(|| crate::rerun::plan::find_on_path("python3.14t"))
-        .or_else(|| crate::rerun::plan::find_on_path("python3.13t"));
+    let python_ft = crate::rerun::plan::find_free_threaded(spec.python_ft.as_deref());
     if let Some(p) = &python_ft {
         let v = host::python_version(&p.to_string_lossy()).unwrap_or_default();
         interpreters.push(Interpreter {
@@ -154,15 +150,6 @@ pub fn run_bench(spec: &BenchSpec) -> Result<BenchReport, Error> {
         cells,
         warnings,
     })
-}
-
-fn version_at_least(v: &str, major: u32, minor: u32) -> bool {
-    let mut it = v.split('.').map(|x| {
-        x.trim_end_matches(|c: char| !c.is_ascii_digit())
-            .parse::<u32>()
-            .unwrap_or(0)
-    });
-    (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= (major, minor)
 }
 
 fn prepare(

@@ -251,7 +251,10 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
     );
     if cpu_bound {
         out.push(swap("processes (swap)", "processes", Strategy::Processes));
-        let own_314 = ctx.python_version.as_deref().is_some_and(is_314_or_newer);
+        let own_314 = ctx
+            .python_version
+            .as_deref()
+            .is_some_and(|v| version_at_least(v, 3, 14));
         match (&ctx.python_314, own_314) {
             (_, true) => out.push(swap("interpreters (swap)", "interpreters", Strategy::Interpreters)),
             (Some(py), false) => {
@@ -339,15 +342,29 @@ fn first_allowed_cpu() -> usize {
     0
 }
 
-fn is_314_or_newer(version: &str) -> bool {
-    let mut it = version.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
-    (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= (3, 14)
+/// Whether a Python version string (`3.14.10`, `3.13.15+`) is at least major.minor.
+pub fn version_at_least(version: &str, major: u32, minor: u32) -> bool {
+    let mut it = version.split('.').map(|x| {
+        x.trim_end_matches(|c: char| !c.is_ascii_digit())
+            .parse::<u32>()
+            .unwrap_or(0)
+    });
+    (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= (major, minor)
 }
 
 /// An executable of this name on PATH.
 #[cfg(target_os = "linux")]
 pub fn find_on_path(name: &str) -> Option<PathBuf> {
     crate::target::resolve_program(OsStr::new(name))
+}
+
+/// The free-threaded Python to measure: the one given, else the newest found on PATH.
+#[cfg(target_os = "linux")]
+pub fn find_free_threaded(given: Option<&Path>) -> Option<PathBuf> {
+    given
+        .map(Path::to_path_buf)
+        .or_else(|| find_on_path("python3.14t"))
+        .or_else(|| find_on_path("python3.13t"))
 }
 
 #[cfg(test)]
