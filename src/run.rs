@@ -7,7 +7,6 @@
 //! the report cannot be written (full disk), the summary is still printed
 //! before the error, so nothing measured is lost.
 
-use crate::diagnose::diagnose;
 use crate::error::Error;
 use crate::report::output::{self, OutputDir, REPORT_FILE, TIMELINE_FILE};
 use crate::report::{Report, json, read_timeline, text};
@@ -27,7 +26,7 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
             // Read first: the timeline may live in the output directory.
             let tl = read_timeline(path)?;
             let out = OutputDir::prepare(&spec.out_dir)?;
-            let report = Report::build(&tl, diagnose(&tl));
+            let report = Report::of(&tl);
             emit(spec, &out, &report, None)?;
             Ok(Outcome { exit_code: 0 })
         }
@@ -253,8 +252,8 @@ mod live {
             threads: rec.threads,
             samples: rec.samples,
         };
-        let diagnosis = diagnose(&timeline);
-        let mut report = Report::build(&timeline, diagnosis.clone());
+        let mut report = Report::of(&timeline);
+        let verdict = report.diagnosis.verdict;
         report.rerun_skipped = skip_reason(spec, &timeline);
         let mut exit_code = exit.map_or(0, |e| e.shell_status());
         if report.rerun_skipped.is_some() {
@@ -275,7 +274,7 @@ mod live {
             .err();
         write_error = write_error.or(out.write(REPORT_FILE, &json::render_report(&report)).err());
         let ctx = rerun::plan::PlanContext {
-            verdict: diagnosis.verdict,
+            verdict,
             argv: match &spec.target {
                 TargetSpec::Command(argv) => argv.clone(),
                 _ => Vec::new(),

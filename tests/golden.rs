@@ -3,7 +3,6 @@
 //! regenerate them with `BOUNDCHECK_BLESS=1 cargo test --test golden` and
 //! review the diff.
 
-use boundcheck::diagnose::diagnose;
 use boundcheck::report::{Report, json, read_timeline, text};
 use std::path::Path;
 
@@ -34,7 +33,7 @@ fn report_of(timeline: &str) -> Report {
         .join("fixtures/timelines")
         .join(timeline);
     let tl = read_timeline(&path).unwrap();
-    Report::build(&tl, diagnose(&tl))
+    Report::of(&tl)
 }
 
 #[test]

@@ -67,6 +67,11 @@ impl ThreadFeatures {
         }
     }
 
+    /// Share of each public state in this thread's observed time.
+    pub fn shares(&self) -> BTreeMap<String, f64> {
+        state_shares(&self.state_s, self.observed_s)
+    }
+
     /// Time this thread wanted a CPU: running, runnable, or waiting for the GIL.
     pub fn wanting_cpu_s(&self) -> f64 {
         self.state(ThreadState::OnCpu) + self.state(ThreadState::Runnable) + self.gil_wait_s
@@ -95,6 +100,21 @@ pub struct Features {
     pub threads: Vec<ThreadFeatures>,
     /// Mean per-core split over the run, one entry per core.
     pub core_means: Vec<CoreSample>,
+}
+
+/// Each state's time as a fraction of `total`, keyed by the public state name.
+fn state_shares(state_s: &[f64; 8], total: f64) -> BTreeMap<String, f64> {
+    ThreadState::ALL
+        .iter()
+        .map(|&s| {
+            let v = if total > 0.0 {
+                state_s[index(s)] / total
+            } else {
+                0.0
+            };
+            (s.as_str().to_string(), v)
+        })
+        .collect()
 }
 
 pub fn index(s: ThreadState) -> usize {
@@ -274,17 +294,7 @@ impl Features {
 
     /// Share of each public state in all thread-time (the `shares` of the report).
     pub fn shares(&self) -> BTreeMap<String, f64> {
-        ThreadState::ALL
-            .iter()
-            .map(|&s| {
-                let v = if self.thread_time_s > 0.0 {
-                    self.state(s) / self.thread_time_s
-                } else {
-                    0.0
-                };
-                (s.as_str().to_string(), v)
-            })
-            .collect()
+        state_shares(&self.state_s, self.thread_time_s)
     }
 
     /// Kernel share of the tree's CPU time.

@@ -128,9 +128,13 @@ pub struct Diagnosis {
 
 /// Diagnose a recorded run.
 pub fn diagnose(tl: &Timeline) -> Diagnosis {
-    let f = Features::from_timeline(tl);
-    let decision = rules::decide(&f);
-    let caveats = caveats::collect(tl, &f, decision.verdict);
+    diagnose_features(tl, &Features::from_timeline(tl))
+}
+
+/// Diagnose from figures already computed from `tl` (the report needs them too).
+pub fn diagnose_features(tl: &Timeline, f: &Features) -> Diagnosis {
+    let decision = rules::decide(f);
+    let caveats = caveats::collect(tl, f, decision.verdict);
     let sample_factor = (f.samples as f64 / 50.0).min(1.0);
     let period = if tl.sampling.requested_rate_hz > 0.0 {
         1.0 / tl.sampling.requested_rate_hz

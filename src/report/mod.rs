@@ -13,7 +13,7 @@ pub mod text;
 use crate::diagnose::{Diagnosis, Features};
 use crate::error::Error;
 use crate::rerun::Recommendation;
-use crate::timeline::{CoreSample, Counters, ExitInfo, Host, SamplingStats, ThreadState, Timeline};
+use crate::timeline::{CoreSample, Counters, ExitInfo, Host, SamplingStats, Timeline};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -107,8 +107,14 @@ pub struct ProcessSummary {
 }
 
 impl Report {
-    pub fn build(tl: &Timeline, diagnosis: Diagnosis) -> Report {
+    /// Diagnose a timeline and build its report, computing its figures once.
+    pub fn of(tl: &Timeline) -> Report {
         let f = Features::from_timeline(tl);
+        let diagnosis = crate::diagnose::diagnose_features(tl, &f);
+        Report::build(tl, &f, diagnosis)
+    }
+
+    fn build(tl: &Timeline, f: &Features, diagnosis: Diagnosis) -> Report {
         let mut threads: Vec<ThreadSummary> = f
             .threads
             .iter()
@@ -118,16 +124,10 @@ impl Report {
                 name: t.name.clone(),
                 cpu_s: round(t.cpu_s, 4),
                 observed_s: round(t.observed_s, 4),
-                shares: ThreadState::ALL
-                    .iter()
-                    .map(|&s| {
-                        let v = if t.observed_s > 0.0 {
-                            t.state(s) / t.observed_s
-                        } else {
-                            0.0
-                        };
-                        (s.as_str().to_string(), round(v, 4))
-                    })
+                shares: t
+                    .shares()
+                    .into_iter()
+                    .map(|(k, v)| (k, round(v, 4)))
                     .collect(),
                 voluntary_switches_per_s: round(t.switch_rate(), 1),
             })
