@@ -7,26 +7,6 @@ mod common;
 use common::*;
 use std::path::Path;
 
-fn replay(path: &Path, extra: &[&str]) -> Run {
-    let out_dir = tempfile::tempdir().unwrap();
-    let output = bin()
-        .arg("replay")
-        .arg(path)
-        .arg("--out")
-        .arg(out_dir.path())
-        .args(extra)
-        .output()
-        .unwrap();
-    let report = std::fs::read_to_string(out_dir.path().join("report.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    Run {
-        output,
-        report,
-        out_dir,
-    }
-}
-
 #[test]
 fn recorded_timelines_replay_to_their_verdict() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/timelines");
@@ -37,11 +17,11 @@ fn recorded_timelines_replay_to_their_verdict() {
         let Some((want, _)) = name.strip_suffix(".json").and_then(|n| n.split_once("__")) else {
             continue;
         };
-        let r = replay(&path, &[]);
+        let r = run_replay(&path, &[]);
         assert_eq!(r.code(), Some(0), "{name}: {}", r.stderr());
         assert_eq!(r.verdict(), want, "{name}: {}", explain(&r));
         // Deterministic: the same file gives the same report, byte for byte.
-        let again = replay(&path, &["--json"]);
+        let again = run_replay(&path, &["--json"]);
         let first = std::fs::read_to_string(r.out_dir.path().join("report.json")).unwrap();
         assert_eq!(first, again.stdout(), "{name}: replay is deterministic");
         seen += 1;
@@ -62,7 +42,7 @@ fn replaying_a_report_instead_of_a_timeline_says_so() {
         r#"{"format":"boundcheck-report","schema_version":"1.0"}"#,
     )
     .unwrap();
-    let r = replay(&f, &[]);
+    let r = run_replay(&f, &[]);
     assert_eq!(r.code(), Some(2));
     assert!(
         r.stderr().contains("replay reads timeline.json"),
@@ -80,7 +60,7 @@ fn a_timeline_from_a_newer_version_is_refused_clearly() {
         r#"{"format":"boundcheck-timeline","schema_version":99}"#,
     )
     .unwrap();
-    let r = replay(&f, &[]);
+    let r = run_replay(&f, &[]);
     assert_eq!(r.code(), Some(2));
     assert!(r.stderr().contains("newer boundcheck"), "{}", r.stderr());
 }
@@ -94,14 +74,14 @@ fn truncated_or_missing_timelines_are_clear_errors() {
         r#"{"format":"boundcheck-timeline","schema_version":1,"meta":{"#,
     )
     .unwrap();
-    let r = replay(&f, &[]);
+    let r = run_replay(&f, &[]);
     assert_eq!(r.code(), Some(2));
     assert!(
         r.stderr().contains("is not a boundcheck timeline file"),
         "{}",
         r.stderr()
     );
-    let r = replay(&dir.path().join("missing.json"), &[]);
+    let r = run_replay(&dir.path().join("missing.json"), &[]);
     assert_eq!(r.code(), Some(2));
     assert!(r.stderr().contains("cannot read"), "{}", r.stderr());
 }

@@ -86,8 +86,8 @@ pub fn run_rerun(args: &[&str]) -> Run {
 
 fn run_inner(no_rerun: bool, args: &[&str]) -> Run {
     let out_dir = tempfile::tempdir().expect("tempdir");
-    let output = bin()
-        .arg("--out")
+    let mut cmd = bin();
+    cmd.arg("--out")
         .arg(out_dir.path())
         .arg("--quiet")
         .args(if no_rerun {
@@ -95,9 +95,25 @@ fn run_inner(no_rerun: bool, args: &[&str]) -> Run {
         } else {
             &[][..]
         })
-        .args(args)
-        .output()
-        .expect("run boundcheck");
+        .args(args);
+    finish(cmd, out_dir)
+}
+
+/// `boundcheck replay PATH --out DIR EXTRA…` (subcommand options follow it).
+pub fn run_replay(path: &Path, extra: &[&str]) -> Run {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = bin();
+    cmd.arg("replay")
+        .arg(path)
+        .arg("--out")
+        .arg(out_dir.path())
+        .args(extra);
+    finish(cmd, out_dir)
+}
+
+/// Run `cmd` and read the report it wrote to `out_dir`.
+fn finish(mut cmd: Command, out_dir: tempfile::TempDir) -> Run {
+    let output = cmd.output().expect("run boundcheck");
     let report = std::fs::read_to_string(out_dir.path().join("report.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
