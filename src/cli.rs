@@ -16,6 +16,9 @@ Examples:
   boundcheck --json -- ./server > report.json  the report as JSON on stdout
   boundcheck replay boundcheck-report/timeline.json   re-diagnose a recorded run
   boundcheck --vary workers=1,2,4 -- python3 app.py --workers {workers}   measure a grid
+  boundcheck baseline --runs 5 -- python3 app.py      record boundcheck-baseline.json for CI
+  boundcheck check --baseline boundcheck-baseline.json --junit gate.xml -- python3 app.py
+                                               fail (exit 1) on a significant regression
 
 After the diagnosis, boundcheck re-runs the program (--runs times, interleaved)
 with the alternatives the verdict suggests: pinned to one CPU (how parallel is
@@ -29,7 +32,8 @@ Verdicts (diagnosis.verdict in report.json):
   cpu-serial, cpu-parallel, gil-contended, lock-contended, io-disk, io-network,
   memory-bound, idle, event-loop-blocked, pool-overhead, mixed
 
-Exit status: the target's own (128+N if killed by signal N); 2 when boundcheck
+Exit status of `check`: 0 within policy, 1 a regression, 2 it could not compare.
+Exit status otherwise: the target's own (128+N if killed by signal N); 2 when boundcheck
 itself fails (bad arguments, unwritable output); 127 / 126 when the command is
 not found / not executable; 130 when Ctrl-C stopped the re-runs.
 The summary goes to stderr so the target's stdout stays yours.";
@@ -65,6 +69,14 @@ pub enum Sub {
     /// runs, medians and ranges, CPU and memory of the whole process tree.
     /// Writes bench.json, bench.md, speedup.svg and efficiency.svg.
     Bench(BenchArgs),
+    /// Record a baseline for `check`: one profiled run (its verdict), then N
+    /// timed runs (wall, CPU, peak memory of the whole tree), with host facts,
+    /// in one JSON file.
+    Baseline(BaselineArgs),
+    /// Gate CI on performance: compare the program (or a second file) with a
+    /// baseline. Exit 0 within policy, 1 on a regression (verdict class,
+    /// significant slowdown, efficiency drop, memory growth), 2 on error.
+    Check(CheckArgs),
     /// Run a built-in workload in native Rust (used by `bench`).
     #[command(hide = true)]
     NativeWorkload {
@@ -122,6 +134,82 @@ pub struct BenchArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `boundcheck baseline` options.
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// Timed runs (1–30; with 5 a side, a clear slowdown reaches significance).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=30))]
+    pub runs: u16,
+    /// The baseline file to write.
+    #[arg(long, value_name = "FILE", default_value = "boundcheck-baseline.json")]
+    pub out: PathBuf,
+    /// Directory for the profiled run's report.json and timeline.json.
+    #[arg(long, value_name = "DIR", default_value = "boundcheck-report")]
+    pub report_dir: PathBuf,
+    /// No progress line.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// The command to measure, after `--`.
+    #[arg(last = true, value_name = "COMMAND", required = true)]
+    pub command: Vec<OsString>,
+}
+
+/// `boundcheck check` options.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The baseline: a file from `boundcheck baseline`, or a report.json.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: PathBuf,
+    /// Compare with this file (a baseline or a report.json) instead of running a command.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["command", "runs", "save"])]
+    pub current: Option<PathBuf>,
+    /// Timed runs of the command (1–30; default: as many as the baseline has, at least 3).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=30))]
+    pub runs: Option<u16>,
+    /// Largest allowed slowdown of wall or CPU time, e.g. 10% (failing needs significance).
+    #[arg(long, value_name = "PCT", default_value = "10%", value_parser = parse_percent)]
+    pub max_regression: f64,
+    /// Largest allowed drop of CPU efficiency (CPU time ÷ (wall × CPUs)), in percentage points.
+    #[arg(long, value_name = "PCT", default_value = "10%", value_parser = parse_percent)]
+    pub max_efficiency_drop: f64,
+    /// Largest allowed growth of peak memory, e.g. 20%.
+    #[arg(long, value_name = "PCT", default_value = "20%", value_parser = parse_percent)]
+    pub max_memory_growth: f64,
+    /// A different host (CPU model or count) is an error (exit 2), not a warning.
+    #[arg(long)]
+    pub require_same_host: bool,
+    /// Write the outcome as JUnit XML (one test case per policy).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write the current measurement as a baseline file.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Directory for the current profiled run's report.json and timeline.json.
+    #[arg(long, value_name = "DIR", default_value = "boundcheck-report")]
+    pub report_dir: PathBuf,
+    /// No progress line.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// The command to measure, after `--` (or give --current).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// `10%`, `10` (percent) or `7.5%`: a fraction (0.10).
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v: f64 = t
+        .strip_suffix('%')
+        .unwrap_or(t)
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a percentage, e.g. 10%"))?;
+    if !(v.is_finite() && (0.0..=1000.0).contains(&v)) {
+        return Err(format!("'{s}' is out of range: give 0% to 1000%"));
+    }
+    Ok(v / 100.0)
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +347,7 @@ impl Cli {
             python: None,
             python_ft: None,
             quiet,
+            step_summary: false,
         };
         match self.subcommand {
             Some(Sub::Bench(b)) => {
@@ -311,6 +400,46 @@ impl Cli {
                     true,
                 ));
             }
+            Some(Sub::Baseline(b)) => {
+                let spec = crate::gate::BaselineSpec {
+                    command: b.command,
+                    runs: b.runs as usize,
+                    out: b.out,
+                    report_dir: b.report_dir.clone(),
+                    quiet: b.quiet,
+                };
+                return Ok(plain(
+                    TargetSpec::Baseline(spec),
+                    b.report_dir,
+                    false,
+                    b.quiet,
+                ));
+            }
+            Some(Sub::Check(c)) => {
+                let current = match (c.current, c.command.is_empty()) {
+                    (Some(path), _) => crate::gate::Current::File(path),
+                    (None, false) => crate::gate::Current::Command(c.command),
+                    (None, true) => {
+                        return Err("check needs the current side: a command after `--`, e.g. `boundcheck check --baseline b.json -- python3 app.py`, or --current FILE".into());
+                    }
+                };
+                let spec = crate::gate::CheckSpec {
+                    baseline: c.baseline,
+                    current,
+                    runs: c.runs.map(usize::from),
+                    policy: crate::gate::Policy {
+                        max_regression: c.max_regression,
+                        max_efficiency_drop: c.max_efficiency_drop,
+                        max_memory_growth: c.max_memory_growth,
+                        require_same_host: c.require_same_host,
+                    },
+                    junit: c.junit,
+                    save: c.save,
+                    report_dir: c.report_dir.clone(),
+                    quiet: c.quiet,
+                };
+                return Ok(plain(TargetSpec::Check(spec), c.report_dir, false, c.quiet));
+            }
             _ => {}
         }
         if let Some(Sub::Replay { timeline, output }) = self.subcommand {
@@ -327,6 +456,7 @@ impl Cli {
                 python: None,
                 python_ft: None,
                 quiet: output.quiet,
+                step_summary: true,
             });
         }
         let t = self.target;
@@ -365,6 +495,7 @@ impl Cli {
             python,
             python_ft: self.rerun.python_ft,
             quiet: self.output.quiet,
+            step_summary: true,
         })
     }
 }
@@ -473,6 +604,87 @@ mod tests {
     fn duration_belongs_to_attach() {
         let err = parse(&["boundcheck", "--duration", "5s", "--", "sleep", "9"]).unwrap_err();
         assert!(err.contains("--attach"), "{err}");
+    }
+
+    #[test]
+    fn check_reads_percentages_and_needs_a_current_side() {
+        let spec = parse(&[
+            "boundcheck",
+            "check",
+            "--baseline",
+            "b.json",
+            "--max-regression",
+            "5%",
+            "--max-memory-growth",
+            "50",
+            "--",
+            "python3",
+            "app.py",
+            "--runs",
+            "9",
+        ])
+        .unwrap();
+        match spec.target {
+            TargetSpec::Check(c) => {
+                assert_eq!(c.policy.max_regression, 0.05);
+                assert_eq!(c.policy.max_memory_growth, 0.5);
+                assert_eq!(c.policy.max_efficiency_drop, 0.10);
+                assert_eq!(c.runs, None, "--runs after `--` belongs to the command");
+                assert_eq!(
+                    c.current,
+                    crate::gate::Current::Command(
+                        ["python3", "app.py", "--runs", "9"]
+                            .map(OsString::from)
+                            .to_vec()
+                    )
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = parse(&["boundcheck", "check", "--baseline", "b.json"]).unwrap_err();
+        assert!(err.contains("--current FILE"), "{err}");
+        assert!(
+            parse(&[
+                "boundcheck",
+                "check",
+                "--baseline",
+                "b",
+                "--max-regression",
+                "lots",
+                "--",
+                "x"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "boundcheck",
+                "check",
+                "--baseline",
+                "b",
+                "--current",
+                "c",
+                "--",
+                "x"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn baseline_defaults() {
+        let spec = parse(&["boundcheck", "baseline", "--", "true"]).unwrap();
+        match spec.target {
+            TargetSpec::Baseline(b) => {
+                assert_eq!(b.runs, 5);
+                assert_eq!(b.out, PathBuf::from("boundcheck-baseline.json"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            parse(&["boundcheck", "baseline"]).is_err(),
+            "a command is required"
+        );
     }
 
     #[test]

@@ -49,6 +49,19 @@ pub enum Error {
         supported: String,
     },
 
+    #[error(
+        "cannot read the {role} {path}: {reason} (record a baseline with `boundcheck baseline -- CMD`)"
+    )]
+    GateInput {
+        path: PathBuf,
+        role: &'static str,
+        reason: String,
+    },
+
+    /// The CI gate could not measure or compare (exit 2, never 1).
+    #[error("{0}")]
+    Gate(String),
+
     #[error("{0}")]
     Workload(String),
 

@@ -3,13 +3,15 @@
 //!
 //! The pipeline flows one way (the team's architecture notes, `shared/docs/architecture.md`):
 //! `target` launches → `sample` reads the tree into a [`timeline::Timeline`]
-//! → `diagnose` decides → `rerun` measures alternatives → `report` renders. Live OS code sits behind
+//! → `diagnose` decides → `rerun` measures alternatives → `report` renders; `gate` compares a
+//! baseline with a candidate for CI. Live OS code sits behind
 //! `cfg(target_os = "linux")` in `target/` and `sample/`'s `live`/`perf`.
 
 pub mod bench;
 pub mod cli;
 pub mod diagnose;
 pub mod error;
+pub mod gate;
 pub mod progress;
 pub mod report;
 pub mod rerun;

@@ -9,7 +9,7 @@
 
 use crate::error::Error;
 use crate::report::output::{self, OutputDir, REPORT_FILE, TIMELINE_FILE};
-use crate::report::{Report, json, read_timeline, text};
+use crate::report::{Report, json, markdown, read_timeline, text};
 use crate::spec::{Spec, TargetSpec};
 use crate::timeline::Timeline;
 
@@ -78,6 +78,10 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
             })
         }
         #[cfg(target_os = "linux")]
+        TargetSpec::Baseline(b) => crate::gate::run_baseline(b),
+        #[cfg(target_os = "linux")]
+        TargetSpec::Check(c) => crate::gate::run_check(c),
+        #[cfg(target_os = "linux")]
         _ => live::run_live(spec),
         #[cfg(not(target_os = "linux"))]
         _ => Err(Error::Unsupported),
@@ -101,6 +105,9 @@ fn emit(
         output::to_stdout(&report_bytes);
     } else {
         output::to_stderr(&text::render(report, &files));
+    }
+    if spec.step_summary {
+        output::append_step_summary(&markdown::render_report(report));
     }
     if let Some(tl) = timeline {
         out.write(TIMELINE_FILE, &json::render_timeline(tl))?;
@@ -223,7 +230,11 @@ mod live {
                     .collect();
                 drop(prepared);
             }
-            TargetSpec::Replay(_) | TargetSpec::Bench(_) | TargetSpec::NativeWorkload(_) => {
+            TargetSpec::Replay(_)
+            | TargetSpec::Bench(_)
+            | TargetSpec::NativeWorkload(_)
+            | TargetSpec::Baseline(_)
+            | TargetSpec::Check(_) => {
                 unreachable!("handled by run()")
             }
         }
@@ -307,6 +318,9 @@ mod live {
             output::to_stdout(&bytes);
         } else if let Some(rec) = &report.recommendation {
             output::to_stderr(&text::render_recommendation(rec, &files));
+        }
+        if spec.step_summary {
+            output::append_step_summary(&markdown::render_report(&report));
         }
         write_error = write_error.or(out.write(REPORT_FILE, &bytes).err());
         match write_error {

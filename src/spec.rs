@@ -20,6 +20,10 @@ pub enum TargetSpec {
     Bench(crate::bench::BenchSpec),
     /// A native workload in this process (the bench's native cells).
     NativeWorkload(WorkloadSpec),
+    /// `boundcheck baseline`.
+    Baseline(crate::gate::BaselineSpec),
+    /// `boundcheck check`.
+    Check(crate::gate::CheckSpec),
 }
 
 /// Settings of one run.
@@ -48,4 +52,7 @@ pub struct Spec {
     pub python_ft: Option<PathBuf>,
     /// No progress line.
     pub quiet: bool,
+    /// Append a markdown summary to `$GITHUB_STEP_SUMMARY` when it is set
+    /// (off for the gate's inner profiled run: the gate writes its own).
+    pub step_summary: bool,
 }

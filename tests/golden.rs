@@ -1,9 +1,13 @@
-//! Golden files: the report a recorded timeline produces, as JSON and as the
-//! terminal summary, must not change by accident. After an intended change,
+//! Golden files: the report a recorded timeline produces, as JSON, as the
+//! terminal summary and as markdown, and the gate's markdown and JUnit
+//! outcome on fixture files, must not change by accident. After an intended change,
 //! regenerate them with `BOUNDCHECK_BLESS=1 cargo test --test golden` and
 //! review the diff.
 
-use boundcheck::report::{Report, json, read_timeline, text};
+use boundcheck::gate::Policy;
+use boundcheck::gate::baseline::{Measurement, read_measurement};
+use boundcheck::gate::decide::decide;
+use boundcheck::report::{Report, json, junit, markdown, read_timeline, text};
 use std::path::Path;
 
 fn check(golden: &str, actual: &[u8]) {
@@ -55,4 +59,46 @@ fn gil_threads_summary_text() {
 fn disk_fsync_summary_text() {
     let r = report_of("io-disk__disk_fsync.json");
     check("disk_fsync.summary.txt", &text::render(&r, &[]));
+}
+
+#[test]
+fn gil_threads_summary_markdown() {
+    let r = report_of("gil-contended__gil_threads.json");
+    check("gil_threads.summary.md", &markdown::render_report(&r));
+}
+
+/// A report with re-runs: the re-run table and the recommendation.
+#[test]
+fn gil_pool_rerun_summary_markdown() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gate/report_rerun.json");
+    let r = boundcheck::report::read_report(&path).unwrap();
+    check("gil_pool_rerun.summary.md", &markdown::render_report(&r));
+}
+
+fn gate_side(name: &str) -> Measurement {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/gate")
+        .join(name);
+    let mut m = read_measurement(&path, "baseline").unwrap();
+    m.source = name.to_string();
+    m
+}
+
+#[test]
+fn check_regression_markdown_and_junit() {
+    let o = decide(
+        &gate_side("baseline.json"),
+        &gate_side("slow_30pct.json"),
+        &Policy::default(),
+    );
+    check("check_slow_30pct.md", &markdown::render_gate(&o));
+    check("check_slow_30pct.junit.xml", &junit::render_gate(&o));
+}
+
+#[test]
+fn check_verdict_change_on_another_host_markdown() {
+    let mut changed = gate_side("verdict_changed.json");
+    changed.host = gate_side("other_host.json").host;
+    let o = decide(&gate_side("baseline.json"), &changed, &Policy::default());
+    check("check_verdict_other_host.md", &markdown::render_gate(&o));
 }

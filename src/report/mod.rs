@@ -7,6 +7,8 @@
 pub mod bench_md;
 pub mod bench_svg;
 pub mod json;
+pub mod junit;
+pub mod markdown;
 pub mod output;
 pub mod text;
 
@@ -190,33 +192,41 @@ pub fn read_report(path: &Path) -> Result<Report, Error> {
         expected: "report",
         reason: e.to_string(),
     })?;
-    let version = value
-        .get("schema_version")
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
-    let major = |v: &str| v.split('.').next().and_then(|m| m.parse::<u32>().ok());
-    match (major(version), major(REPORT_SCHEMA_VERSION)) {
-        (Some(found), Some(ours)) if found > ours => {
-            return Err(Error::NewerSchema {
-                path: path.to_path_buf(),
-                found: version.to_string(),
-                supported: REPORT_SCHEMA_VERSION.to_string(),
-            });
-        }
-        (Some(_), _) => {}
-        (None, _) => {
-            return Err(Error::BadFile {
-                path: path.to_path_buf(),
-                expected: "report",
-                reason: "no schema_version field".into(),
-            });
-        }
-    }
+    refuse_newer_major(path, &value, REPORT_SCHEMA_VERSION, "report")?;
     serde_json::from_value(value).map_err(|e| Error::BadFile {
         path: path.to_path_buf(),
         expected: "report",
         reason: e.to_string(),
     })
+}
+
+/// Refuse a file whose `schema_version` ("MAJOR.MINOR") has a newer major
+/// than `ours`, or has none: a newer boundcheck may have changed the meaning
+/// of its fields, and misreading them silently is worse than stopping.
+pub(crate) fn refuse_newer_major(
+    path: &Path,
+    value: &serde_json::Value,
+    ours: &str,
+    expected: &'static str,
+) -> Result<(), Error> {
+    let version = value
+        .get("schema_version")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let major = |v: &str| v.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    match (major(version), major(ours)) {
+        (Some(found), Some(supported)) if found > supported => Err(Error::NewerSchema {
+            path: path.to_path_buf(),
+            found: version.to_string(),
+            supported: ours.to_string(),
+        }),
+        (Some(_), _) => Ok(()),
+        (None, _) => Err(Error::BadFile {
+            path: path.to_path_buf(),
+            expected,
+            reason: "no schema_version field".into(),
+        }),
+    }
 }
 
 /// Read a `timeline.json` for replay, refusing other files and newer versions.

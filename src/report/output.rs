@@ -74,3 +74,26 @@ pub fn to_stderr(bytes: &[u8]) {
     let _ = err.write_all(bytes);
     let _ = err.flush();
 }
+
+/// Append markdown to the file `$GITHUB_STEP_SUMMARY` names, as GitHub
+/// Actions expects (each step appends; the page shows them in order). Unset,
+/// nothing happens; a failure to write is a warning, never fatal.
+pub fn append_step_summary(markdown: &[u8]) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let result = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(markdown));
+    if let Err(e) = result {
+        to_stderr(
+            format!(
+                "boundcheck: warning: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}\n",
+                std::path::Path::new(&path).display()
+            )
+            .as_bytes(),
+        );
+    }
+}
