@@ -16,7 +16,7 @@ Examples:
   boundcheck --json -- ./server > report.json  the report as JSON on stdout
   boundcheck replay boundcheck-report/timeline.json   re-diagnose a recorded run
   boundcheck --vary workers=1,2,4 -- python3 app.py --workers {workers}   measure a grid
-  boundcheck baseline --runs 5 -- python3 app.py      record boundcheck-baseline.json for CI
+  boundcheck baseline -- python3 app.py        record a baseline for CI (5 timed runs)
   boundcheck check --baseline boundcheck-baseline.json --junit gate.xml -- python3 app.py
                                                fail (exit 1) on a significant regression
 
