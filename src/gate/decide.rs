@@ -38,24 +38,26 @@ pub fn decide(base: &Measurement, cur: &Measurement, policy: &Policy) -> GateOut
     };
     let checks = vec![
         verdict_check(base, cur),
-        growth_check(
+        worse_check(
             "wall-time",
             &wall(base),
             &wall(cur),
-            policy.max_regression,
+            Limit::Growth(policy.max_regression),
             seconds,
         ),
-        growth_check(
+        worse_check(
             "cpu-time",
             &cpu(base),
             &cpu(cur),
-            policy.max_regression,
+            Limit::Growth(policy.max_regression),
             seconds,
         ),
-        efficiency_check(
+        worse_check(
+            "cpu-efficiency",
             &efficiency(base),
             &efficiency(cur),
-            policy.max_efficiency_drop,
+            Limit::Drop(policy.max_efficiency_drop),
+            percent,
         ),
         if memory(base).contains(&0.0) || memory(cur).contains(&0.0) {
             not_tested(
@@ -63,11 +65,11 @@ pub fn decide(base: &Measurement, cur: &Measurement, policy: &Policy) -> GateOut
                 "a run's peak memory could not be sampled (it exited before the first sample)",
             )
         } else {
-            growth_check(
+            worse_check(
                 "peak-memory",
                 &memory(base),
                 &memory(cur),
-                policy.max_memory_growth,
+                Limit::Growth(policy.max_memory_growth),
                 bytes,
             )
         },
@@ -213,110 +215,108 @@ fn untestable_sizes(m: usize, n: usize) -> Option<String> {
     })
 }
 
-/// A figure that must not grow by more than `limit` (a fraction), significantly.
-fn growth_check(
+/// How a figure may get worse, and by how much at most.
+#[derive(Clone, Copy)]
+enum Limit {
+    /// Must not grow by more than this fraction (times, memory).
+    Growth(f64),
+    /// Must not drop by more than this many fractions of one (efficiency).
+    Drop(f64),
+}
+
+/// A figure that must not get worse than `limit` allows, significantly.
+fn worse_check(
     name: &'static str,
     base: &[f64],
     cur: &[f64],
-    limit: f64,
+    limit: Limit,
     show: fn(f64) -> String,
 ) -> PolicyCheck {
     let (Some(b), Some(c)) = (Summary::of(base), Summary::of(cur)) else {
         return not_tested(name, "no runs to compare");
     };
-    let change = if b.median > 0.0 {
-        c.median / b.median - 1.0
-    } else {
-        0.0
+    // How much worse the medians are, in the limit's terms, and the change as shown.
+    let (worse_by, allowed, change, limit_shown) = match limit {
+        Limit::Growth(l) => {
+            let ratio = if b.median > 0.0 {
+                c.median / b.median - 1.0
+            } else {
+                0.0
+            };
+            let shown = format!("{} %", signed(ratio * 100.0));
+            (ratio, l, shown, format!("+{:.0} %", l * 100.0))
+        }
+        Limit::Drop(l) => {
+            let diff = c.median - b.median;
+            let shown = format!("{} points", signed(diff * 100.0));
+            (-diff, l, shown, format!("-{:.0} points", l * 100.0))
+        }
     };
     let mut check = PolicyCheck {
         name,
         status: Status::Pass,
         baseline: show(b.median),
         current: show(c.median),
-        change: format!("{} %", signed(change * 100.0)),
-        limit: format!("+{:.0} %", limit * 100.0),
+        change,
+        limit: limit_shown,
         p_value: None,
         detail: String::new(),
     };
     let what = format!(
-        "median {} → {} ({})",
-        check.baseline, check.current, check.change
+        "{}median {} → {} ({})",
+        if matches!(limit, Limit::Drop(_)) {
+            "CPU time ÷ (wall × CPUs available), "
+        } else {
+            ""
+        },
+        check.baseline,
+        check.current,
+        check.change
     );
     if let Some(why) = untestable_sizes(base.len(), cur.len()) {
         check.status = Status::NotTested;
         check.detail = format!("{what}; {why}");
         return check;
     }
-    let moved: Vec<f64> = base.iter().map(|v| v * (1.0 + limit)).collect();
-    let p = stats::mann_whitney_less(&moved, cur);
+    // Move the baseline by the limit, then ask whether the current runs are
+    // worse still: larger than the grown baseline, or smaller than the dropped one.
+    let p = match limit {
+        Limit::Growth(l) => {
+            let moved: Vec<f64> = base.iter().map(|v| v * (1.0 + l)).collect();
+            stats::mann_whitney_less(&moved, cur)
+        }
+        Limit::Drop(l) => {
+            let moved: Vec<f64> = base.iter().map(|v| v - l).collect();
+            stats::mann_whitney_less(cur, &moved)
+        }
+    };
     check.p_value = Some(p);
-    check.detail = if change > limit && p <= ALPHA {
+    let (beyond, within) = match limit {
+        Limit::Growth(_) => (
+            format!("more than the {} allowed", check.limit),
+            format!("within {}", check.limit),
+        ),
+        Limit::Drop(l) => (
+            format!("a bigger drop than the {} allowed", check.limit),
+            format!("within the {:.0}-point allowance", l * 100.0),
+        ),
+    };
+    check.detail = if worse_by > allowed && p <= ALPHA {
         check.status = Status::Fail;
         format!(
-            "{what}, more than the {} allowed: significant (p = {p:.3}, one-sided Mann-Whitney, {} vs {} runs)",
-            check.limit,
+            "{what}, {beyond}: significant (p = {p:.3}, one-sided Mann-Whitney, {} vs {} runs)",
             base.len(),
             cur.len()
         )
-    } else if change > limit {
+    } else if worse_by > allowed {
         format!(
             "{what}, beyond {} on the medians but not significantly (p = {p:.3} > {ALPHA}): within policy; more runs would tell",
             check.limit
         )
-    } else if change < 0.0 {
+    } else if worse_by < 0.0 && matches!(limit, Limit::Growth(_)) {
         format!("{what}: less than before")
     } else {
-        format!("{what}, within {}", check.limit)
-    };
-    check
-}
-
-/// CPU efficiency must not drop by more than `limit` points, significantly.
-fn efficiency_check(base: &[f64], cur: &[f64], limit: f64) -> PolicyCheck {
-    let name = "cpu-efficiency";
-    let (Some(b), Some(c)) = (Summary::of(base), Summary::of(cur)) else {
-        return not_tested(name, "no runs to compare");
-    };
-    let change = c.median - b.median;
-    let pct = |v: f64| format!("{:.0} %", v * 100.0);
-    let mut check = PolicyCheck {
-        name,
-        status: Status::Pass,
-        baseline: pct(b.median),
-        current: pct(c.median),
-        change: format!("{} points", signed(change * 100.0)),
-        limit: format!("-{:.0} points", limit * 100.0),
-        p_value: None,
-        detail: String::new(),
-    };
-    let what = format!(
-        "CPU time ÷ (wall × CPUs available), median {} → {} ({})",
-        check.baseline, check.current, check.change
-    );
-    if let Some(why) = untestable_sizes(base.len(), cur.len()) {
-        check.status = Status::NotTested;
-        check.detail = format!("{what}; {why}");
-        return check;
-    }
-    let moved: Vec<f64> = base.iter().map(|v| v - limit).collect();
-    let p = stats::mann_whitney_less(cur, &moved);
-    check.p_value = Some(p);
-    check.detail = if -change > limit && p <= ALPHA {
-        check.status = Status::Fail;
-        format!(
-            "{what}, a bigger drop than the {} allowed: significant (p = {p:.3}, one-sided Mann-Whitney, {} vs {} runs)",
-            check.limit,
-            base.len(),
-            cur.len()
-        )
-    } else if -change > limit {
-        format!(
-            "{what}, beyond {} on the medians but not significantly (p = {p:.3} > {ALPHA}): within policy; more runs would tell",
-            check.limit
-        )
-    } else {
-        format!("{what}, within the {:.0}-point allowance", limit * 100.0)
+        format!("{what}, {within}")
     };
     check
 }
@@ -333,6 +333,10 @@ fn seconds(v: f64) -> String {
     } else {
         format!("{v:.3} s")
     }
+}
+
+fn percent(v: f64) -> String {
+    format!("{:.0} %", v * 100.0)
 }
 
 fn bytes(v: f64) -> String {
