@@ -166,6 +166,12 @@ pub struct SamplingArgs {
     /// Skip the comparative re-runs.
     #[arg(long)]
     pub no_rerun: bool,
+
+    /// Do not read Python stacks (py-spy): OS thread states only, the lowest
+    /// overhead. Without stacks GIL waits are still told from lock waits by
+    /// the futex's address, but no function is named and no flamegraph is drawn.
+    #[arg(long)]
+    pub no_stacks: bool,
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +265,7 @@ impl Cli {
             python: None,
             python_ft: None,
             quiet,
+            stacks: false,
         };
         match self.subcommand {
             Some(Sub::Bench(b)) => {
@@ -327,6 +334,7 @@ impl Cli {
                 python: None,
                 python_ft: None,
                 quiet: output.quiet,
+                stacks: false,
             });
         }
         let t = self.target;
@@ -365,6 +373,7 @@ impl Cli {
             python,
             python_ft: self.rerun.python_ft,
             quiet: self.output.quiet,
+            stacks: !self.sampling.no_stacks,
         })
     }
 }

@@ -115,7 +115,7 @@ mod live {
     use crate::rerun;
     use crate::sample::{self, SamplerSettings, host, perf::TreeCounters};
     use crate::target::{self, signals};
-    use crate::timeline::{RunMeta, TIMELINE_SCHEMA_VERSION};
+    use crate::timeline::RunMeta;
     use crate::workloads;
     use std::ffi::OsString;
     use std::time::{Instant, SystemTime};
@@ -133,6 +133,7 @@ mod live {
         let settings = SamplerSettings {
             rate_hz: spec.rate_hz,
             attach: matches!(spec.target, TargetSpec::Attach { .. }),
+            stacks: spec.stacks,
         };
         let on_sample = |s: &crate::timeline::Sample| {
             if let Some(p) = &progress {
@@ -231,27 +232,19 @@ mod live {
             p.finish_and_clear();
         }
         let python_version = rec.python_exe.as_deref().and_then(host::python_version);
-        let timeline = Timeline {
-            format: "boundcheck-timeline".into(),
-            schema_version: TIMELINE_SCHEMA_VERSION,
-            meta: RunMeta {
-                command,
-                mode: mode.into(),
-                workload,
-                started_at,
-                duration_s: rec.duration_s,
-                exit,
-                interrupted: signals::received().is_some(),
-                host,
-                cores_available: cores,
-                python_version,
-            },
-            sampling: rec.stats,
-            counters,
-            processes: rec.processes,
-            threads: rec.threads,
-            samples: rec.samples,
+        let meta = RunMeta {
+            command,
+            mode: mode.into(),
+            workload,
+            started_at,
+            duration_s: rec.duration_s,
+            exit,
+            interrupted: signals::received().is_some(),
+            host,
+            cores_available: cores,
+            python_version,
         };
+        let timeline = rec.into_timeline(meta, counters);
         let mut report = Report::of(&timeline);
         let verdict = report.diagnosis.verdict;
         report.rerun_skipped = skip_reason(spec, &timeline);

@@ -48,4 +48,6 @@ pub struct Spec {
     pub python_ft: Option<PathBuf>,
     /// No progress line.
     pub quiet: bool,
+    /// Read Python stacks and GIL ownership (`--no-stacks` turns it off).
+    pub stacks: bool,
 }
