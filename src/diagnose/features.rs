@@ -16,7 +16,8 @@
 //!   (`/dev/shm` semaphores of `multiprocessing`), are **IPC waits** (pool
 //!   workers and their parent passing tasks and results).
 
-use crate::timeline::{CoreSample, FutexSite, Resource, ThreadState, Timeline};
+use super::stacks::StackFeatures;
+use crate::timeline::{CoreSample, FutexSite, PyState, Resource, ThreadState, Timeline};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Above this voluntary switch rate a waiting thread is considered contended.
@@ -100,6 +101,8 @@ pub struct Features {
     pub threads: Vec<ThreadFeatures>,
     /// Mean per-core split over the run, one entry per core.
     pub core_means: Vec<CoreSample>,
+    /// What Python stacks add, when the timeline has them.
+    pub py: Option<StackFeatures>,
 }
 
 /// Each state's time as a fraction of `total`, keyed by the public state name.
@@ -257,6 +260,7 @@ impl Features {
             })
             .collect();
         f.threads = threads.into_values().collect();
+        f.py = StackFeatures::from_timeline(tl);
         f
     }
 
@@ -292,9 +296,18 @@ impl Features {
         .max(0.0)
     }
 
-    /// Share of each public state in all thread-time (the `shares` of the report).
+    /// Share of each public state in all thread-time (the `shares` of the
+    /// report). With Python stacks, `gil-held`, `gil-wait` and `native-nogil`
+    /// join them: they refine `on-cpu` and `lock-wait` (shares of the
+    /// thread-time on ticks with stacks), so the eight OS states still sum to 1.
     pub fn shares(&self) -> BTreeMap<String, f64> {
-        state_shares(&self.state_s, self.thread_time_s)
+        let mut shares = state_shares(&self.state_s, self.thread_time_s);
+        if let Some(py) = &self.py {
+            for s in [PyState::GilHeld, PyState::GilWait, PyState::NativeNogil] {
+                shares.insert(s.as_str().to_string(), py.share(s));
+            }
+        }
+        shares
     }
 
     /// Kernel share of the tree's CPU time.

@@ -144,6 +144,9 @@ impl PyStacks {
                         let Some(tid) = trace.os_thread_id.map(|t| t as i32) else {
                             continue;
                         };
+                        if trace.frames.is_empty() {
+                            continue;
+                        }
                         let Some(ts) = index.get(&tid).map(|&i| &mut sample.threads[i]) else {
                             continue;
                         };

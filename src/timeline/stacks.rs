@@ -33,6 +33,27 @@ impl Frame {
         format!("{} ({})", self.name, self.site())
     }
 
+    /// True for frames of Python's standard library (and frozen importlib).
+    pub fn is_stdlib(&self) -> bool {
+        self.file.starts_with("<frozen") || self.file.contains("/lib/python")
+    }
+
+    /// True for frames of the standard library's pool and IPC code: executors,
+    /// multiprocessing's queues and connections, pickling, selectors, threading.
+    pub fn is_pool_machinery(&self) -> bool {
+        const MACHINERY: [&str; 8] = [
+            "concurrent/futures/",
+            "multiprocessing/",
+            "threading.py",
+            "queue.py",
+            "selectors.py",
+            "pickle.py",
+            "copyreg.py",
+            "socket.py",
+        ];
+        self.is_stdlib() && MACHINERY.iter().any(|m| self.file.contains(m))
+    }
+
     /// True for frames of the standard library's locking and queueing code:
     /// the caller of such a frame is where the program asked for the lock.
     pub fn is_sync_machinery(&self) -> bool {
@@ -125,9 +146,7 @@ impl StackTable {
 
 /// What a Python stack adds to a thread-moment's OS state. The spelling is a
 /// public contract: these are keys of `diagnosis.shares` next to the OS states.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PyState {
     /// On a CPU holding the GIL: running Python bytecode (or C code that kept the GIL).
