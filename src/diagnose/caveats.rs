@@ -117,7 +117,7 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
         for (pid, reason) in &st.unavailable {
             out.push(caveat(
                 "no-python-stacks",
-                &format!("process {pid}: {reason}"),
+                format!("process {pid}: {reason}"),
             ));
         }
     }

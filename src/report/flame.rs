@@ -177,6 +177,7 @@ mod tests {
             "../../fixtures/timelines/cpu-serial__cpu_serial.json"
         ))
         .unwrap();
+        tl.samples.retain(|s| !s.threads.is_empty());
         tl.samples.truncate(4);
         let id = tl.stacks.intern([
             Frame {
@@ -195,17 +196,27 @@ mod tests {
                 t.stack = Some(id);
             }
         }
-        tl.processes = vec![ProcessInfo {
-            pid: tl.samples[0].threads[0].pid,
-            ppid: 1,
-            name: "python3".into(),
-            cmdline: vec![],
-            first_seen_s: 0.0,
-            last_seen_s: 1.0,
-            peak_rss_bytes: 0,
-            read_bytes: 0,
-            write_bytes: 0,
-        }];
+        let mut pids: Vec<i32> = tl
+            .samples
+            .iter()
+            .flat_map(|s| s.threads.iter().map(|t| t.pid))
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        tl.processes = pids
+            .into_iter()
+            .map(|pid| ProcessInfo {
+                pid,
+                ppid: 1,
+                name: "python3".into(),
+                cmdline: vec![],
+                first_seen_s: 0.0,
+                last_seen_s: 1.0,
+                peak_rss_bytes: 0,
+                read_bytes: 0,
+                write_bytes: 0,
+            })
+            .collect();
         tl.threads = vec![ThreadInfo {
             pid: 0,
             tid: 0,
