@@ -254,6 +254,12 @@ pub struct SamplingArgs {
     /// Skip the comparative re-runs.
     #[arg(long)]
     pub no_rerun: bool,
+
+    /// Do not read Python stacks (py-spy): OS thread states only, the lowest
+    /// overhead. Without stacks GIL waits are still told from lock waits by
+    /// the futex's address, but no function is named and no flamegraph is drawn.
+    #[arg(long)]
+    pub no_stacks: bool,
 }
 
 #[derive(Debug, Args)]
@@ -348,6 +354,7 @@ impl Cli {
             python_ft: None,
             quiet,
             step_summary: false,
+            stacks: false,
         };
         match self.subcommand {
             Some(Sub::Bench(b)) => {
@@ -457,6 +464,7 @@ impl Cli {
                 python_ft: None,
                 quiet: output.quiet,
                 step_summary: true,
+                stacks: false,
             });
         }
         let t = self.target;
@@ -496,6 +504,7 @@ impl Cli {
             python_ft: self.rerun.python_ft,
             quiet: self.output.quiet,
             step_summary: true,
+            stacks: !self.sampling.no_stacks,
         })
     }
 }

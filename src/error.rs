@@ -65,6 +65,9 @@ pub enum Error {
     #[error("{0}")]
     Workload(String),
 
+    #[error("cannot draw {what}: {reason}")]
+    Render { what: String, reason: String },
+
     #[error(
         "this platform is not supported: boundcheck samples through Linux /proc and perf events"
     )]

@@ -98,9 +98,19 @@ fn emit(
 ) -> Result<(), Error> {
     let report_bytes = json::render_report(report);
     let mut files = vec![out.path(REPORT_FILE).display().to_string()];
+    let flames = match timeline {
+        Some(tl) => flamegraphs(tl)?,
+        None => Vec::new(),
+    };
     if timeline.is_some() {
         files.push(out.path(TIMELINE_FILE).display().to_string());
     }
+    files.extend(
+        flames
+            .iter()
+            .filter(|(name, _)| name.ends_with(".svg"))
+            .map(|(name, _)| out.path(name).display().to_string()),
+    );
     if spec.json {
         output::to_stdout(&report_bytes);
     } else {
@@ -112,8 +122,26 @@ fn emit(
     if let Some(tl) = timeline {
         out.write(TIMELINE_FILE, &json::render_timeline(tl))?;
     }
+    for (name, bytes) in &flames {
+        out.write(name, bytes)?;
+    }
     out.write(REPORT_FILE, &report_bytes)?;
     Ok(())
+}
+
+/// The flamegraphs of a timeline as (file name, bytes): `cpu.folded`,
+/// `cpu.svg`, `wall.folded`, `wall.svg`, each only when it has samples.
+fn flamegraphs(tl: &Timeline) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    use crate::report::flame::{self, View};
+    let mut files = Vec::new();
+    for view in [View::Cpu, View::Wall] {
+        let folded = flame::folded(tl, view);
+        if let Some(svg) = flame::svg(tl, &folded, view)? {
+            files.push((format!("{}.folded", view.file_stem()), folded.into_bytes()));
+            files.push((format!("{}.svg", view.file_stem()), svg));
+        }
+    }
+    Ok(files)
 }
 
 #[cfg(target_os = "linux")]
@@ -122,7 +150,7 @@ mod live {
     use crate::rerun;
     use crate::sample::{self, SamplerSettings, host, perf::TreeCounters};
     use crate::target::{self, signals};
-    use crate::timeline::{RunMeta, TIMELINE_SCHEMA_VERSION};
+    use crate::timeline::RunMeta;
     use crate::workloads;
     use std::ffi::OsString;
     use std::time::{Instant, SystemTime};
@@ -140,6 +168,7 @@ mod live {
         let settings = SamplerSettings {
             rate_hz: spec.rate_hz,
             attach: matches!(spec.target, TargetSpec::Attach { .. }),
+            stacks: spec.stacks,
         };
         let on_sample = |s: &crate::timeline::Sample| {
             if let Some(p) = &progress {
@@ -242,27 +271,19 @@ mod live {
             p.finish_and_clear();
         }
         let python_version = rec.python_exe.as_deref().and_then(host::python_version);
-        let timeline = Timeline {
-            format: "boundcheck-timeline".into(),
-            schema_version: TIMELINE_SCHEMA_VERSION,
-            meta: RunMeta {
-                command,
-                mode: mode.into(),
-                workload,
-                started_at,
-                duration_s: rec.duration_s,
-                exit,
-                interrupted: signals::received().is_some(),
-                host,
-                cores_available: cores,
-                python_version,
-            },
-            sampling: rec.stats,
-            counters,
-            processes: rec.processes,
-            threads: rec.threads,
-            samples: rec.samples,
+        let meta = RunMeta {
+            command,
+            mode: mode.into(),
+            workload,
+            started_at,
+            duration_s: rec.duration_s,
+            exit,
+            interrupted: signals::received().is_some(),
+            host,
+            cores_available: cores,
+            python_version,
         };
+        let timeline = rec.into_timeline(meta, counters);
         let mut report = Report::of(&timeline);
         let verdict = report.diagnosis.verdict;
         report.rerun_skipped = skip_reason(spec, &timeline);
@@ -273,16 +294,26 @@ mod live {
         }
         // Show and keep the diagnosis before the (longer) re-runs: an
         // interrupted or failed re-run then loses nothing measured so far.
-        let files = vec![
+        let flames = flamegraphs(&timeline)?;
+        let mut files = vec![
             out.path(REPORT_FILE).display().to_string(),
             out.path(TIMELINE_FILE).display().to_string(),
         ];
+        files.extend(
+            flames
+                .iter()
+                .filter(|(name, _)| name.ends_with(".svg"))
+                .map(|(name, _)| out.path(name).display().to_string()),
+        );
         if !spec.json {
             output::to_stderr(&text::render(&report, &[]));
         }
         let mut write_error = out
             .write(TIMELINE_FILE, &json::render_timeline(&timeline))
             .err();
+        for (name, bytes) in &flames {
+            write_error = write_error.or(out.write(name, bytes).err());
+        }
         write_error = write_error.or(out.write(REPORT_FILE, &json::render_report(&report)).err());
         let ctx = rerun::plan::PlanContext {
             verdict,

@@ -55,4 +55,6 @@ pub struct Spec {
     /// Append a markdown summary to `$GITHUB_STEP_SUMMARY` when it is set
     /// (off for the gate's inner profiled run: the gate writes its own).
     pub step_summary: bool,
+    /// Read Python stacks and GIL ownership (`--no-stacks` turns it off).
+    pub stacks: bool,
 }

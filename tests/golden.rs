@@ -102,3 +102,48 @@ fn check_verdict_change_on_another_host_markdown() {
     let o = decide(&gate_side("baseline.json"), &changed, &Policy::default());
     check("check_verdict_other_host.md", &markdown::render_gate(&o));
 }
+
+fn timeline_of(name: &str) -> boundcheck::timeline::Timeline {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/timelines")
+        .join(name);
+    read_timeline(&path).unwrap()
+}
+
+#[test]
+fn gil_threads_with_stacks_summary_names_the_waiting_function() {
+    let r = report_of("gil-contended__gil_threads_stacks.json");
+    let site = r.diagnosis.site.as_ref().expect("a site from stacks");
+    assert_eq!(
+        (site.state.as_str(), site.at.function.as_str()),
+        ("gil-wait", "spin")
+    );
+    check("gil_threads_stacks.summary.txt", &text::render(&r, &[]));
+    check("gil_threads_stacks.report.json", &json::render_report(&r));
+}
+
+#[test]
+fn flamegraph_folded_stacks_and_svgs_are_pinned() {
+    use boundcheck::report::flame::{View, folded, svg};
+    for (name, golden) in [
+        (
+            "gil-contended__gil_threads_stacks.json",
+            "gil_threads_stacks",
+        ),
+        (
+            "lock-contended__lock_fight_stacks.json",
+            "lock_fight_stacks",
+        ),
+    ] {
+        let tl = timeline_of(name);
+        for view in [View::Cpu, View::Wall] {
+            let f = folded(&tl, view);
+            check(
+                &format!("{golden}.{}.folded", view.file_stem()),
+                f.as_bytes(),
+            );
+            let drawn = svg(&tl, &f, view).unwrap().expect("samples to draw");
+            check(&format!("{golden}.{}.svg", view.file_stem()), &drawn);
+        }
+    }
+}

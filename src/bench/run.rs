@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::rerun::measure::{self, MeasureSpec};
 use crate::sample::host;
 use crate::target::signals;
-use crate::timeline::{RunMeta, TIMELINE_SCHEMA_VERSION, Timeline};
+use crate::timeline::RunMeta;
 use crate::workloads::{self, WorkloadSpec};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -331,27 +331,19 @@ fn verdict_of(
     if rec.samples.len() < 3 {
         return None;
     }
-    let tl = Timeline {
-        format: "boundcheck-timeline".into(),
-        schema_version: TIMELINE_SCHEMA_VERSION,
-        meta: RunMeta {
-            command: Vec::new(),
-            mode: "launch".into(),
-            workload: None,
-            started_at: String::new(),
-            duration_s: rec.duration_s,
-            exit: Some(exit),
-            interrupted: false,
-            host: Default::default(),
-            cores_available: cores,
-            python_version: None,
-        },
-        sampling: rec.stats,
-        counters: None,
-        processes: rec.processes,
-        threads: rec.threads,
-        samples: rec.samples,
+    let meta = RunMeta {
+        command: Vec::new(),
+        mode: "launch".into(),
+        workload: None,
+        started_at: String::new(),
+        duration_s: rec.duration_s,
+        exit: Some(exit),
+        interrupted: false,
+        host: Default::default(),
+        cores_available: cores,
+        python_version: None,
     };
+    let tl = rec.into_timeline(meta, None);
     Some(diagnose(&tl).verdict.as_str().to_string())
 }
 

@@ -99,17 +99,27 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
             ),
         ));
     }
-    if matches!(
-        verdict,
-        Verdict::GilContended
-            | Verdict::LockContended
-            | Verdict::EventLoopBlocked
-            | Verdict::PoolOverhead
-    ) {
+    if tl.stacks.is_empty()
+        && matches!(
+            verdict,
+            Verdict::GilContended
+                | Verdict::LockContended
+                | Verdict::EventLoopBlocked
+                | Verdict::PoolOverhead
+        )
+    {
         out.push(caveat(
             "os-signals-only",
             "decided from OS signals alone (futex addresses, syscalls, switch rates); Python stacks would confirm it and name the code",
         ));
+    }
+    if let Some(st) = &tl.stack_sampling {
+        for (pid, reason) in &st.unavailable {
+            out.push(caveat(
+                "no-python-stacks",
+                format!("process {pid}: {reason}"),
+            ));
+        }
     }
     if tl.meta.interrupted {
         out.push(caveat(

@@ -16,7 +16,8 @@
 //!   (`/dev/shm` semaphores of `multiprocessing`), are **IPC waits** (pool
 //!   workers and their parent passing tasks and results).
 
-use crate::timeline::{CoreSample, FutexSite, Resource, ThreadState, Timeline};
+use super::stacks::StackFeatures;
+use crate::timeline::{CoreSample, FutexSite, PyState, Resource, ThreadState, Timeline};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Above this voluntary switch rate a waiting thread is considered contended.
@@ -42,6 +43,9 @@ pub struct ThreadFeatures {
     pub app_lock_wait_s: f64,
     /// Of `app_lock_wait_s`, the part on a lock other threads waited for too.
     pub contended_lock_s: f64,
+    /// Of `app_lock_wait_s`, the part (not already contended by address)
+    /// where the Python stack shows another thread waiting at the same line.
+    pub same_site_lock_s: f64,
     pub ipc_wait_s: f64,
     pub vol_switches: u64,
     pub invol_switches: u64,
@@ -100,6 +104,8 @@ pub struct Features {
     pub threads: Vec<ThreadFeatures>,
     /// Mean per-core split over the run, one entry per core.
     pub core_means: Vec<CoreSample>,
+    /// What Python stacks add, when the timeline has them.
+    pub py: Option<StackFeatures>,
 }
 
 /// Each state's time as a fraction of `total`, keyed by the public state name.
@@ -147,6 +153,27 @@ impl Features {
                 }
             }
         }
+        // With stacks: which threads waited on a lock at each line of the
+        // program. CPython 3.13+ parks each waiter of a `threading.Lock` on a
+        // semaphore of its own, so the futex address no longer shows who
+        // queues together; the acquiring line still does.
+        let mut site_waiters: BTreeMap<(i32, Option<&crate::timeline::Frame>), BTreeSet<i32>> =
+            BTreeMap::new();
+        let lock_site = |t: &crate::timeline::ThreadSample| {
+            (t.py == Some(PyState::LockWait))
+                .then(|| t.stack.and_then(|id| tl.stacks.program_frame(id)))
+                .flatten()
+        };
+        for s in &tl.samples {
+            for t in &s.threads {
+                if let Some(site) = lock_site(t) {
+                    site_waiters
+                        .entry((t.pid, Some(site)))
+                        .or_default()
+                        .insert(t.tid);
+                }
+            }
+        }
         let have_addresses = tl
             .samples
             .iter()
@@ -189,6 +216,12 @@ impl Features {
                             tf.app_lock_wait_s += w;
                             if shared_lock(t.pid, t.futex_addr) == Some(true) {
                                 tf.contended_lock_s += w;
+                            } else if lock_site(t).is_some_and(|site| {
+                                site_waiters
+                                    .get(&(t.pid, Some(site)))
+                                    .is_some_and(|w| w.len() >= 2)
+                            }) {
+                                tf.same_site_lock_s += w;
                             }
                         }
                     }
@@ -241,6 +274,11 @@ impl Features {
             f.ipc_wait_s += tf.ipc_wait_s;
             if !have_addresses && tf.switch_rate() >= CONTENDED_SWITCHES_PER_S {
                 tf.contended_lock_s = tf.app_lock_wait_s;
+            } else if tf.switch_rate() >= CONTENDED_SWITCHES_PER_S {
+                // Waiting at the same line as others *and* woken often: the
+                // lock is being handed around. Idle pool workers also wait at
+                // one line (`queue.get`) but are hardly ever woken.
+                tf.contended_lock_s += tf.same_site_lock_s;
             }
             f.contended_lock_s += tf.contended_lock_s;
             f.parked_lock_s += tf.app_lock_wait_s - tf.contended_lock_s;
@@ -257,6 +295,7 @@ impl Features {
             })
             .collect();
         f.threads = threads.into_values().collect();
+        f.py = StackFeatures::from_timeline(tl);
         f
     }
 
@@ -292,9 +331,18 @@ impl Features {
         .max(0.0)
     }
 
-    /// Share of each public state in all thread-time (the `shares` of the report).
+    /// Share of each public state in all thread-time (the `shares` of the
+    /// report). With Python stacks, `gil-held`, `gil-wait` and `native-nogil`
+    /// join them: they refine `on-cpu` and `lock-wait` (shares of the
+    /// thread-time on ticks with stacks), so the eight OS states still sum to 1.
     pub fn shares(&self) -> BTreeMap<String, f64> {
-        state_shares(&self.state_s, self.thread_time_s)
+        let mut shares = state_shares(&self.state_s, self.thread_time_s);
+        if let Some(py) = &self.py {
+            for s in [PyState::GilHeld, PyState::GilWait, PyState::NativeNogil] {
+                shares.insert(s.as_str().to_string(), py.share(s));
+            }
+        }
+        shares
     }
 
     /// Kernel share of the tree's CPU time.

@@ -7,8 +7,10 @@
 mod caveats;
 pub mod features;
 mod rules;
+pub mod stacks;
 
 pub use features::Features;
+pub use stacks::HotFunction;
 
 use crate::timeline::Timeline;
 use serde::{Deserialize, Serialize};
@@ -124,6 +126,36 @@ pub struct Diagnosis {
     pub cores_busy: f64,
     /// CPUs the target could run on.
     pub cores_available: usize,
+    /// The code the verdict is about, from Python stacks: where threads wait
+    /// for the GIL, the line that takes a contended lock, the coroutine that
+    /// blocks the event loop, the hottest function. Absent without stacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<Site>,
+}
+
+/// A place in the program and why it matters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Site {
+    /// Which hot list it heads: `on-cpu`, `gil-wait`, `lock-wait`, `io-wait`, or `event-loop`.
+    pub state: String,
+    #[serde(flatten)]
+    pub at: HotFunction,
+}
+
+/// The site a verdict points at, from the stack figures.
+fn site_of(verdict: Verdict, f: &Features) -> Option<Site> {
+    let py = f.py.as_ref()?;
+    let (state, at) = match verdict {
+        Verdict::GilContended => ("gil-wait", py.hottest("gil-wait")),
+        Verdict::LockContended => ("lock-wait", py.hottest("lock-wait")),
+        Verdict::EventLoopBlocked => ("event-loop", py.loop_steps.first()),
+        Verdict::IoDisk | Verdict::IoNetwork => ("io-wait", py.hottest("io-wait")),
+        _ => ("on-cpu", py.hottest("on-cpu")),
+    };
+    Some(Site {
+        state: state.to_string(),
+        at: at?.clone(),
+    })
 }
 
 /// Diagnose a recorded run.
@@ -151,6 +183,7 @@ pub fn diagnose_features(tl: &Timeline, f: &Features) -> Diagnosis {
         shares: f.shares(),
         cores_busy: f.cores_busy(),
         cores_available: f.cores_available,
+        site: site_of(decision.verdict, f),
     }
 }
 

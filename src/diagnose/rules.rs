@@ -110,6 +110,42 @@ pub fn decide(f: &Features) -> Decision {
         };
     }
 
+    // Event loop, from stacks: a loop thread spends much of its time inside
+    // single steps of 50 ms or more (on CPU or queued for one: a step is a
+    // step whether or not other load delays it).
+    if let Some((_, lf)) = f.py.as_ref().and_then(|py| {
+        py.loops
+            .iter()
+            .max_by(|a, b| a.1.long_step_s.total_cmp(&b.1.long_step_s))
+    }) {
+        let long_share = share(lf.long_step_s, lf.observed_s);
+        let loop_ev = vec![
+            ev(
+                "loop_long_step_share",
+                long_share,
+                ">=",
+                0.4,
+                "share",
+                "share of the asyncio loop thread's time inside single steps (one coroutine resumption) of 50 ms or more",
+            ),
+            ev(
+                "loop_longest_step_s",
+                lf.longest_step_s,
+                ">=",
+                0.05,
+                "s",
+                "longest single step: the longest the loop served nothing else (its lag)",
+            ),
+        ];
+        if all_pass(&loop_ev) {
+            return Decision {
+                verdict: Verdict::EventLoopBlocked,
+                strength: margin(long_share, 0.4),
+                evidence: loop_ev,
+            };
+        }
+    }
+
     // Event loop: a thread that sits in epoll between long on-CPU stretches.
     if let Some(t) = f
         .threads
@@ -153,6 +189,45 @@ pub fn decide(f: &Features) -> Decision {
         }
     }
 
+    // Pool overhead, from stacks: the CPU goes to pool machinery (queues,
+    // pickling, wake-ups) rather than to the submitted functions.
+    if let Some(py) = &f.py {
+        let pool_share = py.pool_cpu_share();
+        let pool_ev = vec![
+            ev(
+                "pool_machinery_cpu_share",
+                pool_share,
+                ">=",
+                0.5,
+                "share",
+                "share of on-CPU Python samples inside executor, multiprocessing, queue, pickle and selector code",
+            ),
+            ev(
+                "on_cpu_stack_samples",
+                py.cpu_samples as f64,
+                ">=",
+                20.0,
+                "samples",
+                "on-CPU samples with a Python stack (enough to judge)",
+            ),
+            ev(
+                "cores_busy",
+                busy,
+                ">=",
+                0.1,
+                "cores",
+                "average cores the program kept busy",
+            ),
+        ];
+        if all_pass(&pool_ev) {
+            return Decision {
+                verdict: Verdict::PoolOverhead,
+                strength: margin(pool_share, 0.5),
+                evidence: pool_ev,
+            };
+        }
+    }
+
     // GIL: several threads want the CPU, about one core is busy, and they wait
     // on the interpreter's lock.
     let wanting = f
@@ -161,7 +236,7 @@ pub fn decide(f: &Features) -> Decision {
         .filter(|t| share(t.wanting_cpu_s(), t.observed_s) >= 0.3 && t.observed_s >= 0.1)
         .count();
     let gil_share = share(f.gil_wait_s, active);
-    let gil = vec![
+    let mut gil = vec![
         ev(
             "gil_wait_share",
             gil_share,
@@ -187,6 +262,18 @@ pub fn decide(f: &Features) -> Decision {
             "average cores the program kept busy",
         ),
     ];
+    // With stacks: threads on CPU *without* the GIL run C code that released
+    // it (hashlib, zlib, numpy) in parallel; that is not contention.
+    if let Some(py) = &f.py {
+        gil.push(ev(
+            "gil_free_cpu_share",
+            py.nogil_cpu_share(),
+            "<",
+            0.6,
+            "share",
+            "share of the Python threads' on-CPU time spent without the GIL (C code that released it)",
+        ));
+    }
     if all_pass(&gil) {
         return Decision {
             verdict: Verdict::GilContended,

@@ -103,6 +103,8 @@ fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -> Timeline 
         processes: Vec::new(),
         threads: Vec::new(),
         samples,
+        stacks: Default::default(),
+        stack_sampling: None,
     }
 }
 

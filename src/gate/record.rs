@@ -44,6 +44,7 @@ pub fn record(
         python_ft: None,
         quiet,
         step_summary: false,
+        stacks: true,
     };
     let outcome = crate::run::run(&spec)?;
     if let Some(sig) = signals::received() {

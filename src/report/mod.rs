@@ -6,22 +6,25 @@
 
 pub mod bench_md;
 pub mod bench_svg;
+pub mod flame;
 pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod output;
 pub mod text;
 
-use crate::diagnose::{Diagnosis, Features};
+use crate::diagnose::{Diagnosis, Features, HotFunction};
 use crate::error::Error;
 use crate::rerun::Recommendation;
-use crate::timeline::{CoreSample, Counters, ExitInfo, Host, SamplingStats, Timeline};
+use crate::timeline::{
+    CoreSample, Counters, ExitInfo, Host, PyState, SamplingStats, StackSampling, Timeline,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Shape version of `report.json`: major.minor. Readers refuse a newer major.
-pub const REPORT_SCHEMA_VERSION: &str = "1.0";
+pub const REPORT_SCHEMA_VERSION: &str = "1.1";
 
 /// How many threads the report lists.
 const TOP_THREADS: usize = 10;
@@ -70,6 +73,13 @@ pub struct Report {
     /// What the comparative re-runs measured and recommend (absent when skipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommendation: Option<Recommendation>,
+    /// Hottest Python functions by state (`on-cpu`, `gil-wait`, `lock-wait`,
+    /// `io-wait`), top 10 each, from the stacks. Absent without stacks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hot_functions: BTreeMap<String, Vec<HotFunction>>,
+    /// How Python stacks were read (rate, cost, processes that could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_sampling: Option<StackSampling>,
     /// Why the re-runs were skipped (`--no-rerun`, attached, the target failed, interrupted, replay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun_skipped: Option<String>,
@@ -89,6 +99,12 @@ pub struct ThreadSummary {
     pub shares: BTreeMap<String, f64>,
     /// Voluntary context switches per second.
     pub voluntary_switches_per_s: f64,
+    /// Share of its time (on ticks with Python stacks) holding the GIL on a CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gil_held: Option<f64>,
+    /// Share of its time (on ticks with Python stacks) blocked waiting for the GIL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gil_wait: Option<f64>,
 }
 
 /// One process of the tree.
@@ -132,6 +148,8 @@ impl Report {
                     .map(|(k, v)| (k, round(v, 4)))
                     .collect(),
                 voluntary_switches_per_s: round(t.switch_rate(), 1),
+                gil_held: py_share(f, t.tid, PyState::GilHeld),
+                gil_wait: py_share(f, t.tid, PyState::GilWait),
             })
             .collect();
         threads.sort_by(|a, b| b.cpu_s.total_cmp(&a.cpu_s).then(a.tid.cmp(&b.tid)));
@@ -171,9 +189,17 @@ impl Report {
                 })
                 .collect(),
             recommendation: None,
+            hot_functions: f.py.as_ref().map(|p| p.hot.clone()).unwrap_or_default(),
+            stack_sampling: tl.stack_sampling.clone(),
             rerun_skipped: None,
         }
     }
+}
+
+/// A thread's share of one Python state, for threads whose stacks were read.
+fn py_share(f: &Features, tid: i32, s: PyState) -> Option<f64> {
+    let t = f.py.as_ref()?.threads.get(&tid)?;
+    (t.state_s.iter().sum::<f64>() > 0.0).then(|| round(t.share(s), 4))
 }
 
 fn round(v: f64, digits: i32) -> f64 {

@@ -55,6 +55,31 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
             e.unit
         );
     }
+    if let Some(site) = &d.site {
+        let what = match site.state.as_str() {
+            "gil-wait" => "of the samples waiting for the GIL",
+            "lock-wait" => "of the samples blocked on a lock (the acquiring line)",
+            "event-loop" => "of the event loop's on-CPU samples (the coroutine stepping)",
+            "io-wait" => "of the samples waiting for I/O",
+            _ => "of the on-CPU samples",
+        };
+        let _ = writeln!(
+            s,
+            "  where     {} — {:.0}% {what}",
+            site.at.label(),
+            site.at.share * 100.0
+        );
+    }
+    if let Some(hot) = report.hot_functions.get("on-cpu") {
+        let list = hot
+            .iter()
+            .filter(|h| h.share >= 0.01)
+            .take(3)
+            .map(|h| format!("{} {:.0}%", shorten(&h.label(), 50), h.share * 100.0))
+            .collect::<Vec<_>>()
+            .join(" · ");
+        let _ = writeln!(s, "  hot       {list}");
+    }
     let _ = writeln!(
         s,
         "  cores     {:.2} of {} busy (this program) · {}",
@@ -89,9 +114,15 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
             .collect::<Vec<_>>()
             .join(", ");
         let id = format!("{}/{}", t.pid, t.tid);
+        let gil = match (t.gil_held, t.gil_wait) {
+            (Some(h), Some(w)) if h + w >= 0.01 => {
+                format!(" · GIL held {:.0}%, waited {:.0}%", h * 100.0, w * 100.0)
+            }
+            _ => String::new(),
+        };
         let _ = writeln!(
             s,
-            "{head}{:<15} {id:<13} cpu {:>6.2} s  {split}",
+            "{head}{:<15} {id:<13} cpu {:>6.2} s  {split}{gil}",
             shorten(&t.name, 15),
             t.cpu_s
         );

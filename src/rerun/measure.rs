@@ -68,6 +68,7 @@ pub fn measure(spec: &MeasureSpec) -> Result<Measured, String> {
         let settings = SamplerSettings {
             rate_hz: spec.rate_hz,
             attach: false,
+            stacks: false,
         };
         let pid = child.pid();
         let done = || {

@@ -16,7 +16,7 @@
 //!
 //! Pure: the live sampler gathers [`Observation`]s, this file only decides.
 
-use crate::timeline::{Resource, ThreadState};
+use crate::timeline::{FutexSite, PyState, Resource, ThreadState};
 
 /// What the sampler saw of one thread at one tick.
 #[derive(Debug, Clone, Default)]
@@ -138,6 +138,34 @@ fn by_wchan(w: &str) -> Option<ThreadState> {
     })
 }
 
+/// Join a thread-moment's OS state with its Python stack into a finer state.
+///
+/// On a CPU: holding the GIL is `gil-held`, not holding it is C code that
+/// released it (`native-nogil`; the stack read follows the OS read by well
+/// under a millisecond, so a thread seen running is still running). Blocked on
+/// a futex: a futex word in the interpreter's static data is the GIL; one in
+/// the heap or shared memory, or a wait inside `threading`/`queue`, is an
+/// application lock. Everything else keeps its OS state only (`None`).
+pub fn py_state(
+    state: ThreadState,
+    futex: Option<FutexSite>,
+    owns_gil: bool,
+    in_sync_call: bool,
+) -> Option<PyState> {
+    match state {
+        ThreadState::OnCpu | ThreadState::Runnable if owns_gil => Some(PyState::GilHeld),
+        ThreadState::OnCpu => Some(PyState::NativeNogil),
+        ThreadState::LockWait => match futex {
+            Some(FutexSite::Interpreter) => Some(PyState::GilWait),
+            Some(FutexSite::Heap | FutexSite::Shared | FutexSite::Library) => {
+                Some(PyState::LockWait)
+            }
+            Some(FutexSite::Unknown) | None => in_sync_call.then_some(PyState::LockWait),
+        },
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +251,30 @@ mod tests {
     fn zombies_and_stopped_threads_are_other() {
         assert_eq!(classify(&obs('Z', None, None)), ThreadState::Other);
         assert_eq!(classify(&obs('T', None, None)), ThreadState::Other);
+    }
+
+    #[test]
+    fn python_states_join_os_state_and_gil_ownership() {
+        use FutexSite::*;
+        let on = ThreadState::OnCpu;
+        let lw = ThreadState::LockWait;
+        assert_eq!(py_state(on, None, true, false), Some(PyState::GilHeld));
+        assert_eq!(py_state(on, None, false, false), Some(PyState::NativeNogil));
+        assert_eq!(
+            py_state(lw, Some(Interpreter), false, false),
+            Some(PyState::GilWait)
+        );
+        assert_eq!(
+            py_state(lw, Some(Heap), false, true),
+            Some(PyState::LockWait)
+        );
+        assert_eq!(
+            py_state(lw, Some(Shared), false, false),
+            Some(PyState::LockWait)
+        );
+        assert_eq!(py_state(lw, None, false, true), Some(PyState::LockWait));
+        assert_eq!(py_state(lw, Some(Unknown), false, false), None);
+        assert_eq!(py_state(ThreadState::Sleep, None, false, false), None);
+        assert_eq!(py_state(ThreadState::Runnable, None, false, false), None);
     }
 }

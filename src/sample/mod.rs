@@ -17,8 +17,13 @@ pub mod tree;
 mod live;
 #[cfg(target_os = "linux")]
 pub mod perf;
+#[cfg(target_os = "linux")]
+mod pystacks;
 
-use crate::timeline::{ProcessInfo, Sample, SamplingStats, ThreadInfo};
+use crate::timeline::{
+    Counters, ProcessInfo, RunMeta, Sample, SamplingStats, StackSampling, StackTable, ThreadInfo,
+    Timeline,
+};
 use std::time::{Duration, Instant};
 
 /// Settings of one sampling session.
@@ -28,6 +33,8 @@ pub struct SamplerSettings {
     pub rate_hz: f64,
     /// Attached to a running process (baseline its counters at the first tick).
     pub attach: bool,
+    /// Read Python stacks and GIL ownership (py-spy) of Python processes.
+    pub stacks: bool,
 }
 
 /// What a sampling session produced.
@@ -41,6 +48,29 @@ pub struct Recording {
     pub python_exe: Option<String>,
     /// Seconds from `start` to the end of sampling.
     pub duration_s: f64,
+    /// Python stacks referenced by the samples.
+    pub stacks: StackTable,
+    /// How stacks were read, when any process was Python.
+    pub stack_sampling: Option<StackSampling>,
+}
+
+impl Recording {
+    /// The timeline of this recording: the one place a `Timeline` is
+    /// assembled from what the sampler saw.
+    pub fn into_timeline(self, meta: RunMeta, counters: Option<Counters>) -> Timeline {
+        Timeline {
+            format: "boundcheck-timeline".into(),
+            schema_version: crate::timeline::TIMELINE_SCHEMA_VERSION,
+            meta,
+            sampling: self.stats,
+            counters,
+            processes: self.processes,
+            threads: self.threads,
+            samples: self.samples,
+            stacks: self.stacks,
+            stack_sampling: self.stack_sampling,
+        }
+    }
 }
 
 /// Sample the tree under `root` until `done()` says stop. `on_sample` sees each
@@ -55,6 +85,8 @@ pub fn record(
 ) -> Recording {
     let period = 1.0 / settings.rate_hz;
     let mut reader = live::LiveReader::new(root, settings.attach);
+    let mut stacks = settings.stacks.then(pystacks::PyStacks::new);
+    let mut pids: Vec<i32> = Vec::new();
     let mut jitter = Jitter::seeded();
     let cpu_before = thread_cpu_s();
     let mut rec = Recording::default();
@@ -76,11 +108,18 @@ pub fn record(
             rec.stats.lost_samples += (late / period) as u64;
             late %= period;
         }
-        let sample = reader.tick(
+        let mut sample = reader.tick(
             now.duration_since(start).as_secs_f64(),
             now.duration_since(last_tick).as_secs_f64(),
             late,
         );
+        if let Some(stacks) = &mut stacks {
+            pids.clear();
+            pids.extend(sample.threads.iter().map(|t| t.pid));
+            pids.sort_unstable();
+            pids.dedup();
+            stacks.tick(&pids, &mut sample);
+        }
         last_tick = now;
         late_sum += late;
         late_max = late_max.max(late);
@@ -104,6 +143,10 @@ pub fn record(
     rec.processes = reader.processes();
     rec.threads = reader.threads();
     rec.python_exe = reader.python_exe().map(str::to_string);
+    if let Some((table, stats)) = stacks.and_then(pystacks::PyStacks::finish) {
+        rec.stacks = table;
+        rec.stack_sampling = Some(stats);
+    }
     rec
 }
 

@@ -8,6 +8,10 @@
 //! Units are in the field names (`_s` seconds, `_bytes`, `_hz`) and every field
 //! says what it measures, because users' scripts read these files.
 
+mod stacks;
+
+pub use stacks::{Frame, PyState, StackSampling, StackTable, short_file};
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -35,6 +39,12 @@ pub struct Timeline {
     pub threads: Vec<ThreadInfo>,
     /// One entry per sampler tick, in time order.
     pub samples: Vec<Sample>,
+    /// Distinct Python frames and stacks, referenced by `samples[].threads[].stack`.
+    #[serde(default, skip_serializing_if = "StackTable::is_empty")]
+    pub stacks: StackTable,
+    /// How Python stacks were read; absent when no Python process was seen or stacks were off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_sampling: Option<StackSampling>,
 }
 
 /// What ran and how it ended.
@@ -251,6 +261,15 @@ pub struct ThreadSample {
     /// the same address are queueing on the same lock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub futex_addr: Option<u64>,
+    /// Index into `stacks.stacks` of this thread's Python stack, when read at this tick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<u32>,
+    /// Whether this thread held the GIL at this tick (present when its stack was read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gil: Option<bool>,
+    /// The finer Python state its stack and GIL ownership give (see `PyState`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub py: Option<PyState>,
 }
 
 fn is_zero(v: &f64) -> bool {

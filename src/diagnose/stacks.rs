@@ -1,0 +1,283 @@
+//! Figures from Python stacks: the finer Python states, the hottest
+//! functions by state, and the code a verdict is about.
+//!
+//! Only ticks on which stacks were read count (they are read at an adaptive
+//! rate); on those ticks every thread-moment weighs its interval, like the OS
+//! figures, so `py_share` values compare with `diagnosis.shares`.
+//!
+//! Where a thread "is" depends on the question:
+//! - on CPU, GIL wait: the innermost frame (the code running or waiting);
+//! - I/O wait: the innermost frame of the program itself, outside the standard
+//!   library (the line that called `requests.get` rather than `selectors.py`);
+//! - lock wait: the innermost frame *outside* `threading`/`queue`, i.e. the
+//!   line of the program that asked for the lock (`with lock:` or `q.get()`);
+//! - an event loop's CPU: the frame just inside asyncio's `Handle._run`,
+//!   which is the coroutine (or callback) the loop is stepping.
+
+use crate::timeline::{Frame, PyState, ThreadState, Timeline};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// How many hot functions per state the report lists.
+pub const TOP_FUNCTIONS: usize = 10;
+
+/// One function's weight in one state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HotFunction {
+    /// Function name as the interpreter knows it (qualified name on 3.11+).
+    pub function: String,
+    /// Source file, shortened to its last two path parts.
+    pub file: String,
+    /// Line being executed.
+    pub line: u32,
+    /// Thread-moments (sampler ticks with stacks) in which this was the frame.
+    pub samples: u64,
+    /// Those samples as a share of all samples of this state.
+    pub share: f64,
+}
+
+impl HotFunction {
+    /// `function (file:line)`.
+    pub fn label(&self) -> String {
+        format!("{} ({}:{})", self.function, self.file, self.line)
+    }
+}
+
+/// Per-thread Python figures.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadPy {
+    /// Thread-time observed on ticks with stacks, seconds.
+    pub observed_s: f64,
+    /// Time per [`PyState`], seconds, in [`PyState::ALL`] order.
+    pub state_s: [f64; 4],
+}
+
+impl ThreadPy {
+    pub fn share(&self, s: PyState) -> f64 {
+        if self.observed_s > 0.0 {
+            self.state_s[py_index(s)] / self.observed_s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Everything the stacks tell.
+#[derive(Debug, Clone, Default)]
+pub struct StackFeatures {
+    /// Thread-time on ticks with stacks, seconds: the denominator of the shares.
+    pub thread_time_s: f64,
+    /// Time per [`PyState`], seconds.
+    pub state_s: [f64; 4],
+    pub threads: BTreeMap<i32, ThreadPy>,
+    /// Hottest functions by state: `on-cpu`, `gil-wait`, `lock-wait`, `io-wait`.
+    pub hot: BTreeMap<String, Vec<HotFunction>>,
+    /// The coroutine or callback an event loop thread was running when on CPU, most often first.
+    pub loop_steps: Vec<HotFunction>,
+    /// Per event-loop thread: how long it spent inside loop steps.
+    pub loops: BTreeMap<i32, LoopFigures>,
+    /// On-CPU thread-moments with a stack.
+    pub cpu_samples: u64,
+    /// Of those, the ones whose innermost frame is pool or IPC machinery
+    /// (see [`Frame::is_pool_machinery`]): dispatching, not doing, the work.
+    pub pool_cpu_samples: u64,
+}
+
+/// An asyncio loop thread's steps (a step is one coroutine resumption or
+/// callback, run by `Handle._run`; the loop serves nothing else meanwhile).
+#[derive(Debug, Clone, Default)]
+pub struct LoopFigures {
+    /// Thread-time observed on ticks with stacks, seconds.
+    pub observed_s: f64,
+    /// Time inside steps lasting at least 50 ms, seconds.
+    pub long_step_s: f64,
+    /// The longest step seen, seconds: the worst lag the loop caused.
+    pub longest_step_s: f64,
+}
+
+/// A step in progress: which step, since when, until when last seen.
+struct OpenStep<'a> {
+    step: (&'a str, &'a str),
+    from_s: f64,
+    to_s: f64,
+}
+
+impl LoopFigures {
+    fn close(&mut self, open: Option<OpenStep>) {
+        if let Some(o) = open {
+            let len = o.to_s - o.from_s;
+            self.longest_step_s = self.longest_step_s.max(len);
+            if len >= super::features::LONG_RUN_S {
+                self.long_step_s += len;
+            }
+        }
+    }
+}
+
+fn py_index(s: PyState) -> usize {
+    PyState::ALL.iter().position(|&x| x == s).unwrap_or(0)
+}
+
+impl StackFeatures {
+    /// `None` when the timeline has no stacks.
+    pub fn from_timeline(tl: &Timeline) -> Option<StackFeatures> {
+        if tl.stacks.is_empty() {
+            return None;
+        }
+        let mut f = StackFeatures::default();
+        let mut counts: BTreeMap<&str, HashMap<&Frame, u64>> = BTreeMap::new();
+        let mut loop_counts: HashMap<&Frame, u64> = HashMap::new();
+        let mut open: HashMap<i32, OpenStep> = HashMap::new();
+        for s in &tl.samples {
+            if !s.threads.iter().any(|t| t.stack.is_some()) {
+                continue;
+            }
+            for t in &s.threads {
+                // Event loops: follow each loop thread's current step across
+                // ticks; a tick in another step or back in the selector ends it.
+                let frames = t
+                    .stack
+                    .map(|id| tl.stacks.frames_of(id))
+                    .unwrap_or_default();
+                let in_loop = frames
+                    .iter()
+                    .any(|f| f.file.ends_with("asyncio/base_events.py"));
+                if in_loop || f.loops.contains_key(&t.tid) {
+                    let lf = f.loops.entry(t.tid).or_default();
+                    lf.observed_s += s.interval_s;
+                    let step = loop_step(&frames).map(|fr| (fr.name.as_str(), fr.file.as_str()));
+                    let same =
+                        matches!((open.get(&t.tid), step), (Some(o), Some(st)) if o.step == st);
+                    if same {
+                        if let Some(o) = open.get_mut(&t.tid) {
+                            o.to_s = s.t_s;
+                        }
+                    } else {
+                        lf.close(open.remove(&t.tid));
+                        if let Some(st) = step {
+                            // The step began at most one interval before it was seen.
+                            let from_s = s.t_s - s.interval_s;
+                            open.insert(
+                                t.tid,
+                                OpenStep {
+                                    step: st,
+                                    from_s,
+                                    to_s: s.t_s,
+                                },
+                            );
+                        }
+                    }
+                }
+                let w = s.interval_s;
+                f.thread_time_s += w;
+                let tp = f.threads.entry(t.tid).or_default();
+                tp.observed_s += w;
+                if let Some(p) = t.py {
+                    f.state_s[py_index(p)] += w;
+                    tp.state_s[py_index(p)] += w;
+                }
+                let Some(id) = t.stack else { continue };
+                let leaf = tl.stacks.frames_of(id).last().copied();
+                let (kind, frame) = match (t.py, t.state) {
+                    (Some(PyState::GilHeld | PyState::NativeNogil), _)
+                    | (None, ThreadState::OnCpu) => ("on-cpu", leaf),
+                    (Some(PyState::GilWait), _) => ("gil-wait", leaf),
+                    (Some(PyState::LockWait), _) => ("lock-wait", tl.stacks.program_frame(id)),
+                    (None, ThreadState::DiskWait | ThreadState::NetWait) => {
+                        let frames = tl.stacks.frames_of(id);
+                        let own = frames.iter().rev().find(|f| !f.is_stdlib()).copied();
+                        ("io-wait", own.or(leaf))
+                    }
+                    _ => continue,
+                };
+                if let Some(fr) = frame {
+                    *counts.entry(kind).or_default().entry(fr).or_default() += 1;
+                }
+                if kind == "on-cpu" {
+                    f.cpu_samples += 1;
+                    if leaf.is_some_and(|l| l.is_pool_machinery()) {
+                        f.pool_cpu_samples += 1;
+                    }
+                    if let Some(step) = loop_step(&tl.stacks.frames_of(id)) {
+                        *loop_counts.entry(step).or_default() += 1;
+                    }
+                }
+            }
+        }
+        for (tid, o) in open {
+            if let Some(lf) = f.loops.get_mut(&tid) {
+                lf.close(Some(o));
+            }
+        }
+        f.hot = counts
+            .into_iter()
+            .map(|(k, c)| (k.to_string(), top(c)))
+            .collect();
+        f.loop_steps = top(loop_counts);
+        Some(f)
+    }
+
+    /// Share of stack-sampled thread-time in `s`.
+    pub fn share(&self, s: PyState) -> f64 {
+        if self.thread_time_s > 0.0 {
+            self.state_s[py_index(s)] / self.thread_time_s
+        } else {
+            0.0
+        }
+    }
+
+    /// Of the Python threads' on-CPU time, the share spent without the GIL
+    /// (C code that released it). High means threads really run in parallel.
+    pub fn nogil_cpu_share(&self) -> f64 {
+        let held = self.state_s[py_index(PyState::GilHeld)];
+        let free = self.state_s[py_index(PyState::NativeNogil)];
+        if held + free > 0.0 {
+            free / (held + free)
+        } else {
+            0.0
+        }
+    }
+
+    /// Share of on-CPU samples spent in pool and IPC machinery.
+    pub fn pool_cpu_share(&self) -> f64 {
+        if self.cpu_samples > 0 {
+            self.pool_cpu_samples as f64 / self.cpu_samples as f64
+        } else {
+            0.0
+        }
+    }
+
+    /// The hottest function of one kind, if any.
+    pub fn hottest(&self, kind: &str) -> Option<&HotFunction> {
+        self.hot.get(kind).and_then(|v| v.first())
+    }
+}
+
+/// The frame an asyncio loop is stepping: the one right inside the innermost
+/// `asyncio/events.py` frame (`Handle._run` calls the task step or callback).
+fn loop_step<'a>(frames: &[&'a Frame]) -> Option<&'a Frame> {
+    let i = frames
+        .iter()
+        .rposition(|f| f.file.ends_with("asyncio/events.py"))?;
+    frames.get(i + 1).copied()
+}
+
+fn top(counts: HashMap<&Frame, u64>) -> Vec<HotFunction> {
+    let total: u64 = counts.values().sum();
+    let mut v: Vec<(&Frame, u64)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    v.into_iter()
+        .take(TOP_FUNCTIONS)
+        .map(|(fr, n)| HotFunction {
+            function: fr.name.clone(),
+            file: crate::timeline::short_file(&fr.file).to_string(),
+            line: fr.line,
+            samples: n,
+            share: if total > 0 {
+                ((n as f64 / total as f64) * 1000.0).round() / 1000.0
+            } else {
+                0.0
+            },
+        })
+        .collect()
+}

@@ -1,0 +1,254 @@
+//! Flamegraphs: folded stacks from a timeline, and SVGs drawn by inferno.
+//!
+//! Two views:
+//! - **on-CPU** (`cpu.folded`, `cpu.svg`): thread-moments that were running,
+//!   by Python stack. It answers "where does the CPU time go?".
+//! - **wall-clock** (`wall.folded`, `wall.svg`): every thread-moment, running
+//!   or not, under a frame per thread, with the stack's leaf annotated by the
+//!   thread's state (`[gil-wait]`, `[disk-wait]`, `[net-wait]`, `[lock-wait]`,
+//!   `[sleep]`, …) and coloured by it. Off-CPU time is where a program that
+//!   "uses little CPU but is slow" spends its life; an on-CPU profile cannot
+//!   show it.
+//!
+//! Each process gets a root frame (`name [pid N]`), so a pool's workers and
+//! subprocesses appear side by side. Counts are sampler ticks. Only ticks on
+//! which stacks were read count (stacks are read at an adaptive rate), so the
+//! proportions are those of a uniform sample in time; a timeline without any
+//! stacks (a non-Python program, `--no-stacks`) still gets per-thread graphs
+//! from every tick. Output is deterministic: sorted lines, a title built from
+//! the run's metadata, and colours derived from names, so golden files can pin it.
+
+use crate::error::Error;
+use crate::timeline::{PyState, Sample, ThreadSample, ThreadState, Timeline};
+use inferno::flamegraph::color::{BasicPalette, Color, MultiPalette, Palette, PaletteMap};
+use inferno::flamegraph::{self, Options};
+use std::collections::{BTreeMap, HashMap};
+
+/// Which flamegraph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Cpu,
+    Wall,
+}
+
+impl View {
+    pub fn file_stem(self) -> &'static str {
+        match self {
+            View::Cpu => "cpu",
+            View::Wall => "wall",
+        }
+    }
+}
+
+/// The state label a thread-moment's leaf carries in the wall-clock view.
+pub fn state_label(t: &ThreadSample) -> &'static str {
+    match t.py {
+        Some(p) => p.as_str(),
+        None => t.state.as_str(),
+    }
+}
+
+/// Colours of the state leaves: hot for CPU, cool for waits, grey for idle.
+const STATE_COLOURS: [(&str, (u8, u8, u8)); 11] = [
+    ("[gil-held]", (230, 120, 40)),
+    ("[on-cpu]", (230, 120, 40)),
+    ("[native-nogil]", (240, 200, 40)),
+    ("[runnable]", (200, 80, 80)),
+    ("[gil-wait]", (200, 40, 40)),
+    ("[lock-wait]", (150, 60, 180)),
+    ("[disk-wait]", (40, 110, 200)),
+    ("[net-wait]", (40, 170, 170)),
+    ("[sleep]", (170, 170, 170)),
+    ("[child-wait]", (120, 170, 120)),
+    ("[other]", (200, 200, 200)),
+];
+
+/// Folded stacks (`frame;frame;frame count` lines, sorted) for one view.
+pub fn folded(tl: &Timeline, view: View) -> String {
+    let proc_names: HashMap<i32, &str> = tl
+        .processes
+        .iter()
+        .map(|p| (p.pid, p.name.as_str()))
+        .collect();
+    let thread_names: HashMap<i32, &str> = tl
+        .threads
+        .iter()
+        .map(|t| (t.tid, t.name.as_str()))
+        .collect();
+    let any_stacks = !tl.stacks.is_empty();
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for s in &tl.samples {
+        if any_stacks && !has_stacks(s) {
+            continue;
+        }
+        for t in &s.threads {
+            let running = t.state == ThreadState::OnCpu
+                || matches!(t.py, Some(PyState::GilHeld | PyState::NativeNogil));
+            if view == View::Cpu && !running {
+                continue;
+            }
+            let mut line = format!(
+                "{} [pid {}]",
+                clean(proc_names.get(&t.pid).copied().unwrap_or("?")),
+                t.pid
+            );
+            if view == View::Wall || t.stack.is_none() {
+                let name = clean(thread_names.get(&t.tid).copied().unwrap_or("?"));
+                line.push_str(&format!(";{name} [tid {}]", t.tid));
+            }
+            if let Some(id) = t.stack {
+                for f in tl.stacks.frames_of(id) {
+                    line.push(';');
+                    line.push_str(&clean(&f.label()));
+                }
+            }
+            if view == View::Wall {
+                line.push_str(&format!(";[{}]", state_label(t)));
+            }
+            *counts.entry(line).or_default() += 1;
+        }
+    }
+    let mut out = String::new();
+    for (line, n) in counts {
+        out.push_str(&format!("{line} {n}\n"));
+    }
+    out
+}
+
+fn has_stacks(s: &Sample) -> bool {
+    s.threads.iter().any(|t| t.stack.is_some())
+}
+
+/// Frame names may not contain the folded format's separators.
+fn clean(s: &str) -> String {
+    s.replace([';', '\n'], ":")
+}
+
+/// Draw `folded` as an SVG. Returns `None` for an empty profile.
+pub fn svg(tl: &Timeline, folded: &str, view: View) -> Result<Option<Vec<u8>>, Error> {
+    if folded.trim().is_empty() {
+        return Ok(None);
+    }
+    let command = tl.meta.command.join(" ");
+    let command: String = if command.chars().count() > 80 {
+        command.chars().take(77).chain("...".chars()).collect()
+    } else {
+        command
+    };
+    let mut palette = PaletteMap::default();
+    let mut opts = Options::default();
+    opts.deterministic = true;
+    opts.hash = true;
+    opts.count_name = "samples".into();
+    opts.colors = Palette::Multi(MultiPalette::Python);
+    match view {
+        View::Cpu => {
+            opts.title = format!("boundcheck · on-CPU · {command}");
+            opts.subtitle = Some("Python stacks of running threads; width = samples".into());
+        }
+        View::Wall => {
+            opts.title = format!("boundcheck · wall-clock by state · {command}");
+            opts.subtitle = Some(
+                "every thread's time; the leaf says the state: red gil-wait, purple lock-wait, blue disk-wait, teal net-wait, grey sleep"
+                    .into(),
+            );
+            opts.colors = Palette::Basic(BasicPalette::Aqua);
+            for (name, (r, g, b)) in STATE_COLOURS {
+                palette.insert(name, Color { r, g, b });
+            }
+            opts.palette_map = Some(&mut palette);
+        }
+    }
+    let mut bytes = Vec::new();
+    flamegraph::from_lines(&mut opts, folded.lines(), &mut bytes).map_err(|e| Error::Render {
+        what: format!("{}.svg", view.file_stem()),
+        reason: e.to_string(),
+    })?;
+    Ok(Some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::{Frame, ProcessInfo, ThreadInfo};
+
+    fn tl() -> Timeline {
+        let mut tl: Timeline = serde_json::from_str(include_str!(
+            "../../fixtures/timelines/cpu-serial__cpu_serial.json"
+        ))
+        .unwrap();
+        tl.samples.retain(|s| !s.threads.is_empty());
+        tl.samples.truncate(4);
+        let id = tl.stacks.intern([
+            Frame {
+                name: "<module>".into(),
+                file: "/x/app.py".into(),
+                line: 3,
+            },
+            Frame {
+                name: "hot;fn".into(),
+                file: "/x/app.py".into(),
+                line: 9,
+            },
+        ]);
+        for s in &mut tl.samples {
+            for t in &mut s.threads {
+                t.stack = Some(id);
+            }
+        }
+        let mut pids: Vec<i32> = tl
+            .samples
+            .iter()
+            .flat_map(|s| s.threads.iter().map(|t| t.pid))
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        tl.processes = pids
+            .into_iter()
+            .map(|pid| ProcessInfo {
+                pid,
+                ppid: 1,
+                name: "python3".into(),
+                cmdline: vec![],
+                first_seen_s: 0.0,
+                last_seen_s: 1.0,
+                peak_rss_bytes: 0,
+                read_bytes: 0,
+                write_bytes: 0,
+            })
+            .collect();
+        tl.threads = vec![ThreadInfo {
+            pid: 0,
+            tid: 0,
+            name: "x".into(),
+        }];
+        tl
+    }
+
+    #[test]
+    fn folded_lines_are_sorted_with_a_process_root_and_clean_names() {
+        let tl = tl();
+        let cpu = folded(&tl, View::Cpu);
+        let first = cpu.lines().next().expect("a line");
+        assert!(first.starts_with("python3 [pid "), "{first}");
+        assert!(
+            first.contains(";<module> (x/app.py:3);hot:fn (x/app.py:9) "),
+            "{first}"
+        );
+        let wall = folded(&tl, View::Wall);
+        assert!(wall.lines().all(|l| l.contains(";[")), "{wall}");
+        let mut sorted: Vec<&str> = wall.lines().collect();
+        sorted.sort();
+        assert_eq!(sorted, wall.lines().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn svg_is_deterministic_and_empty_profiles_draw_nothing() {
+        let tl = tl();
+        let f = folded(&tl, View::Wall);
+        let a = svg(&tl, &f, View::Wall).unwrap().unwrap();
+        let b = svg(&tl, &f, View::Wall).unwrap().unwrap();
+        assert_eq!(a, b);
+        assert!(svg(&tl, "", View::Cpu).unwrap().is_none());
+    }
+}
