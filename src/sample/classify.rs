@@ -260,18 +260,9 @@ mod tests {
         let lw = ThreadState::LockWait;
         assert_eq!(py_state(on, None, true, false), Some(PyState::GilHeld));
         assert_eq!(py_state(on, None, false, false), Some(PyState::NativeNogil));
-        assert_eq!(
-            py_state(lw, Some(Interpreter), false, false),
-            Some(PyState::GilWait)
-        );
-        assert_eq!(
-            py_state(lw, Some(Heap), false, true),
-            Some(PyState::LockWait)
-        );
-        assert_eq!(
-            py_state(lw, Some(Shared), false, false),
-            Some(PyState::LockWait)
-        );
+        assert_eq!(py_state(lw, Some(Interpreter), false, false), Some(PyState::GilWait));
+        assert_eq!(py_state(lw, Some(Heap), false, true), Some(PyState::LockWait));
+        assert_eq!(py_state(lw, Some(Shared), false, false), Some(PyState::LockWait));
         assert_eq!(py_state(lw, None, false, true), Some(PyState::LockWait));
         assert_eq!(py_state(lw, Some(Unknown), false, false), None);
         assert_eq!(py_state(ThreadState::Sleep, None, false, false), None);

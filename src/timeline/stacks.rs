@@ -125,7 +125,9 @@ impl StackTable {
 
 /// What a Python stack adds to a thread-moment's OS state. The spelling is a
 /// public contract: these are keys of `diagnosis.shares` next to the OS states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum PyState {
     /// On a CPU holding the GIL: running Python bytecode (or C code that kept the GIL).
