@@ -42,6 +42,23 @@ struct Run {
     offcpu: Option<OffCpuProfile>,
     stdout: String,
     pid: i32,
+    /// CPU seconds of the target tree (rusage of the reaped child).
+    target_cpu_s: f64,
+    /// Wall seconds from launch to exit.
+    wall_s: f64,
+    /// CPU seconds this thread spent in `drain()` calls, and in `finish()`.
+    drain_cpu_s: f64,
+    finish_cpu_s: f64,
+}
+
+/// CPU time of the calling thread, seconds.
+fn thread_cpu_s() -> f64 {
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    }
 }
 
 /// Launch `argv` held before exec, open the requested samplers on it, drain
@@ -65,18 +82,29 @@ fn run(argv: &[OsString], env: &[(OsString, OsString)], native: bool, offcpu: bo
     .expect("launch");
     let pid = child.pid();
     let (mut n, mut o) = samplers;
+    let mut drain_cpu_s = 0.0;
     while !child.has_exited() {
         std::thread::sleep(Duration::from_millis(10));
+        let t = thread_cpu_s();
         n.iter_mut().for_each(NativeSampler::drain);
         o.iter_mut().for_each(OffCpuSampler::drain);
+        drain_cpu_s += thread_cpu_s() - t;
     }
-    let exit = child.wait();
+    let wall_s = start.elapsed().as_secs_f64();
+    let (exit, target_cpu_s) = child.wait_rusage();
     assert_eq!(exit.code, Some(0), "fixture failed: {exit:?}");
+    let t = thread_cpu_s();
+    let native = n.map(NativeSampler::finish);
+    let offcpu = o.map(OffCpuSampler::finish);
     Run {
-        native: n.map(NativeSampler::finish),
-        offcpu: o.map(OffCpuSampler::finish),
+        native,
+        offcpu,
         stdout: std::fs::read_to_string(out_path.path()).unwrap_or_default(),
         pid,
+        target_cpu_s,
+        wall_s,
+        drain_cpu_s,
+        finish_cpu_s: thread_cpu_s() - t,
     }
 }
 
@@ -279,4 +307,65 @@ fn python_functions_resolve_through_the_perf_trampoline() {
         p.samples.len(),
         p.stacks.frames.iter().map(|f| &f.name).collect::<Vec<_>>()
     );
+}
+
+/// Cost figures, printed (not asserted: timings on a shared VM are noise):
+/// `cargo test --release --test native -- --ignored --nocapture cost`.
+#[test]
+#[ignore]
+fn cost_of_native_and_off_cpu_sampling() {
+    let (Some(hot), Some(convoy)) = (compile("hot"), compile("convoy")) else {
+        return;
+    };
+    let _machine = common::exclusive();
+    let lock_fight = common::fixture("lock_fight.py").into_os_string();
+    let cases: Vec<(&str, Vec<OsString>)> = vec![
+        (
+            "hot 1 thread",
+            vec![hot.clone().into(), "1".into(), "3".into()],
+        ),
+        (
+            "hot 2 threads",
+            vec![hot.clone().into(), "2".into(), "3".into()],
+        ),
+        ("hot 8 threads", vec![hot.into(), "8".into(), "3".into()]),
+        (
+            "convoy 4 threads",
+            vec![convoy.clone().into(), "4".into(), "3".into()],
+        ),
+        (
+            "convoy 4 threads, short hold",
+            vec![convoy.into(), "4".into(), "3".into(), "200".into()],
+        ),
+        (
+            "lock_fight.py",
+            vec!["python3".into(), lock_fight, "3".into()],
+        ),
+    ];
+    println!(
+        "case | sampler | target CPU s | wall s | drain CPU ms | per target-CPU-s | finish CPU ms | events | lost"
+    );
+    for (name, argv) in &cases {
+        for (label, native, offcpu) in [
+            ("none", false, false),
+            ("native", true, false),
+            ("off-cpu", false, true),
+        ] {
+            let r = run(argv, &[], native, offcpu);
+            let events = r.native.as_ref().map_or(0, |p| p.samples.len() as u64)
+                + r.offcpu.as_ref().map_or(0, |p| {
+                    p.threads.values().flat_map(|t| t.switches.values()).sum()
+                });
+            let lost =
+                r.native.as_ref().map_or(0, |p| p.lost) + r.offcpu.as_ref().map_or(0, |p| p.lost);
+            println!(
+                "{name} | {label} | {:.3} | {:.3} | {:.1} | {:.2} % | {:.1} | {events} | {lost}",
+                r.target_cpu_s,
+                r.wall_s,
+                r.drain_cpu_s * 1e3,
+                100.0 * r.drain_cpu_s / r.target_cpu_s.max(1e-9),
+                r.finish_cpu_s * 1e3,
+            );
+        }
+    }
 }
