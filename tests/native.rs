@@ -10,13 +10,21 @@ use boundcheck::sample::native::NativeSampler;
 use boundcheck::sample::offcpu::OffCpuSampler;
 use boundcheck::target::{self, LaunchOptions};
 use boundcheck::timeline::{NativeProfile, OffCpuProfile, OffCpuReason};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Compile `fixtures/native/NAME.c`, or `None` (test skipped) without a C compiler.
+/// Compile `fixtures/native/NAME.c` once per test process, or `None` (test
+/// skipped) without a C compiler. Tests run in parallel: compiling over a
+/// binary another test is executing fails with ETXTBSY, hence the cache.
 fn compile(name: &str) -> Option<PathBuf> {
+    static BUILT: Mutex<BTreeMap<String, Option<PathBuf>>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(done) = built.get(name) {
+        return done.clone();
+    }
     let src = common::fixture(&format!("native/{name}.c"));
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("native-{name}"));
     let status = std::process::Command::new("cc")
@@ -26,14 +34,16 @@ fn compile(name: &str) -> Option<PathBuf> {
         .arg(&out)
         .arg("-lpthread")
         .status();
-    match status {
+    let done = match status {
         Ok(s) if s.success() => Some(out),
         Ok(s) => panic!("cc failed on {}: {s}", src.display()),
         Err(e) => {
             eprintln!("skipped: no C compiler ({e})");
             None
         }
-    }
+    };
+    built.insert(name.to_string(), done.clone());
+    done
 }
 
 /// What a run of one program produced.
@@ -179,6 +189,37 @@ fn native_hot_function_is_the_top_leaf_called_from_its_caller() {
         .find(|f| f.name == "burn_cpu_hot")
         .unwrap();
     assert!(hot.file.ends_with("hot.c") && hot.line > 0, "{hot:?}");
+}
+
+#[test]
+fn attaching_samples_the_threads_that_already_run() {
+    let Some(exe) = compile("hot") else { return };
+    let _machine = common::exclusive();
+    let devnull = std::fs::File::create("/dev/null").expect("/dev/null");
+    let opts = LaunchOptions {
+        stdout: Some(devnull),
+        ..LaunchOptions::default()
+    };
+    let argv = [exe.into_os_string(), "2".into(), "1.5".into()];
+    let child = target::launch_with(&argv, &[], &opts, |_| {}).expect("launch");
+    // Let both workers start: the main thread then only waits in pthread_join,
+    // so every on-CPU sample comes from threads that existed before the attach.
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let mut s = NativeSampler::open(child.pid(), false, start).expect("attach");
+    while !child.has_exited() {
+        std::thread::sleep(Duration::from_millis(10));
+        s.drain();
+    }
+    let _ = child.wait();
+    let p = s.finish();
+    let tids: std::collections::BTreeSet<i32> = p.samples.iter().map(|s| s.tid).collect();
+    assert!(
+        tids.len() >= 2,
+        "samples from {tids:?}, {} samples",
+        p.samples.len()
+    );
+    assert_eq!(leaf_counts(&p)[0].0, "burn_cpu_hot");
 }
 
 /// The fixture's `ROLE TID` lines.

@@ -62,10 +62,9 @@ pub struct NativeSampler {
 impl NativeSampler {
     /// Open on `pid`. `before_exec`: the process is held before its exec (call
     /// this inside [`crate::target::launch_with`]'s closure) and sampling
-    /// starts at the exec. Otherwise (attach) it starts now, but a perf event
-    /// on a pid follows that one thread and what it creates from now on:
-    /// threads that already exist beside it are not sampled. `start` is the
-    /// run's time origin (`t_s = 0`).
+    /// starts at the exec. Otherwise (attach) it starts now, on every thread
+    /// of `pid` and whatever they create from now on, but not on child
+    /// processes that already exist. `start` is the run's time origin (`t_s = 0`).
     pub fn open(pid: i32, before_exec: bool, start: Instant) -> Result<Self, NativeUnavailable> {
         let open = |kernel: bool| {
             Rings::open(pid, before_exec, Software::CPU_CLOCK, RING_BYTES, |b| {

@@ -59,6 +59,13 @@ impl Rings {
     /// Open `event` on `pid` and its future descendants on each online CPU,
     /// with a ring of `ring_bytes` (a power of two) each. `configure` adds the
     /// event-specific settings.
+    ///
+    /// A perf event on a pid follows that one thread and what it creates
+    /// afterwards. Held before exec the process has one thread, so that is
+    /// the whole tree. When attaching (`before_exec == false`) every thread
+    /// that already exists gets its own events (threads × CPUs descriptors),
+    /// as `perf record -p` does; child processes that already exist are not
+    /// followed.
     pub fn open<E: Event + Clone>(
         pid: i32,
         before_exec: bool,
@@ -66,10 +73,18 @@ impl Rings {
         ring_bytes: usize,
         configure: impl Fn(&mut Builder),
     ) -> io::Result<Rings> {
+        let tids = if before_exec {
+            vec![pid]
+        } else {
+            threads_of(pid)
+        };
         let mut rings = Vec::new();
-        for cpu in online_cpus() {
+        for (tid, cpu) in tids
+            .iter()
+            .flat_map(|&t| online_cpus().into_iter().map(move |c| (t, c)))
+        {
             let mut b = Builder::new(event.clone());
-            b.observe_pid(pid)
+            b.observe_pid(tid)
                 .one_cpu(cpu)
                 .inherit(true)
                 .clockid(Clock::MONOTONIC)
@@ -81,7 +96,12 @@ impl Rings {
                 b.enabled(true);
             }
             configure(&mut b);
-            rings.push(b.build()?.sampled(ring_bytes)?);
+            match b.build() {
+                Ok(counter) => rings.push(counter.sampled(ring_bytes)?),
+                // A thread that exited since the listing.
+                Err(e) if tid != pid && e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(Rings {
             rings,
@@ -159,6 +179,21 @@ pub fn parse(ty: u32, misc: u16, body: &[u64]) -> Option<Rec<'_>> {
         PERF_RECORD_LOST => Some(Rec::Lost(*body.get(1)?)),
         _ => None,
     }
+}
+
+/// The threads of `pid` now (`/proc/PID/task`), or just `pid` when unreadable.
+fn threads_of(pid: i32) -> Vec<i32> {
+    let mut tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !tids.contains(&pid) {
+        tids.push(pid);
+    }
+    tids.sort_unstable();
+    tids
 }
 
 /// CPUs the kernel lists as online (`/sys/devices/system/cpu/online`), or
