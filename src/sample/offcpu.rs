@@ -102,7 +102,7 @@ pub struct OffCpuSampler {
 
 impl OffCpuSampler {
     /// Open on `pid` (see [`super::native::NativeSampler::open`] for
-    /// `before_exec` and the attach caveat). Needs kernel sampling: the
+    /// `before_exec` and what attaching follows). Needs kernel sampling: the
     /// switch happens in the kernel, so without it there is nothing to see.
     pub fn open(pid: i32, before_exec: bool, start: Instant) -> Result<Self, OffCpuUnavailable> {
         let open = |ring_bytes| {
