@@ -191,3 +191,27 @@ pub struct OffCpuInterval {
     /// Index into [`OffCpuProfile::stacks`]`.stacks`: the kernel stack at switch-out.
     pub stack: u32,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_cpu_totals_serialise_with_reason_names_as_keys_and_round_trip() {
+        let mut t = ThreadOffCpu {
+            pid: 3,
+            ..Default::default()
+        };
+        t.off_cpu_s.insert(OffCpuReason::Lock, 0.5);
+        t.switches.insert(OffCpuReason::Preempted, 2);
+        let json = serde_json::to_string(&t).expect("serialise");
+        assert!(json.contains(r#""lock":0.5"#), "{json}");
+        assert!(json.contains(r#""preempted":2"#), "{json}");
+        let back: ThreadOffCpu = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, t);
+        for r in OffCpuReason::ALL {
+            let name = serde_json::to_string(&r).expect("serialise");
+            assert_eq!(name, format!("\"{}\"", r.as_str()));
+        }
+    }
+}
