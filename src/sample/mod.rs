@@ -16,9 +16,17 @@ pub mod tree;
 #[cfg(target_os = "linux")]
 mod live;
 #[cfg(target_os = "linux")]
+pub mod native;
+#[cfg(target_os = "linux")]
+pub mod offcpu;
+#[cfg(target_os = "linux")]
 pub mod perf;
 #[cfg(target_os = "linux")]
 mod pystacks;
+#[cfg(target_os = "linux")]
+mod rings;
+#[cfg(target_os = "linux")]
+mod symbols;
 
 use crate::timeline::{
     Counters, ProcessInfo, RunMeta, Sample, SamplingStats, StackSampling, StackTable, ThreadInfo,

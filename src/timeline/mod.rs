@@ -8,8 +8,12 @@
 //! Units are in the field names (`_s` seconds, `_bytes`, `_hz`) and every field
 //! says what it measures, because users' scripts read these files.
 
+mod native;
 mod stacks;
 
+pub use native::{
+    NativeProfile, NativeSample, OffCpuInterval, OffCpuProfile, OffCpuReason, ThreadOffCpu,
+};
 pub use stacks::{Frame, PyState, StackSampling, StackTable, short_file};
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,412 @@
+//! Live tests of native stacks and exact off-CPU time, through the library:
+//! small C programs with known hot functions and known waits are compiled
+//! with `cc`, launched held before exec, and sampled with perf events opened
+//! in that gap. Assertions are on shares and reason classes, never on times.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use boundcheck::sample::native::NativeSampler;
+use boundcheck::sample::offcpu::OffCpuSampler;
+use boundcheck::target::{self, LaunchOptions};
+use boundcheck::timeline::{NativeProfile, OffCpuProfile, OffCpuReason};
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Compile `fixtures/native/NAME.c` once per test process, or `None` (test
+/// skipped) without a C compiler. Tests run in parallel: compiling over a
+/// binary another test is executing fails with ETXTBSY, hence the cache.
+fn compile(name: &str) -> Option<PathBuf> {
+    static BUILT: Mutex<BTreeMap<String, Option<PathBuf>>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(done) = built.get(name) {
+        return done.clone();
+    }
+    let src = common::fixture(&format!("native/{name}.c"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("native-{name}"));
+    let status = std::process::Command::new("cc")
+        .args(["-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .arg("-lpthread")
+        .status();
+    let done = match status {
+        Ok(s) if s.success() => Some(out),
+        Ok(s) => panic!("cc failed on {}: {s}", src.display()),
+        Err(e) => {
+            eprintln!("skipped: no C compiler ({e})");
+            None
+        }
+    };
+    built.insert(name.to_string(), done.clone());
+    done
+}
+
+/// What a run of one program produced.
+struct Run {
+    native: Option<NativeProfile>,
+    offcpu: Option<OffCpuProfile>,
+    stdout: String,
+    pid: i32,
+    /// CPU seconds of the target tree (rusage of the reaped child).
+    target_cpu_s: f64,
+    /// Wall seconds from launch to exit.
+    wall_s: f64,
+    /// CPU seconds this thread spent in `drain()` calls, and in `finish()`.
+    drain_cpu_s: f64,
+    finish_cpu_s: f64,
+}
+
+/// CPU time of the calling thread, seconds.
+fn thread_cpu_s() -> f64 {
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    }
+}
+
+/// Launch `argv` held before exec, open the requested samplers on it, drain
+/// them every 10 ms like the record loop does, and finish after it exits.
+fn run(argv: &[OsString], env: &[(OsString, OsString)], native: bool, offcpu: bool) -> Run {
+    let out_path = tempfile::NamedTempFile::new().expect("temp file");
+    let opts = LaunchOptions {
+        stdout: Some(out_path.reopen().expect("reopen")),
+        ..LaunchOptions::default()
+    };
+    let start = Instant::now();
+    let mut samplers = (None, None);
+    let child = target::launch_with(argv, env, &opts, |pid| {
+        if native {
+            samplers.0 = Some(NativeSampler::open(pid, true, start).expect("cpu-clock sampling"));
+        }
+        if offcpu {
+            samplers.1 = Some(OffCpuSampler::open(pid, true, start).expect("context switches"));
+        }
+    })
+    .expect("launch");
+    let pid = child.pid();
+    let (mut n, mut o) = samplers;
+    let mut drain_cpu_s = 0.0;
+    while !child.has_exited() {
+        std::thread::sleep(Duration::from_millis(10));
+        let t = thread_cpu_s();
+        n.iter_mut().for_each(NativeSampler::drain);
+        o.iter_mut().for_each(OffCpuSampler::drain);
+        drain_cpu_s += thread_cpu_s() - t;
+    }
+    let wall_s = start.elapsed().as_secs_f64();
+    let (exit, target_cpu_s) = child.wait_rusage();
+    assert_eq!(exit.code, Some(0), "fixture failed: {exit:?}");
+    let t = thread_cpu_s();
+    let native = n.map(NativeSampler::finish);
+    let offcpu = o.map(OffCpuSampler::finish);
+    Run {
+        native,
+        offcpu,
+        stdout: std::fs::read_to_string(out_path.path()).unwrap_or_default(),
+        pid,
+        target_cpu_s,
+        wall_s,
+        drain_cpu_s,
+        finish_cpu_s: thread_cpu_s() - t,
+    }
+}
+
+/// Samples per leaf function name.
+fn leaf_counts(p: &NativeProfile) -> Vec<(String, usize)> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for s in &p.samples {
+        let frames = p.stacks.frames_of(s.stack);
+        // The innermost user frame: kernel frames (timer interrupt entry) sit below it.
+        let leaf = frames
+            .iter()
+            .rev()
+            .find(|f| f.file != "[kernel]")
+            .map_or("[none]".to_string(), |f| f.name.clone());
+        *counts.entry(leaf).or_default() += 1;
+    }
+    let mut v: Vec<_> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+#[test]
+fn native_hot_function_is_the_top_leaf_called_from_its_caller() {
+    let Some(exe) = compile("hot") else { return };
+    let _machine = common::exclusive();
+    let r = run(&[exe.into_os_string()], &[], true, false);
+    let p = r.native.expect("native profile");
+    assert!(p.unavailable.is_none(), "{:?}", p.unavailable);
+    assert!(p.samples.len() >= 20, "only {} samples", p.samples.len());
+    assert!(
+        p.samples.iter().all(|s| s.pid == r.pid),
+        "samples from another process"
+    );
+    let tids: std::collections::BTreeSet<i32> = p.samples.iter().map(|s| s.tid).collect();
+    assert!(tids.len() >= 2, "both worker threads sampled: {tids:?}");
+    assert!(
+        p.samples.windows(2).all(|w| w[0].t_s <= w[1].t_s),
+        "time order"
+    );
+
+    let leaves = leaf_counts(&p);
+    let (top, n) = &leaves[0];
+    let share = *n as f64 / p.samples.len() as f64;
+    assert_eq!(top, "burn_cpu_hot", "leaves: {leaves:?}");
+    assert!(
+        share >= 0.5,
+        "burn_cpu_hot leaf share {share:.2}: {leaves:?}"
+    );
+    // Frame pointers let the chain reach the caller: worker → burn_cpu_hot.
+    let with_caller = p
+        .samples
+        .iter()
+        .filter(|s| {
+            let names: Vec<&str> = p
+                .stacks
+                .frames_of(s.stack)
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect();
+            names.windows(2).any(|w| w == ["worker", "burn_cpu_hot"])
+        })
+        .count();
+    assert!(
+        with_caller * 2 >= *n,
+        "worker → burn_cpu_hot in {with_caller} of {n} samples"
+    );
+    // Debug info gives the source file of the hot function.
+    let hot = p
+        .stacks
+        .frames
+        .iter()
+        .find(|f| f.name == "burn_cpu_hot")
+        .unwrap();
+    assert!(hot.file.ends_with("hot.c") && hot.line > 0, "{hot:?}");
+}
+
+#[test]
+fn attaching_samples_the_threads_that_already_run() {
+    let Some(exe) = compile("hot") else { return };
+    let _machine = common::exclusive();
+    let devnull = std::fs::File::create("/dev/null").expect("/dev/null");
+    let opts = LaunchOptions {
+        stdout: Some(devnull),
+        ..LaunchOptions::default()
+    };
+    let argv = [exe.into_os_string(), "2".into(), "1.5".into()];
+    let child = target::launch_with(&argv, &[], &opts, |_| {}).expect("launch");
+    // Let both workers start: the main thread then only waits in pthread_join,
+    // so every on-CPU sample comes from threads that existed before the attach.
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let mut s = NativeSampler::open(child.pid(), false, start).expect("attach");
+    while !child.has_exited() {
+        std::thread::sleep(Duration::from_millis(10));
+        s.drain();
+    }
+    let _ = child.wait();
+    let p = s.finish();
+    let tids: std::collections::BTreeSet<i32> = p.samples.iter().map(|s| s.tid).collect();
+    assert!(
+        tids.len() >= 2,
+        "samples from {tids:?}, {} samples",
+        p.samples.len()
+    );
+    assert_eq!(leaf_counts(&p)[0].0, "burn_cpu_hot");
+}
+
+/// The fixture's `ROLE TID` lines.
+fn roles(stdout: &str) -> HashMap<String, i32> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (role, tid) = l.split_once(' ')?;
+            Some((role.to_string(), tid.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn off_cpu_waits_are_timed_and_land_in_their_reason_class() {
+    let Some(exe) = compile("waits") else { return };
+    let _machine = common::exclusive();
+    let dir = OsString::from(env!("CARGO_TARGET_TMPDIR"));
+    let r = run(&[exe.into_os_string(), dir], &[], false, true);
+    let p = r.offcpu.expect("off-CPU profile");
+    assert!(p.unavailable.is_none(), "{:?}", p.unavailable);
+    let roles = roles(&r.stdout);
+    assert_eq!(roles.len(), 4, "fixture output: {:?}", r.stdout);
+    let thread = |role: &str| {
+        let tid = roles[role];
+        p.threads
+            .get(&tid)
+            .unwrap_or_else(|| panic!("{role} ({tid}) has no off-CPU time: {:?}", p.threads))
+    };
+    let secs = |role: &str, reason: OffCpuReason| {
+        thread(role).off_cpu_s.get(&reason).copied().unwrap_or(0.0)
+    };
+    let top = |role: &str| {
+        thread(role)
+            .off_cpu_s
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(r, _)| *r)
+    };
+    assert_eq!(
+        top("sleeper"),
+        Some(OffCpuReason::Sleep),
+        "{:?}",
+        thread("sleeper")
+    );
+    assert!(
+        secs("sleeper", OffCpuReason::Sleep) >= 0.4,
+        "{:?}",
+        thread("sleeper")
+    );
+    assert_eq!(
+        top("holder"),
+        Some(OffCpuReason::Sleep),
+        "{:?}",
+        thread("holder")
+    );
+    assert_eq!(
+        top("waiter"),
+        Some(OffCpuReason::Lock),
+        "{:?}",
+        thread("waiter")
+    );
+    assert!(
+        secs("waiter", OffCpuReason::Lock) >= 0.3,
+        "{:?}",
+        thread("waiter")
+    );
+    assert!(
+        secs("syncer", OffCpuReason::Disk) > 0.0,
+        "{:?}",
+        thread("syncer")
+    );
+    assert!(thread("waiter").pid == r.pid);
+    // The long lock wait is one interval, with its kernel stack.
+    let lock_wait = p
+        .intervals
+        .iter()
+        .filter(|i| i.tid == roles["waiter"] && i.reason == OffCpuReason::Lock)
+        .max_by(|a, b| a.duration_s.total_cmp(&b.duration_s))
+        .expect("a lock interval for the waiter");
+    assert!(lock_wait.duration_s >= 0.3, "{lock_wait:?}");
+    let names: Vec<&str> = p
+        .stacks
+        .frames_of(lock_wait.stack)
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert!(names.iter().any(|n| n.contains("futex")), "{names:?}");
+}
+
+#[test]
+fn python_functions_resolve_through_the_perf_trampoline() {
+    let python = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cache/boundcheck/pythons/bin/python3.14"))
+        .filter(|p| p.exists());
+    let Some(python) = python else {
+        eprintln!("skipped: no Python 3.12+ with perf trampolines provisioned");
+        return;
+    };
+    let _machine = common::exclusive();
+    let script = "import time\n\
+                  def burn_python_hot(n):\n    x = 0\n    for i in range(n):\n        x += i * i\n    return x\n\
+                  end = time.monotonic() + 1.0\n\
+                  while time.monotonic() < end:\n    burn_python_hot(20000)\n";
+    let env = [(OsString::from("PYTHONPERFSUPPORT"), OsString::from("1"))];
+    let r = run(
+        &[python.into_os_string(), "-c".into(), script.into()],
+        &env,
+        true,
+        false,
+    );
+    let p = r.native.expect("native profile");
+    let hits = p
+        .samples
+        .iter()
+        .filter(|s| {
+            p.stacks
+                .frames_of(s.stack)
+                .iter()
+                .any(|f| f.name == "burn_python_hot")
+        })
+        .count();
+    assert!(
+        hits * 4 >= p.samples.len(),
+        "burn_python_hot in {hits} of {} samples; frames: {:?}",
+        p.samples.len(),
+        p.stacks.frames.iter().map(|f| &f.name).collect::<Vec<_>>()
+    );
+}
+
+/// Cost figures, printed (not asserted: timings on a shared VM are noise):
+/// `cargo test --release --test native -- --ignored --nocapture cost`.
+#[test]
+#[ignore]
+fn cost_of_native_and_off_cpu_sampling() {
+    let (Some(hot), Some(convoy)) = (compile("hot"), compile("convoy")) else {
+        return;
+    };
+    let _machine = common::exclusive();
+    let lock_fight = common::fixture("lock_fight.py").into_os_string();
+    let cases: Vec<(&str, Vec<OsString>)> = vec![
+        (
+            "hot 1 thread",
+            vec![hot.clone().into(), "1".into(), "3".into()],
+        ),
+        (
+            "hot 2 threads",
+            vec![hot.clone().into(), "2".into(), "3".into()],
+        ),
+        ("hot 8 threads", vec![hot.into(), "8".into(), "3".into()]),
+        (
+            "convoy 4 threads",
+            vec![convoy.clone().into(), "4".into(), "3".into()],
+        ),
+        (
+            "convoy 4 threads, short hold",
+            vec![convoy.into(), "4".into(), "3".into(), "200".into()],
+        ),
+        (
+            "lock_fight.py",
+            vec!["python3".into(), lock_fight, "3".into()],
+        ),
+    ];
+    println!(
+        "case | sampler | target CPU s | wall s | drain CPU ms | per target-CPU-s | finish CPU ms | events | lost"
+    );
+    for (name, argv) in &cases {
+        for (label, native, offcpu) in [
+            ("none", false, false),
+            ("native", true, false),
+            ("off-cpu", false, true),
+        ] {
+            let r = run(argv, &[], native, offcpu);
+            let events = r.native.as_ref().map_or(0, |p| p.samples.len() as u64)
+                + r.offcpu.as_ref().map_or(0, |p| {
+                    p.threads.values().flat_map(|t| t.switches.values()).sum()
+                });
+            let lost =
+                r.native.as_ref().map_or(0, |p| p.lost) + r.offcpu.as_ref().map_or(0, |p| p.lost);
+            println!(
+                "{name} | {label} | {:.3} | {:.3} | {:.1} | {:.2} % | {:.1} | {events} | {lost}",
+                r.target_cpu_s,
+                r.wall_s,
+                r.drain_cpu_s * 1e3,
+                100.0 * r.drain_cpu_s / r.target_cpu_s.max(1e-9),
+                r.finish_cpu_s * 1e3,
+            );
+        }
+    }
+}
