@@ -260,6 +260,13 @@ pub struct SamplingArgs {
     /// the futex's address, but no function is named and no flamegraph is drawn.
     #[arg(long)]
     pub no_stacks: bool,
+
+    /// Also sample native (C, Rust, kernel) call stacks of a Python program
+    /// with perf events (always on for programs that are not Python), drawn
+    /// as native.svg; Python 3.12+ is started with PYTHONPERFSUPPORT=1 so
+    /// its functions are named in them.
+    #[arg(long)]
+    pub native: bool,
 }
 
 #[derive(Debug, Args)]
@@ -355,6 +362,7 @@ impl Cli {
             quiet,
             step_summary: false,
             stacks: false,
+            native: false,
         };
         match self.subcommand {
             Some(Sub::Bench(b)) => {
@@ -465,6 +473,7 @@ impl Cli {
                 quiet: output.quiet,
                 step_summary: true,
                 stacks: false,
+                native: false,
             });
         }
         let t = self.target;
@@ -505,6 +514,7 @@ impl Cli {
             quiet: self.output.quiet,
             step_summary: true,
             stacks: !self.sampling.no_stacks,
+            native: self.sampling.native,
         })
     }
 }

@@ -134,7 +134,13 @@ fn emit(
 fn flamegraphs(tl: &Timeline) -> Result<Vec<(String, Vec<u8>)>, Error> {
     use crate::report::flame::{self, View};
     let mut files = Vec::new();
-    for view in [View::Cpu, View::Wall] {
+    let mut views = vec![View::Cpu, View::Wall];
+    // Native stacks beside Python ones (`--native`) get a graph of their own;
+    // without Python stacks they already are the on-CPU graph.
+    if !tl.stacks.is_empty() && tl.native.as_ref().is_some_and(|n| !n.samples.is_empty()) {
+        views.push(View::Native);
+    }
+    for view in views {
         let folded = flame::folded(tl, view);
         if let Some(svg) = flame::svg(tl, &folded, view)? {
             files.push((format!("{}.folded", view.file_stem()), folded.into_bytes()));
@@ -148,12 +154,22 @@ fn flamegraphs(tl: &Timeline) -> Result<Vec<(String, Vec<u8>)>, Error> {
 mod live {
     use super::*;
     use crate::rerun;
+    use crate::sample::native::NativeSampler;
+    use crate::sample::offcpu::OffCpuSampler;
     use crate::sample::{self, SamplerSettings, host, perf::TreeCounters};
     use crate::target::{self, signals};
-    use crate::timeline::RunMeta;
+    use crate::timeline::{NativeProfile, OffCpuProfile, RunMeta};
     use crate::workloads;
     use std::ffi::OsString;
     use std::time::{Instant, SystemTime};
+
+    /// The command runs a Python interpreter directly (`python3 …`, `/usr/bin/python3.12 …`).
+    fn looks_like_python(argv: &[OsString]) -> bool {
+        argv.first()
+            .and_then(|a| std::path::Path::new(a).file_name())
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("python"))
+    }
 
     pub fn run_live(spec: &Spec) -> Result<Outcome, Error> {
         let out = OutputDir::prepare(&spec.out_dir)?;
@@ -182,7 +198,8 @@ mod live {
                 ));
             }
         };
-        let (mode, workload, command, rec, exit, counters, cores);
+        let (mode, workload, command, mut rec, exit, counters, cores);
+        let (mut native_profile, mut off_cpu_profile) = (None, None);
         match &spec.target {
             TargetSpec::Attach { pid } => {
                 let pid = *pid;
@@ -224,6 +241,17 @@ mod live {
                         _ => unreachable!("launch targets only"),
                     };
                 let mut opened = None;
+                // Native stacks: always for a program that is not Python
+                // (there is nothing else to name its code), with --native
+                // for C frames under Python. 3.12+ then names Python
+                // functions in native stacks through its perf trampoline.
+                let python_target = prepared.is_some() || looks_like_python(&argv);
+                let want_native = spec.native || !python_target;
+                let mut env = env;
+                if spec.native && python_target {
+                    env.push(("PYTHONPERFSUPPORT".into(), "1".into()));
+                }
+                let (mut native, mut off_cpu) = (None, None);
                 let start = Instant::now();
                 // With --json, stdout carries the report: the target's own
                 // output goes to stderr so the JSON stays parseable.
@@ -232,7 +260,11 @@ mod live {
                     ..target::LaunchOptions::default()
                 };
                 let child = target::launch_with(&argv, &env, &opts, |pid| {
-                    opened = Some(TreeCounters::open(pid, true))
+                    opened = Some(TreeCounters::open(pid, true));
+                    if want_native {
+                        native = Some(NativeSampler::open(pid, true, start));
+                    }
+                    off_cpu = Some(OffCpuSampler::open(pid, true, start));
                 })?;
                 cores = host::cores_available(child.pid());
                 rec = sample::record(
@@ -240,8 +272,24 @@ mod live {
                     settings,
                     start,
                     || child.has_exited(),
-                    on_sample,
+                    |s| {
+                        on_sample(s);
+                        if let Some(Ok(n)) = &mut native {
+                            n.drain();
+                        }
+                        if let Some(Ok(o)) = &mut off_cpu {
+                            o.drain();
+                        }
+                    },
                 );
+                native_profile = native.map(|n| match n {
+                    Ok(n) => n.finish(),
+                    Err(e) => NativeProfile::unavailable(e.0),
+                });
+                off_cpu_profile = off_cpu.map(|o| match o {
+                    Ok(o) => o.finish(),
+                    Err(e) => OffCpuProfile::unavailable(e.0),
+                });
                 exit = Some(child.wait());
                 counters = opened.map(TreeCounters::read);
                 mode = if prepared.is_some() {
@@ -283,6 +331,8 @@ mod live {
             cores_available: cores,
             python_version,
         };
+        rec.native = native_profile;
+        rec.off_cpu = off_cpu_profile;
         let timeline = rec.into_timeline(meta, counters);
         let mut report = Report::of(&timeline);
         let verdict = report.diagnosis.verdict;

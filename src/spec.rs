@@ -57,4 +57,6 @@ pub struct Spec {
     pub step_summary: bool,
     /// Read Python stacks and GIL ownership (`--no-stacks` turns it off).
     pub stacks: bool,
+    /// Sample native call chains under Python too (`--native`).
+    pub native: bool,
 }

@@ -410,3 +410,43 @@ fn cost_of_native_and_off_cpu_sampling() {
         }
     }
 }
+
+/// Through the real binary: a C program's hot function heads `cpu.folded`
+/// (its on-CPU graph is its native one), and the report carries the exact
+/// off-CPU account.
+#[test]
+fn binary_draws_a_c_programs_hot_function_in_cpu_svg() {
+    let Some(hot) = compile("hot") else {
+        eprintln!("no C compiler: skipped");
+        return;
+    };
+    let _g = common::exclusive();
+    let r = common::run(&["--", hot.to_str().unwrap(), "2", "1.5"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let folded = std::fs::read_to_string(r.out_dir.path().join("cpu.folded")).unwrap();
+    let (stack, _) = folded
+        .lines()
+        .filter_map(|l| l.rsplit_once(' '))
+        .max_by_key(|(_, n)| n.parse::<u64>().unwrap_or(0))
+        .expect("native samples");
+    assert!(
+        stack
+            .rsplit(';')
+            .next()
+            .unwrap()
+            .starts_with("burn_cpu_hot"),
+        "{stack}\n{folded}"
+    );
+    assert!(r.out_dir.path().join("cpu.svg").is_file());
+    let report = r.report();
+    assert!(
+        report["native_stacks"]["samples"].as_u64().unwrap_or(0) > 20,
+        "{}",
+        report["native_stacks"]
+    );
+    assert!(
+        report["off_cpu"]["by_reason_s"].is_object(),
+        "{}",
+        report["off_cpu"]
+    );
+}

@@ -105,6 +105,8 @@ fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -> Timeline 
         samples,
         stacks: Default::default(),
         stack_sampling: None,
+        native: None,
+        off_cpu: None,
     }
 }
 

@@ -45,6 +45,7 @@ pub fn record(
         quiet,
         step_summary: false,
         stacks: true,
+        native: false,
     };
     let outcome = crate::run::run(&spec)?;
     if let Some(sig) = signals::received() {

@@ -29,6 +29,8 @@ use std::collections::{BTreeMap, HashMap};
 pub enum View {
     Cpu,
     Wall,
+    /// On-CPU native call chains (perf samples), user and kernel frames.
+    Native,
 }
 
 impl View {
@@ -36,6 +38,7 @@ impl View {
         match self {
             View::Cpu => "cpu",
             View::Wall => "wall",
+            View::Native => "native",
         }
     }
 }
@@ -64,7 +67,13 @@ const STATE_COLOURS: [(&str, (u8, u8, u8)); 11] = [
 ];
 
 /// Folded stacks (`frame;frame;frame count` lines, sorted) for one view.
+/// The on-CPU view of a program without Python stacks but with native
+/// samples (a C or Rust program) is its native view.
 pub fn folded(tl: &Timeline, view: View) -> String {
+    let native_samples = tl.native.as_ref().is_some_and(|n| !n.samples.is_empty());
+    if view == View::Native || (view == View::Cpu && tl.stacks.is_empty() && native_samples) {
+        return folded_native(tl);
+    }
     let proc_names: HashMap<i32, &str> = tl
         .processes
         .iter()
@@ -115,6 +124,45 @@ pub fn folded(tl: &Timeline, view: View) -> String {
     out
 }
 
+/// Native samples folded under process and thread frames.
+fn folded_native(tl: &Timeline) -> String {
+    let Some(native) = &tl.native else {
+        return String::new();
+    };
+    let proc_names: HashMap<i32, &str> = tl
+        .processes
+        .iter()
+        .map(|p| (p.pid, p.name.as_str()))
+        .collect();
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for s in &native.samples {
+        let mut line = format!(
+            "{} [pid {}]",
+            clean(proc_names.get(&s.pid).copied().unwrap_or("?")),
+            s.pid
+        );
+        for f in native.stacks.frames_of(s.stack) {
+            line.push(';');
+            line.push_str(&clean(&native_label(f)));
+        }
+        *counts.entry(line).or_default() += 1;
+    }
+    let mut out = String::new();
+    for (line, n) in counts {
+        out.push_str(&format!("{line} {n}\n"));
+    }
+    out
+}
+
+/// A native frame: `function (file:line)` with debug info, `function [module]` without.
+fn native_label(f: &crate::timeline::Frame) -> String {
+    if f.line > 0 {
+        f.label()
+    } else {
+        format!("{} [{}]", f.name, f.file.trim_matches(['[', ']']))
+    }
+}
+
 fn has_stacks(s: &Sample) -> bool {
     s.threads.iter().any(|t| t.stack.is_some())
 }
@@ -142,6 +190,12 @@ pub fn svg(tl: &Timeline, folded: &str, view: View) -> Result<Option<Vec<u8>>, E
     opts.count_name = "samples".into();
     opts.colors = Palette::Multi(MultiPalette::Python);
     match view {
+        View::Native => {
+            opts.title = format!("boundcheck · native on-CPU · {command}");
+            opts.subtitle =
+                Some("perf cpu-clock samples, user and kernel frames; width = samples".into());
+            opts.colors = Palette::Basic(BasicPalette::Hot);
+        }
         View::Cpu => {
             opts.title = format!("boundcheck · on-CPU · {command}");
             opts.subtitle = Some("Python stacks of running threads; width = samples".into());

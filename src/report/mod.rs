@@ -80,6 +80,14 @@ pub struct Report {
     /// How Python stacks were read (rate, cost, processes that could not be read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_sampling: Option<StackSampling>,
+    /// Exact off-CPU time of the whole tree by reason, from perf
+    /// context-switch events (switch-out to switch-in). The per-sample
+    /// states above come from /proc polling; this is the kernel's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off_cpu: Option<OffCpuSummary>,
+    /// Native stack sampling (perf cpu-clock): how, how many, or why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_stacks: Option<NativeSummary>,
     /// Why the re-runs were skipped (`--no-rerun`, attached, the target failed, interrupted, replay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun_skipped: Option<String>,
@@ -191,9 +199,68 @@ impl Report {
             recommendation: None,
             hot_functions: f.py.as_ref().map(|p| p.hot.clone()).unwrap_or_default(),
             stack_sampling: tl.stack_sampling.clone(),
+            off_cpu: tl.off_cpu.as_ref().map(OffCpuSummary::of),
+            native_stacks: tl.native.as_ref().map(|n| NativeSummary {
+                method: n.method.clone(),
+                samples: n.samples.len() as u64,
+                lost: n.lost,
+                unavailable: n.unavailable.clone(),
+            }),
             rerun_skipped: None,
         }
     }
+}
+
+/// Whole-tree off-CPU time by reason.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OffCpuSummary {
+    /// How it was measured.
+    pub method: String,
+    /// Why it could not be (perf refused, with the fix); then the totals are empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+    /// Seconds switched out, summed over threads, by reason: `lock`, `disk`,
+    /// `sleep`, `net`, `poll`, `pipe`, `child`, `preempted`, `other`.
+    pub by_reason_s: BTreeMap<String, f64>,
+    /// Switch-outs counted, by the same reasons.
+    pub switches: BTreeMap<String, u64>,
+}
+
+impl OffCpuSummary {
+    fn of(p: &crate::timeline::OffCpuProfile) -> OffCpuSummary {
+        let mut by_reason_s: BTreeMap<String, f64> = BTreeMap::new();
+        let mut switches: BTreeMap<String, u64> = BTreeMap::new();
+        for t in p.threads.values() {
+            for (reason, s) in &t.off_cpu_s {
+                *by_reason_s.entry(reason.as_str().to_string()).or_default() += s;
+            }
+            for (reason, n) in &t.switches {
+                *switches.entry(reason.as_str().to_string()).or_default() += n;
+            }
+        }
+        for v in by_reason_s.values_mut() {
+            *v = round(*v, 4);
+        }
+        OffCpuSummary {
+            method: p.method.clone(),
+            unavailable: p.unavailable.clone(),
+            by_reason_s,
+            switches,
+        }
+    }
+}
+
+/// Native stack sampling in brief (the samples themselves are in timeline.json and native/cpu.folded).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NativeSummary {
+    pub method: String,
+    /// On-CPU samples taken.
+    pub samples: u64,
+    /// Samples the kernel dropped (ring buffer full).
+    pub lost: u64,
+    /// Why there are none, with the fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 /// A thread's share of one Python state, for threads whose stacks were read.

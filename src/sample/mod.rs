@@ -29,8 +29,8 @@ mod rings;
 mod symbols;
 
 use crate::timeline::{
-    Counters, ProcessInfo, RunMeta, Sample, SamplingStats, StackSampling, StackTable, ThreadInfo,
-    Timeline,
+    Counters, NativeProfile, OffCpuProfile, ProcessInfo, RunMeta, Sample, SamplingStats,
+    StackSampling, StackTable, ThreadInfo, Timeline,
 };
 use std::time::{Duration, Instant};
 
@@ -60,6 +60,10 @@ pub struct Recording {
     pub stacks: StackTable,
     /// How stacks were read, when any process was Python.
     pub stack_sampling: Option<StackSampling>,
+    /// Native call chains from perf sampling, when taken.
+    pub native: Option<NativeProfile>,
+    /// Exact off-CPU time from perf context-switch events, when taken.
+    pub off_cpu: Option<OffCpuProfile>,
 }
 
 impl Recording {
@@ -77,6 +81,8 @@ impl Recording {
             samples: self.samples,
             stacks: self.stacks,
             stack_sampling: self.stack_sampling,
+            native: self.native,
+            off_cpu: self.off_cpu,
         }
     }
 }

@@ -20,7 +20,7 @@
 //!   every tick; a tick without stacks keeps OS states only.
 
 use super::classify;
-use crate::timeline::{Frame, Sample, StackSampling, StackTable};
+use crate::timeline::{Frame, Sample, StackSampling, StackTable, ThreadState};
 use py_spy::config::{LineNo, LockingStrategy};
 use py_spy::{Config, PythonSpy};
 use std::collections::HashMap;
@@ -162,7 +162,16 @@ impl PyStacks {
                             .is_some_and(|f| f.is_sync_machinery());
                         ts.stack = Some(id);
                         ts.gil = Some(trace.owns_gil);
-                        ts.py = classify::py_state(ts.state, ts.futex, trace.owns_gil, in_sync);
+                        // py-spy looked at the thread's OS state again just
+                        // before reading: a thread seen running by /proc but
+                        // off the CPU by then was caught in a GIL hand-off,
+                        // not running C code without the GIL.
+                        let left_cpu = ts.state == ThreadState::OnCpu && !trace.active;
+                        ts.py = if left_cpu && !trace.owns_gil {
+                            None
+                        } else {
+                            classify::py_state(ts.state, ts.futex, trace.owns_gil, in_sync)
+                        };
                     }
                 }
                 Err(_) => {

@@ -49,6 +49,13 @@ pub struct Timeline {
     /// How Python stacks were read; absent when no Python process was seen or stacks were off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_sampling: Option<StackSampling>,
+    /// Native (C, Rust, kernel) call chains sampled with perf on CPU time:
+    /// taken for programs that are not Python, and for Python with `--native`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeProfile>,
+    /// Exact off-CPU time per thread and reason, from perf context-switch events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off_cpu: Option<OffCpuProfile>,
 }
 
 /// What ran and how it ended.
