@@ -20,6 +20,13 @@ Examples:
   boundcheck check --baseline boundcheck-baseline.json --junit gate.xml -- python3 app.py
                                                fail (exit 1) on a significant regression
 
+Python programs: every thread's Python stack and GIL ownership are read (py-spy,
+never pausing the target), so the verdict names the code (diagnosis.site) and
+DIR gets cpu.svg (on-CPU by stack) and wall.svg (every thread's time, leaves
+coloured by state: gil-wait, lock-wait, disk-wait, net-wait, sleep) with their
+.folded stacks. Other programs get native stacks from perf; --native adds them
+for Python too.
+
 After the diagnosis, boundcheck re-runs the program (--runs times, interleaved)
 with the alternatives the verdict suggests: pinned to one CPU (how parallel is
 it really?), thread pools swapped for process pools or 3.14 interpreter pools
