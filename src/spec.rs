@@ -48,4 +48,10 @@ pub struct Spec {
     pub python_ft: Option<PathBuf>,
     /// No progress line.
     pub quiet: bool,
+    /// Stop a launched target after this long (SIGTERM to its tree, SIGKILL
+    /// after a grace period); boundcheck then exits 124.
+    pub timeout: Option<Duration>,
+    /// Replace the report of an earlier run in `out_dir` instead of writing
+    /// to a new numbered directory beside it.
+    pub force: bool,
 }

@@ -117,6 +117,14 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
             "the run was interrupted: the report covers only the part that ran",
         ));
     }
+    if let Some(limit) = tl.meta.timed_out_after_s {
+        out.push(caveat(
+            "timed-out",
+            format!(
+                "--timeout stopped the target after {limit:.1} s: the report covers only the part that ran"
+            ),
+        ));
+    }
     if let Some(exit) = tl.meta.exit
         && exit.shell_status() != 0
     {

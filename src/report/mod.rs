@@ -49,6 +49,13 @@ pub struct Report {
     pub exit_status: Option<i32>,
     /// True when boundcheck was interrupted before the target ended: the report is partial.
     pub interrupted: bool,
+    /// Set when `--timeout` stopped the target: the limit, seconds (the report is partial).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_out_after_s: Option<f64>,
+    /// The directory this report was written to, when it is not the `--out`
+    /// asked for (that one held an earlier run's report; see `--force`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_dir: Option<String>,
     pub host: Host,
     /// Version of the target's Python, when it ran Python.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,6 +153,8 @@ impl Report {
             exit: m.exit,
             exit_status: m.exit.map(|e| e.shell_status()),
             interrupted: m.interrupted,
+            timed_out_after_s: m.timed_out_after_s,
+            output_dir: None,
             host: m.host.clone(),
             python_version: m.python_version.clone(),
             sampling: tl.sampling.clone(),

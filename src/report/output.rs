@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 pub const REPORT_FILE: &str = "report.json";
 pub const TIMELINE_FILE: &str = "timeline.json";
 
+/// Numbered siblings tried before giving up (`DIR-2` … `DIR-999`).
+const MAX_NUMBERED: u32 = 999;
+
 /// The report directory, checked writable.
 #[derive(Debug, Clone)]
 pub struct OutputDir {
@@ -31,6 +34,50 @@ impl OutputDir {
         Ok(OutputDir {
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// Like [`OutputDir::prepare`], but never over an earlier run: when `dir`
+    /// already holds `marker` (e.g. `report.json`) and `force` is off, the
+    /// first of `DIR-2`, `DIR-3`, … that does not is used instead. Scripts
+    /// that re-use one `--out` get every run kept; `--force` restores
+    /// "replace it". Returns the directory and whether it is not `dir`.
+    pub fn prepare_fresh(
+        dir: &Path,
+        force: bool,
+        marker: &str,
+    ) -> Result<(OutputDir, bool), Error> {
+        if force || !dir.join(marker).exists() {
+            return Ok((OutputDir::prepare(dir)?, false));
+        }
+        let base = match dir.file_name() {
+            Some(name) => dir.with_file_name(name),
+            // `--out .` or `--out /`: number the directory by its real name.
+            None => std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        };
+        let name = base.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = name.unwrap_or_else(|| "boundcheck-report".into());
+        for n in 2..=MAX_NUMBERED {
+            let candidate = base.with_file_name(format!("{name}-{n}"));
+            // A directory we create now is ours even if another boundcheck
+            // races us for the next number; an existing one is reused only
+            // when it holds no report (e.g. left by a run that failed).
+            let fresh = std::fs::create_dir(&candidate).is_ok();
+            if fresh || (candidate.is_dir() && !candidate.join(marker).exists()) {
+                return Ok((OutputDir::prepare(&candidate)?, true));
+            }
+        }
+        Err(Error::OutputNotWritable {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "it and {name}-2 … {name}-{MAX_NUMBERED} all hold earlier reports; pass --force to replace the one in {}",
+                dir.display()
+            ),
+        })
+    }
+
+    /// The directory the files go to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

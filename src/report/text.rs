@@ -33,9 +33,11 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
         report.sampling.samples,
         report.sampling.achieved_rate_hz,
         if report.interrupted {
-            " · INTERRUPTED (partial)"
+            " · INTERRUPTED (partial)".to_string()
+        } else if let Some(limit) = report.timed_out_after_s {
+            format!(" · STOPPED by --timeout after {limit:.1} s (partial)")
         } else {
-            ""
+            String::new()
         }
     );
     for (i, e) in d.evidence.iter().enumerate() {
