@@ -203,7 +203,12 @@ pub fn read_report(path: &Path) -> Result<Report, Error> {
         .get("schema_version")
         .and_then(|v| v.as_str())
         .unwrap_or("");
-    let major = |v: &str| v.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    // A major too large for u64 is still a number, and newer than ours.
+    let major = |v: &str| {
+        let m = v.split('.').next().unwrap_or("");
+        (!m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| m.parse::<u64>().unwrap_or(u64::MAX))
+    };
     match (major(version), major(REPORT_SCHEMA_VERSION)) {
         (Some(found), Some(ours)) if found > ours => {
             return Err(Error::NewerSchema {
@@ -217,7 +222,10 @@ pub fn read_report(path: &Path) -> Result<Report, Error> {
             return Err(Error::BadFile {
                 path: path.to_path_buf(),
                 expected: "report",
-                reason: "no schema_version field".into(),
+                reason: match value.get("schema_version") {
+                    None => "no schema_version field".into(),
+                    Some(v) => format!("schema_version {v} is not \"MAJOR.MINOR\""),
+                },
             });
         }
     }
