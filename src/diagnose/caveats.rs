@@ -117,6 +117,15 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
             "the run was interrupted: the report covers only the part that ran",
         ));
     }
+    // Key written by the live sampler (`sample::live::SYSCALL_DENIED`).
+    if let Some(&n) = s.read_failures.get("syscall-denied") {
+        out.push(caveat(
+            "ptrace-denied",
+            format!(
+                "the kernel refused {n} reads of /proc/PID/syscall (no ptrace access to the target): blocked threads could not be told apart, so lock, disk and network waits count as `other`. Run boundcheck as the target's user, or as root with CAP_SYS_PTRACE (in a container: `docker run --cap-add SYS_PTRACE`)"
+            ),
+        ));
+    }
     if let Some(limit) = tl.meta.timed_out_after_s {
         out.push(caveat(
             "timed-out",
