@@ -127,7 +127,7 @@ fn emit(
         output::to_stderr(&text::render(report, &files));
     }
     if let Some(tl) = timeline {
-        out.write(TIMELINE_FILE, &json::render_timeline(tl))?;
+        out.write_with(TIMELINE_FILE, |w| json::write_timeline(tl, w))?;
     }
     out.write(REPORT_FILE, &report_bytes)?;
     Ok(())
@@ -306,7 +306,7 @@ mod live {
             output::to_stderr(&text::render(&report, &[]));
         }
         let mut write_error = out
-            .write(TIMELINE_FILE, &json::render_timeline(&timeline))
+            .write_with(TIMELINE_FILE, |w| json::write_timeline(&timeline, w))
             .err();
         write_error = write_error.or(out.write(REPORT_FILE, &json::render_report(&report)).err());
         let ctx = rerun::plan::PlanContext {

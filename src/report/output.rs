@@ -89,12 +89,24 @@ impl OutputDir {
     /// the previous file intact. A full disk or lost permission becomes a
     /// clear error.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
+        self.write_with(name, |w| w.write_all(bytes))
+    }
+
+    /// [`OutputDir::write`] for a file too large to hold in memory a second
+    /// time (the timeline of a long run: its JSON is as large as the samples
+    /// themselves): `fill` streams it through a buffer into the temporary file.
+    pub fn write_with(
+        &self,
+        name: &str,
+        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<PathBuf, Error> {
         let path = self.path(name);
         let tmp = self.path(&format!(".{name}.tmp-{}", std::process::id()));
         let result = File::create(&tmp)
-            .and_then(|mut f| {
-                f.write_all(bytes)?;
-                f.sync_data()
+            .and_then(|f| {
+                let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+                fill(&mut w)?;
+                w.into_inner().map_err(|e| e.into_error())?.sync_data()
             })
             .and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(e) = result {
