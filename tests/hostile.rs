@@ -469,3 +469,51 @@ fn statically_linked_stripped_binary_gets_a_verdict() {
     assert!(rep.get("python_version").is_none(), "{rep}");
     assert_no_stray(&m);
 }
+
+/// A Python 2 interpreter, if one is installed (PATH, then pyenv's versions).
+fn python2() -> Option<PathBuf> {
+    let runs = |p: &Path| {
+        Command::new(p)
+            .arg("-c")
+            .arg("import sys; sys.exit(0 if sys.version_info[0] == 2 else 1)")
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let on_path = PathBuf::from("python2");
+    if runs(&on_path) {
+        return Some(on_path);
+    }
+    let versions = Path::new(&std::env::var("HOME").ok()?).join(".pyenv/versions");
+    std::fs::read_dir(versions)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("2."))
+        .map(|e| e.path().join("bin/python2"))
+        .find(|p| runs(p))
+}
+
+#[test]
+fn python_2_target_gets_a_verdict_and_its_version() {
+    let Some(py2) = python2() else {
+        eprintln!("SKIPPED: no Python 2 interpreter installed");
+        return;
+    };
+    let _g = exclusive();
+    let m = marker("python2");
+    let script =
+        "import time\nend = time.time() + 1.5\nx = 0\nwhile time.time() < end:\n    x += 1\n";
+    let r = run_bounded(&["--", py2.to_str().unwrap(), "-c", script, &m]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let rep = r.report();
+    assert_eq!(rep["diagnosis"]["verdict"], "cpu-serial", "{}", r.stderr);
+    assert!(
+        rep["python_version"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("2."),
+        "{}",
+        rep["python_version"]
+    );
+    assert_no_stray(&m);
+}

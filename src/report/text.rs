@@ -27,7 +27,11 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
     let _ = writeln!(
         s,
         "  run       {} · {:.2} s · {} · {} samples at {:.0} Hz{}",
-        shorten(&report.command.join(" "), 60),
+        // One line whatever the argv holds (`python -c` scripts have newlines).
+        shorten(
+            &report.command.join(" ").replace(['\n', '\r', '\t'], " "),
+            60
+        ),
         report.duration_s,
         exit,
         report.sampling.samples,
