@@ -6,6 +6,7 @@
 
 pub mod bench_md;
 pub mod bench_svg;
+pub mod groups;
 pub mod json;
 pub mod output;
 pub mod text;
@@ -70,6 +71,10 @@ pub struct Report {
     pub cores: Vec<CoreSample>,
     /// The busiest threads, by CPU time.
     pub threads: Vec<ThreadSummary>,
+    /// Threads summed by name, busiest first: present only when the program
+    /// had more threads than `threads` lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thread_groups: Vec<groups::ThreadGroup>,
     /// Every process of the tree.
     pub processes: Vec<ProcessSummary>,
     /// What the comparative re-runs measured and recommend (absent when skipped).
@@ -140,6 +145,11 @@ impl Report {
             })
             .collect();
         threads.sort_by(|a, b| b.cpu_s.total_cmp(&a.cpu_s).then(a.tid.cmp(&b.tid)));
+        let thread_groups = if threads.len() > TOP_THREADS {
+            groups::by_name(&f.threads)
+        } else {
+            Vec::new()
+        };
         threads.truncate(TOP_THREADS);
         let m = &tl.meta;
         Report {
@@ -162,6 +172,7 @@ impl Report {
             diagnosis,
             cores: f.core_means.clone(),
             threads,
+            thread_groups,
             processes: tl
                 .processes
                 .iter()

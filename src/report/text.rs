@@ -102,6 +102,33 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
             t.cpu_s
         );
     }
+    for (i, g) in report
+        .thread_groups
+        .iter()
+        .take(SUMMARY_THREADS)
+        .enumerate()
+    {
+        let head = if i == 0 {
+            "  by name   "
+        } else {
+            "            "
+        };
+        let mut states: Vec<(&String, &f64)> =
+            g.shares.iter().filter(|(_, v)| **v >= 0.01).collect();
+        states.sort_by(|a, b| b.1.total_cmp(a.1));
+        let split: Vec<String> = states
+            .iter()
+            .map(|(k, v)| format!("{k} {:.0}%", **v * 100.0))
+            .collect();
+        let count = format!("×{}", g.threads);
+        let _ = writeln!(
+            s,
+            "{head}{:<15} {count:<13} cpu {:>6.2} s  {}",
+            shorten(&g.name, 15),
+            g.cpu_s,
+            split.join(", ")
+        );
+    }
     for (i, c) in d.caveats.iter().enumerate() {
         let head = if i == 0 {
             "  caveats   "
