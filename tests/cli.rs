@@ -344,4 +344,29 @@ fn an_out_dir_holding_a_report_is_never_overwritten_silently() {
     assert_eq!(forced["command"][0], "sleep");
     assert!(forced.get("output_dir").is_none(), "{forced}");
     assert!(!parent.path().join("out-4").exists());
+    // `replay out/timeline.json --out out` keeps the report beside its input too.
+    let o = bin()
+        .arg("replay")
+        .arg(out.join("timeline.json"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(read(&out), forced, "the replayed-from report is kept");
+    assert!(parent.path().join("out-4/report.json").exists());
+}
+
+#[test]
+fn help_documents_timeout_force_and_their_exit_status() {
+    let out = bin().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["--timeout", "--force", "124 when", "DIR-2"] {
+        assert!(help.contains(needle), "--help lacks {needle}");
+    }
 }
