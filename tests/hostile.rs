@@ -533,3 +533,30 @@ fn python_2_target_gets_a_verdict_and_its_version() {
     );
     assert_no_stray(&m);
 }
+
+#[test]
+fn pypy_target_degrades_with_a_caveat_instead_of_a_wrong_word() {
+    if Command::new("pypy3").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: no pypy3 on PATH");
+        return;
+    }
+    let _g = exclusive();
+    let m = marker("pypy");
+    // Four threads in pure-Python loops: GIL-bound on PyPy as on CPython.
+    let gil = fixture("gil_threads.py");
+    let r = run_bounded(&["--", "pypy3", gil.to_str().unwrap(), "2", &m]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let rep = r.report();
+    match rep["diagnosis"]["verdict"].as_str().unwrap() {
+        "gil-contended" => {}
+        // PyPy's GIL futex is on the heap: read as an application lock, and
+        // the report must say that it may be the GIL.
+        "lock-contended" => assert!(
+            r.caveats().contains(&"pypy-gil".to_string()),
+            "{}",
+            r.stderr
+        ),
+        other => panic!("{other}: {}", r.stderr),
+    }
+    assert_no_stray(&m);
+}
