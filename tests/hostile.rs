@@ -560,3 +560,34 @@ fn pypy_target_degrades_with_a_caveat_instead_of_a_wrong_word() {
     }
     assert_no_stray(&m);
 }
+
+#[test]
+fn a_timed_out_run_is_not_re_run() {
+    let _g = exclusive();
+    let m = marker("timeout-rerun");
+    let dir = tempfile::tempdir().unwrap();
+    // Re-runs on (no --no-rerun): a partial run must not be compared.
+    let o = bin()
+        .args(["--quiet", "--timeout", "1s", "--out"])
+        .arg(dir.path())
+        .args(["--", "sh", "-c", "sleep 30", &m])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(124),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rep: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert!(
+        rep["rerun_skipped"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--timeout"),
+        "{rep}"
+    );
+    assert_no_stray(&m);
+}
