@@ -133,3 +133,29 @@ pub fn to_stderr(bytes: &[u8]) {
     let _ = err.write_all(bytes);
     let _ = err.flush();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_holding_the_marker_gets_a_numbered_sibling_unless_forced() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("bench-out");
+        let (first, moved) = OutputDir::prepare_fresh(&dir, false, "bench.json").unwrap();
+        assert!(!moved);
+        first.write("bench.json", b"1").unwrap();
+        // A trailing slash names the same directory.
+        let slashed = PathBuf::from(format!("{}/", dir.display()));
+        let (second, moved) = OutputDir::prepare_fresh(&slashed, false, "bench.json").unwrap();
+        assert!(moved);
+        assert_eq!(second.dir(), parent.path().join("bench-out-2"));
+        // Other files (a timeline given to replay) do not count as a run.
+        std::fs::write(parent.path().join("bench-out-2/timeline.json"), "").unwrap();
+        let (third, _) = OutputDir::prepare_fresh(&dir, false, "bench.json").unwrap();
+        assert_eq!(third.dir(), parent.path().join("bench-out-2"));
+        let (forced, moved) = OutputDir::prepare_fresh(&dir, true, "bench.json").unwrap();
+        assert!(!moved);
+        assert_eq!(forced.dir(), dir.as_path());
+    }
+}
