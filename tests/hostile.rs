@@ -591,3 +591,17 @@ fn a_timed_out_run_is_not_re_run() {
     );
     assert_no_stray(&m);
 }
+
+#[test]
+fn fork_storm_stopped_by_timeout_leaves_no_child_behind() {
+    let _g = exclusive();
+    let m = marker("fork-storm-timeout");
+    // Children are born while the tree is being signalled.
+    let mut args = vec!["--timeout", "1s"];
+    let py = python("fork_storm.py", &m, &["30"]);
+    args.extend(strs(&py));
+    let r = run_bounded(&args);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    r.report();
+    assert_no_stray(&m);
+}
