@@ -370,3 +370,25 @@ fn help_documents_timeout_force_and_their_exit_status() {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
 }
+
+#[test]
+fn errors_on_a_closed_stderr_pipe_keep_their_exit_status() {
+    // Regression: `eprintln!` panicked on EPIPE (`… 2>&1 | head`): exit 101.
+    for (args, want) in [
+        (&["--", "definitely-not-a-command-xyz"][..], 127),
+        (&["--rate", "0", "--", "true"][..], 2),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = bin()
+            .args(["--quiet", "--no-rerun", "--out"])
+            .arg(dir.path())
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(want), "{args:?}");
+    }
+}
