@@ -42,7 +42,11 @@ Verdicts (diagnosis.verdict in report.json):
 Exit status of `check`: 0 within policy, 1 a regression, 2 it could not compare.
 Exit status otherwise: the target's own (128+N if killed by signal N); 2 when boundcheck
 itself fails (bad arguments, unwritable output); 127 / 126 when the command is
-not found / not executable; 130 when Ctrl-C stopped the re-runs.
+not found / not executable; 130 when Ctrl-C stopped the re-runs; 124 when
+--timeout stopped the target (whatever it did with SIGTERM).
+An --out that already holds a report.json is never overwritten silently: the
+files go to DIR-2, DIR-3, … (named on stderr and in report.json's output_dir)
+unless --force is given.
 The summary goes to stderr so the target's stdout stays yours.";
 
 /// What bounds my program, and which way of running it in parallel would help?
@@ -138,6 +142,9 @@ pub struct BenchArgs {
     /// Print bench.json on stdout instead of the tables.
     #[arg(long)]
     pub json: bool,
+    /// Replace the results of an earlier bench in --out (otherwise: a new numbered directory).
+    #[arg(long)]
+    pub force: bool,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -249,6 +256,22 @@ pub struct TargetArgs {
     /// Stop sampling after this long, e.g. 10s, 1m (attach mode; the process keeps running).
     #[arg(long, value_name = "TIME", value_parser = humantime::parse_duration, requires = "attach")]
     pub duration: Option<Duration>,
+
+    /// Stop a launched command after this long, e.g. 30s, 5m: SIGTERM to its
+    /// whole process tree, SIGKILL 2 s later; the report is written (marked
+    /// timed out) and boundcheck exits 124.
+    #[arg(long, value_name = "TIME", value_parser = parse_timeout, conflicts_with = "attach")]
+    pub timeout: Option<Duration>,
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| {
+        format!("'{s}' is not a duration ({e}): give a number with a unit, e.g. 30s, 5m")
+    })?;
+    if d.is_zero() {
+        return Err("a timeout of 0 would stop the target before it starts; e.g. 30s".into());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]
@@ -327,13 +350,19 @@ fn parse_vary(s: &str) -> Result<(String, Vec<String>), String> {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// Directory for report.json and timeline.json (created; files in it are replaced).
+    /// Directory for report.json and timeline.json (created if missing).
     #[arg(long, value_name = "DIR", default_value = "boundcheck-report")]
     pub out: PathBuf,
 
     /// Print the report as JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
+
+    /// Replace the report of an earlier run in --out. Without it an --out
+    /// that holds a report.json is left alone and the files go to a new
+    /// numbered directory beside it (DIR-2, DIR-3, …), named on stderr.
+    #[arg(long)]
+    pub force: bool,
 
     /// No progress line on stderr.
     #[arg(long, short)]
@@ -370,6 +399,8 @@ impl Cli {
             step_summary: false,
             stacks: false,
             native: false,
+            timeout: None,
+            force: false,
         };
         match self.subcommand {
             Some(Sub::Bench(b)) => {
@@ -400,7 +431,9 @@ impl Cli {
                     out_dir: b.out.clone(),
                     quiet: b.quiet,
                 };
-                return Ok(plain(TargetSpec::Bench(bench), b.out, b.json, b.quiet));
+                let mut spec = plain(TargetSpec::Bench(bench), b.out, b.json, b.quiet);
+                spec.force = b.force;
+                return Ok(spec);
             }
             Some(Sub::NativeWorkload {
                 workload,
@@ -481,6 +514,8 @@ impl Cli {
                 step_summary: true,
                 stacks: false,
                 native: false,
+                timeout: None,
+                force: output.force,
             });
         }
         let t = self.target;
@@ -498,7 +533,11 @@ impl Cli {
             }),
             (None, Some(pid), true) => TargetSpec::Attach { pid },
             (None, None, false) => {
-                crate::rerun::plan::check_vary(&self.command, &self.rerun.vary)?;
+                // Only a grid has placeholders: without --vary, braces are the
+                // command's own (`python3 -c "print(f'{x}')"`, `find -exec {}`).
+                if !self.rerun.vary.is_empty() {
+                    crate::rerun::plan::check_vary(&self.command, &self.rerun.vary)?;
+                }
                 TargetSpec::Command(self.command)
             }
             (None, None, true) => {
@@ -522,6 +561,8 @@ impl Cli {
             step_summary: true,
             stacks: !self.sampling.no_stacks,
             native: self.sampling.native,
+            timeout: t.timeout,
+            force: self.output.force,
         })
     }
 }

@@ -12,7 +12,9 @@ fn main() -> ExitCode {
     let spec = match cli.into_spec() {
         Ok(s) => s,
         Err(msg) => {
-            eprintln!("boundcheck: error: {msg}\n\nFor more information, try '--help'.");
+            say(&format!(
+                "boundcheck: error: {msg}\n\nFor more information, try '--help'."
+            ));
             return ExitCode::from(2);
         }
     };
@@ -25,8 +27,15 @@ fn main() -> ExitCode {
                 _ => 2,
             };
             let err = anyhow::Error::new(err);
-            eprintln!("boundcheck: error: {err:#}");
+            say(&format!("boundcheck: error: {err:#}"));
             ExitCode::from(code)
         }
     }
+}
+
+/// Print a line on stderr. Not `eprintln!`: it panics when stderr is a
+/// closed pipe (`boundcheck … 2>&1 | head`), which turned exit 127 into 101.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

@@ -25,8 +25,9 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
         TargetSpec::Replay(path) => {
             // Read first: the timeline may live in the output directory.
             let tl = read_timeline(path)?;
-            let out = OutputDir::prepare(&spec.out_dir)?;
-            let report = Report::of(&tl);
+            let out = prepare_out(spec, REPORT_FILE)?;
+            let mut report = Report::of(&tl);
+            report.output_dir = renumbered(spec, &out);
             emit(spec, &out, &report, None)?;
             Ok(Outcome { exit_code: 0 })
         }
@@ -49,7 +50,7 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
         }
         #[cfg(target_os = "linux")]
         TargetSpec::Bench(b) => {
-            let out = OutputDir::prepare(&spec.out_dir)?;
+            let out = prepare_out(spec, "bench.json")?;
             let report = crate::bench::run_bench(b)?;
             let json_bytes = json::render_bench(&report);
             let md = crate::report::bench_md::render(&report);
@@ -67,7 +68,7 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
                 output::to_stderr(
                     format!(
                         "bench: {}/bench.json, bench.md, speedup.svg, efficiency.svg\n",
-                        spec.out_dir.display()
+                        out.dir().display()
                     )
                     .as_bytes(),
                 );
@@ -86,6 +87,29 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
         #[cfg(not(target_os = "linux"))]
         _ => Err(Error::Unsupported),
     }
+}
+
+/// The output directory, never over an earlier run's `marker` file unless
+/// `--force`: a numbered sibling is used instead and named on stderr (even
+/// with `--quiet`: the files are not where the caller asked).
+fn prepare_out(spec: &Spec, marker: &str) -> Result<OutputDir, Error> {
+    let (out, moved) = OutputDir::prepare_fresh(&spec.out_dir, spec.force, marker)?;
+    if moved {
+        output::to_stderr(
+            format!(
+                "boundcheck: {} holds an earlier run's {marker}; writing to {} instead (--force replaces it)\n",
+                spec.out_dir.display(),
+                out.dir().display()
+            )
+            .as_bytes(),
+        );
+    }
+    Ok(out)
+}
+
+/// `report.output_dir`: set only when the files went elsewhere than `--out`.
+fn renumbered(spec: &Spec, out: &OutputDir) -> Option<String> {
+    (out.dir() != spec.out_dir.as_path()).then(|| out.dir().display().to_string())
 }
 
 /// Print the summary (or JSON), then write the files; a write failure is
@@ -120,7 +144,7 @@ fn emit(
         output::append_step_summary(&markdown::render_report(report));
     }
     if let Some(tl) = timeline {
-        out.write(TIMELINE_FILE, &json::render_timeline(tl))?;
+        out.write_with(TIMELINE_FILE, |w| json::write_timeline(tl, w))?;
     }
     for (name, bytes) in &flames {
         out.write(name, bytes)?;
@@ -172,7 +196,7 @@ mod live {
     }
 
     pub fn run_live(spec: &Spec) -> Result<Outcome, Error> {
-        let out = OutputDir::prepare(&spec.out_dir)?;
+        let out = prepare_out(spec, REPORT_FILE)?;
         signals::install();
         // Orphans of the tree (`cmd &` in a shell, daemons) are re-parented
         // to us instead of init, so the tree scan still sees them.
@@ -200,6 +224,7 @@ mod live {
         };
         let (mode, workload, command, mut rec, exit, counters, cores);
         let (mut native_profile, mut off_cpu_profile) = (None, None);
+        let mut timed_out = None;
         match &spec.target {
             TargetSpec::Attach { pid } => {
                 let pid = *pid;
@@ -267,11 +292,15 @@ mod live {
                     off_cpu = Some(OffCpuSampler::open(pid, true, start));
                 })?;
                 cores = host::cores_available(child.pid());
+                let mut timeout = target::timeout::Timeout::new(start, spec.timeout);
                 rec = sample::record(
                     child.pid(),
                     settings,
                     start,
-                    || child.has_exited(),
+                    || {
+                        timeout.poll(child.pid());
+                        child.has_exited()
+                    },
                     |s| {
                         on_sample(s);
                         if let Some(Ok(n)) = &mut native {
@@ -282,6 +311,8 @@ mod live {
                         }
                     },
                 );
+                timeout.finish(child.pid());
+                timed_out = timeout.fired();
                 native_profile = native.map(|n| match n {
                     Ok(n) => n.finish(),
                     Err(e) => NativeProfile::unavailable(e.0),
@@ -327,6 +358,7 @@ mod live {
             duration_s: rec.duration_s,
             exit,
             interrupted: signals::received().is_some(),
+            timed_out_after_s: timed_out.map(|d| d.as_secs_f64()),
             host,
             cores_available: cores,
             python_version,
@@ -335,9 +367,13 @@ mod live {
         rec.off_cpu = off_cpu_profile;
         let timeline = rec.into_timeline(meta, counters);
         let mut report = Report::of(&timeline);
+        report.output_dir = renumbered(spec, &out);
         let verdict = report.diagnosis.verdict;
         report.rerun_skipped = skip_reason(spec, &timeline);
         let mut exit_code = exit.map_or(0, |e| e.shell_status());
+        if timed_out.is_some() {
+            exit_code = target::timeout::TIMED_OUT_STATUS;
+        }
         if report.rerun_skipped.is_some() {
             emit(spec, &out, &report, Some(&timeline))?;
             return Ok(Outcome { exit_code });
@@ -359,7 +395,7 @@ mod live {
             output::to_stderr(&text::render(&report, &[]));
         }
         let mut write_error = out
-            .write(TIMELINE_FILE, &json::render_timeline(&timeline))
+            .write_with(TIMELINE_FILE, |w| json::write_timeline(&timeline, w))
             .err();
         for (name, bytes) in &flames {
             write_error = write_error.or(out.write(name, bytes).err());
@@ -420,6 +456,9 @@ mod live {
         }
         if tl.meta.interrupted {
             return Some("the run was interrupted".into());
+        }
+        if tl.meta.timed_out_after_s.is_some() {
+            return Some("--timeout stopped the target: re-runs compare complete runs only".into());
         }
         match tl.meta.exit {
             Some(e) if e.shell_status() != 0 => Some(format!(

@@ -59,4 +59,10 @@ pub struct Spec {
     pub stacks: bool,
     /// Sample native call chains under Python too (`--native`).
     pub native: bool,
+    /// Stop a launched target after this long (SIGTERM to its tree, SIGKILL
+    /// after a grace period); boundcheck then exits 124.
+    pub timeout: Option<Duration>,
+    /// Replace the report of an earlier run in `out_dir` instead of writing
+    /// to a new numbered directory beside it.
+    pub force: bool,
 }

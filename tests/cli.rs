@@ -198,7 +198,7 @@ fn full_disk_is_a_clear_error_after_the_summary_is_shown_and_keeps_the_old_repor
     // A file-size limit of 1 KiB makes every write of the report fail the way
     // a full disk does (EFBIG instead of ENOSPC), without needing a full disk.
     let script = format!(
-        "trap '' XFSZ; ulimit -f 1; exec '{}' --quiet --no-rerun --out '{}' -- sleep 0.2",
+        "trap '' XFSZ; ulimit -f 1; exec '{}' --quiet --no-rerun --force --out '{}' -- sleep 0.2",
         env!("CARGO_BIN_EXE_boundcheck"),
         dir.path().display()
     );
@@ -225,7 +225,7 @@ fn a_run_that_cannot_start_leaves_the_previous_report_alone() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("report.json"), "previous run").unwrap();
     let out = bin()
-        .args(["--quiet", "--out"])
+        .args(["--quiet", "--force", "--out"])
         .arg(dir.path())
         .args(["--", "pyhton3-typo", "app.py"])
         .output()
@@ -233,4 +233,162 @@ fn a_run_that_cannot_start_leaves_the_previous_report_alone() {
     assert_eq!(out.status.code(), Some(127));
     let kept = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
     assert_eq!(kept, "previous run");
+}
+
+#[test]
+fn bad_arguments_are_refused_before_the_target_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("target-ran");
+    let touch = marker.to_str().unwrap();
+    // (arguments, what the message must say); each would run `touch MARKER`.
+    let cases: &[(&[&str], &str)] = &[
+        (&["--timeout", "3s", "--attach", "1"], "cannot be used with"),
+        (&["--timeout", "0s"], "timeout of 0"),
+        (&["--timeout", "soon"], "not a duration"),
+        (&["--timeout=-1s"], "not a duration"),
+        (&["--rate", "1e9"], "10000 Hz"),
+        (&["--rate", "NaN"], "above 0"),
+        (&["--rate", "inf"], "above 0"),
+        (&["--runs", "0"], "--runs"),
+        (&["--runs", "31"], "--runs"),
+        (&["--budget", "forever"], "--budget"),
+        (&["--duration", "5s"], "--attach"),
+        (
+            &["--workload", "cpu", "--attach", "1"],
+            "cannot be used with",
+        ),
+        (&["--strategy", "threads"], "--workload"),
+        (&["--vary", "workers"], "is not KEY=V1,V2"),
+        (&["--vary", "workers="], "has no values"),
+        (&["--vary", "w@rkers=1,2"], "not a usable name"),
+        (&["--vary", "workers=1,2"], "no {workers} placeholder"),
+    ];
+    for (args, needle) in cases {
+        let out = bin()
+            .args(["--quiet", "--no-rerun", "--out"])
+            .arg(dir.path().join("out"))
+            .args(*args)
+            .args(["--", "touch", touch])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?} should say {needle:?}: {stderr}"
+        );
+        assert!(!marker.exists(), "{args:?}: the target ran");
+    }
+    // A placeholder the grid does not fill.
+    let out = bin()
+        .args(["--quiet", "--vary", "a=1,2", "--", "echo", "{a}", "{b}"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no --vary b=… gives its values"));
+}
+
+#[test]
+fn braces_in_a_command_without_vary_are_the_commands_own() {
+    // Regression: `{x}` was taken for a --vary placeholder even with no --vary.
+    let r = run(&["--", "sh", "-c", "echo '{x}'"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert!(r.stdout().contains("{x}"), "{}", r.stdout());
+}
+
+#[test]
+fn an_out_dir_holding_a_report_is_never_overwritten_silently() {
+    let _g = exclusive();
+    let parent = tempfile::tempdir().unwrap();
+    let out = parent.path().join("out");
+    let go = |extra: &[&str], cmd: &[&str]| {
+        let o = bin()
+            .args(["--quiet", "--no-rerun", "--out"])
+            .arg(&out)
+            .args(extra)
+            .arg("--")
+            .args(cmd)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    };
+    let read = |dir: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+    };
+    go(&[], &["true"]);
+    let first = std::fs::read(out.join("report.json")).unwrap();
+    // Second run: a numbered sibling, named on stderr and in the JSON.
+    let second = go(&["--json"], &["sleep", "0.05"]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    let numbered = parent.path().join("out-2");
+    assert!(
+        stderr.contains("holds an earlier run's report.json") && stderr.contains("out-2"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(json["output_dir"], numbered.display().to_string());
+    assert_eq!(read(&numbered)["command"][0], "sleep");
+    assert_eq!(std::fs::read(out.join("report.json")).unwrap(), first);
+    // Third run: out-3.
+    go(&[], &["true"]);
+    assert!(parent.path().join("out-3/report.json").exists());
+    // --force replaces the first.
+    go(&["--force"], &["sleep", "0.01"]);
+    let forced = read(&out);
+    assert_eq!(forced["command"][0], "sleep");
+    assert!(forced.get("output_dir").is_none(), "{forced}");
+    assert!(!parent.path().join("out-4").exists());
+    // `replay out/timeline.json --out out` keeps the report beside its input too.
+    let o = bin()
+        .arg("replay")
+        .arg(out.join("timeline.json"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(read(&out), forced, "the replayed-from report is kept");
+    assert!(parent.path().join("out-4/report.json").exists());
+}
+
+#[test]
+fn help_documents_timeout_force_and_their_exit_status() {
+    let out = bin().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["--timeout", "--force", "124 when", "DIR-2"] {
+        assert!(help.contains(needle), "--help lacks {needle}");
+    }
+}
+
+#[test]
+fn errors_on_a_closed_stderr_pipe_keep_their_exit_status() {
+    // Regression: `eprintln!` panicked on EPIPE (`… 2>&1 | head`): exit 101.
+    for (args, want) in [
+        (&["--", "definitely-not-a-command-xyz"][..], 127),
+        (&["--rate", "0", "--", "true"][..], 2),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = bin()
+            .args(["--quiet", "--no-rerun", "--out"])
+            .arg(dir.path())
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(want), "{args:?}");
+    }
 }

@@ -339,6 +339,7 @@ fn verdict_of(
         duration_s: rec.duration_s,
         exit: Some(exit),
         interrupted: false,
+        timed_out_after_s: None,
         host: Default::default(),
         cores_available: cores,
         python_version: None,

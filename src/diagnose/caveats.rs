@@ -127,6 +127,34 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
             "the run was interrupted: the report covers only the part that ran",
         ));
     }
+    // PyPy allocates its GIL's futex on the heap, where the address test
+    // (docs/thread-states.md) sees an application lock: observed on PyPy 7.3
+    // running fixtures/gil_threads.py, which came out lock-contended.
+    if matches!(verdict, Verdict::LockContended)
+        && tl.processes.iter().any(|p| p.name.starts_with("pypy"))
+    {
+        out.push(caveat(
+            "pypy-gil",
+            "the target runs PyPy, whose GIL lives on the heap where it looks like an application lock: this lock contention may be GIL contention (Python stacks would tell them apart)",
+        ));
+    }
+    // Key written by the live sampler (`sample::live::SYSCALL_DENIED`).
+    if let Some(&n) = s.read_failures.get("syscall-denied") {
+        out.push(caveat(
+            "ptrace-denied",
+            format!(
+                "the kernel refused {n} reads of /proc/PID/syscall (no ptrace access to the target): blocked threads could not be told apart, so lock, disk and network waits count as `other`. Run boundcheck as the target's user, or as root with CAP_SYS_PTRACE (in a container: `docker run --cap-add SYS_PTRACE`)"
+            ),
+        ));
+    }
+    if let Some(limit) = tl.meta.timed_out_after_s {
+        out.push(caveat(
+            "timed-out",
+            format!(
+                "--timeout stopped the target after {limit:.1} s: the report covers only the part that ran"
+            ),
+        ));
+    }
     if let Some(exit) = tl.meta.exit
         && exit.shell_status() != 0
     {

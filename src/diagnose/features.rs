@@ -198,11 +198,11 @@ impl Features {
                 tf.observed_s += w;
                 tf.cpu_s += t.cpu_s;
                 tf.state_s[index(t.state)] += w;
-                tf.vol_switches += t.vol_switches;
-                tf.invol_switches += t.invol_switches;
+                tf.vol_switches = tf.vol_switches.saturating_add(t.vol_switches);
+                tf.invol_switches = tf.invol_switches.saturating_add(t.invol_switches);
                 f.sys_s += t.sys_s;
                 f.run_delay_s += t.run_delay_s;
-                f.minor_faults += t.minor_faults;
+                f.minor_faults = f.minor_faults.saturating_add(t.minor_faults);
                 if t.state == ThreadState::LockWait {
                     match t.futex {
                         Some(FutexSite::Interpreter) => tf.gil_wait_s += w,
@@ -266,7 +266,9 @@ impl Features {
         for tf in threads.values_mut() {
             f.thread_time_s += tf.observed_s;
             f.cpu_s += tf.cpu_s;
-            f.vol_switches += tf.vol_switches;
+            // Saturating: a hand-edited or corrupt timeline may hold counts
+            // near u64::MAX (found by tests/readers.rs).
+            f.vol_switches = f.vol_switches.saturating_add(tf.vol_switches);
             for (i, v) in tf.state_s.iter().enumerate() {
                 f.state_s[i] += v;
             }

@@ -90,6 +90,7 @@ fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -> Timeline 
                 signal: None,
             }),
             interrupted: false,
+            timed_out_after_s: None,
             host: Host::default(),
             cores_available: cores,
             python_version: None,

@@ -46,6 +46,11 @@ pub fn record(
         step_summary: false,
         stacks: true,
         native: false,
+        timeout: None,
+        // The gate reads the report back from `report_dir`, so it must land
+        // there, not in a numbered sibling: the gate's report directory is
+        // its own working copy of the profiled run, rewritten on each gate.
+        force: true,
     };
     let outcome = crate::run::run(&spec)?;
     if let Some(sig) = signals::received() {

@@ -16,6 +16,14 @@ pub fn render_timeline(tl: &Timeline) -> Vec<u8> {
     out
 }
 
+/// [`render_timeline`] into a writer the caller chose (see
+/// `OutputDir::write_with`): a long run's timeline is tens of megabytes, and
+/// rendering it into a buffer first doubled boundcheck's peak memory.
+pub fn write_timeline(tl: &Timeline, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *w, tl)?;
+    w.write_all(b"\n")
+}
+
 pub fn render_bench(b: &crate::bench::BenchReport) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(b).unwrap_or_default();
     out.push(b'\n');

@@ -7,6 +7,7 @@
 pub mod bench_md;
 pub mod bench_svg;
 pub mod flame;
+pub mod groups;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -54,6 +55,13 @@ pub struct Report {
     pub exit_status: Option<i32>,
     /// True when boundcheck was interrupted before the target ended: the report is partial.
     pub interrupted: bool,
+    /// Set when `--timeout` stopped the target: the limit, seconds (the report is partial).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_out_after_s: Option<f64>,
+    /// The directory this report was written to, when it is not the `--out`
+    /// asked for (that one held an earlier run's report; see `--force`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_dir: Option<String>,
     pub host: Host,
     /// Version of the target's Python, when it ran Python.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +76,10 @@ pub struct Report {
     pub cores: Vec<CoreSample>,
     /// The busiest threads, by CPU time.
     pub threads: Vec<ThreadSummary>,
+    /// Threads summed by name, busiest first: present only when the program
+    /// had more threads than `threads` lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thread_groups: Vec<groups::ThreadGroup>,
     /// Every process of the tree.
     pub processes: Vec<ProcessSummary>,
     /// What the comparative re-runs measured and recommend (absent when skipped).
@@ -161,6 +173,11 @@ impl Report {
             })
             .collect();
         threads.sort_by(|a, b| b.cpu_s.total_cmp(&a.cpu_s).then(a.tid.cmp(&b.tid)));
+        let thread_groups = if threads.len() > TOP_THREADS {
+            groups::by_name(&f.threads)
+        } else {
+            Vec::new()
+        };
         threads.truncate(TOP_THREADS);
         let m = &tl.meta;
         Report {
@@ -174,6 +191,8 @@ impl Report {
             exit: m.exit,
             exit_status: m.exit.map(|e| e.shell_status()),
             interrupted: m.interrupted,
+            timed_out_after_s: m.timed_out_after_s,
+            output_dir: None,
             host: m.host.clone(),
             python_version: m.python_version.clone(),
             sampling: tl.sampling.clone(),
@@ -181,6 +200,7 @@ impl Report {
             diagnosis,
             cores: f.core_means.clone(),
             threads,
+            thread_groups,
             processes: tl
                 .processes
                 .iter()
@@ -306,7 +326,12 @@ pub(crate) fn refuse_newer_major(
         .get("schema_version")
         .and_then(|v| v.as_str())
         .unwrap_or("");
-    let major = |v: &str| v.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    // A major too large for u64 is still a number, and newer than ours.
+    let major = |v: &str| {
+        let m = v.split('.').next().unwrap_or("");
+        (!m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| m.parse::<u64>().unwrap_or(u64::MAX))
+    };
     match (major(version), major(ours)) {
         (Some(found), Some(supported)) if found > supported => Err(Error::NewerSchema {
             path: path.to_path_buf(),
@@ -317,7 +342,10 @@ pub(crate) fn refuse_newer_major(
         (None, _) => Err(Error::BadFile {
             path: path.to_path_buf(),
             expected,
-            reason: "no schema_version field".into(),
+            reason: match value.get("schema_version") {
+                None => "no schema_version field".into(),
+                Some(v) => format!("schema_version {v} is not \"MAJOR.MINOR\""),
+            },
         }),
     }
 }

@@ -27,15 +27,21 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
     let _ = writeln!(
         s,
         "  run       {} · {:.2} s · {} · {} samples at {:.0} Hz{}",
-        shorten(&report.command.join(" "), 60),
+        // One line whatever the argv holds (`python -c` scripts have newlines).
+        shorten(
+            &report.command.join(" ").replace(['\n', '\r', '\t'], " "),
+            60
+        ),
         report.duration_s,
         exit,
         report.sampling.samples,
         report.sampling.achieved_rate_hz,
         if report.interrupted {
-            " · INTERRUPTED (partial)"
+            " · INTERRUPTED (partial)".to_string()
+        } else if let Some(limit) = report.timed_out_after_s {
+            format!(" · STOPPED by --timeout after {limit:.1} s (partial)")
         } else {
-            ""
+            String::new()
         }
     );
     for (i, e) in d.evidence.iter().enumerate() {
@@ -125,6 +131,33 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
             "{head}{:<15} {id:<13} cpu {:>6.2} s  {split}{gil}",
             shorten(&t.name, 15),
             t.cpu_s
+        );
+    }
+    for (i, g) in report
+        .thread_groups
+        .iter()
+        .take(SUMMARY_THREADS)
+        .enumerate()
+    {
+        let head = if i == 0 {
+            "  by name   "
+        } else {
+            "            "
+        };
+        let mut states: Vec<(&String, &f64)> =
+            g.shares.iter().filter(|(_, v)| **v >= 0.01).collect();
+        states.sort_by(|a, b| b.1.total_cmp(a.1));
+        let split: Vec<String> = states
+            .iter()
+            .map(|(k, v)| format!("{k} {:.0}%", **v * 100.0))
+            .collect();
+        let count = format!("×{}", g.threads);
+        let _ = writeln!(
+            s,
+            "{head}{:<15} {count:<13} cpu {:>6.2} s  {}",
+            shorten(&g.name, 15),
+            g.cpu_s,
+            split.join(", ")
         );
     }
     for (i, c) in d.caveats.iter().enumerate() {

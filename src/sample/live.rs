@@ -25,6 +25,9 @@ use crate::timeline::{
 use procfs::process::{Process, Syscall, Task};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// `read_failures` key of a `/proc/PID/task/TID/syscall` read the kernel refused.
+pub const SYSCALL_DENIED: &str = "syscall-denied";
+
 /// Slow counters (`status`, `io`) are read every this many ticks.
 pub const SLOW_EVERY: u64 = 10;
 
@@ -339,11 +342,19 @@ impl LiveReader {
         ts.wchan = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan"))
             .ok()
             .and_then(|w| parse::parse_wchan(&w));
+        let syscall = task.syscall();
+        if let Err(procfs::ProcError::PermissionDenied(_)) = syscall {
+            // No ptrace access (another user's process without
+            // CAP_SYS_PTRACE, a setuid program): the wait cannot be told
+            // apart. Counted, so a caveat says so instead of a silent "other".
+            self.fail(SYSCALL_DENIED);
+            return;
+        }
         let Ok(Syscall::Blocked {
             syscall_number,
             argument_registers: args,
             ..
-        }) = task.syscall()
+        }) = syscall
         else {
             return;
         };

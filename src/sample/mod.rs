@@ -138,6 +138,9 @@ pub fn record(
         late_sum += late;
         late_max = late_max.max(late);
         on_sample(&sample);
+        // Every sample is kept until the report is written: without this the
+        // thread list's growth slack (up to half of it) stays allocated too.
+        sample.threads.shrink_to_fit();
         rec.samples.push(sample);
         next = now + Duration::from_secs_f64(period * jitter.factor());
     }

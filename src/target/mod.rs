@@ -10,6 +10,7 @@
 //! the fork, so the child only calls async-signal-safe functions.
 
 pub mod signals;
+pub mod timeout;
 
 use crate::error::Error;
 use crate::timeline::ExitInfo;

@@ -78,6 +78,10 @@ pub struct RunMeta {
     /// True when boundcheck was interrupted (SIGINT/SIGTERM) before the target ended.
     #[serde(default)]
     pub interrupted: bool,
+    /// Set when `--timeout` stopped the target: the limit, seconds. The run
+    /// is partial and boundcheck exits 124.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_out_after_s: Option<f64>,
     /// The machine the run happened on.
     pub host: Host,
     /// CPUs the target may run on (its affinity mask), the denominator of "cores busy".

@@ -1,0 +1,148 @@
+//! Permissions, for real: boundcheck run as an unprivileged user (`setpriv
+//! --reuid=nobody`) and as root without CAP_SYS_PTRACE (`setpriv
+//! --bounding-set=-sys_ptrace`, what a container without SYS_PTRACE gets).
+//! Each case is skipped with a printed reason where it cannot be set up
+//! (not root, no `setpriv`).
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// Whether we can run commands as another user here; prints why not.
+fn can_switch_users() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: needs root to run boundcheck as another user");
+        return false;
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: no `setpriv` (util-linux) on PATH");
+        return false;
+    }
+    true
+}
+
+fn as_nobody() -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    c
+}
+
+/// An output directory anyone may write to.
+fn open_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    d
+}
+
+fn boundcheck(mut prefix: Command, out: &Path, args: &[&str]) -> Output {
+    prefix
+        .arg(env!("CARGO_BIN_EXE_boundcheck"))
+        .args(["--quiet", "--no-rerun", "--out"])
+        .arg(out)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn report(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+}
+
+fn caveat<'a>(r: &'a Value, code: &str) -> Option<&'a str> {
+    r["diagnosis"]["caveats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == code)
+        .and_then(|c| c["message"].as_str())
+}
+
+#[test]
+fn unprivileged_run_falls_back_to_proc_only_when_perf_is_refused() {
+    if !can_switch_users() {
+        return;
+    }
+    let _g = exclusive();
+    let dir = open_dir();
+    let out = dir.path().join("out");
+    let o = boundcheck(as_nobody(), &out, &["--", "sleep", "0.5"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let r = report(&out);
+    assert_eq!(r["diagnosis"]["verdict"], "idle", "{r}");
+    // Counting kernel time (needed for context switches) is allowed to an
+    // unprivileged user only with perf_event_paranoid <= 1.
+    let paranoid: i32 = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let msg = caveat(&r, "no-perf-counters");
+    if paranoid >= 2 {
+        let msg = msg.unwrap_or_else(|| panic!("perf refused without a caveat: {r}"));
+        assert!(
+            msg.contains("sysctl kernel.perf_event_paranoid=1"),
+            "the exact fix: {msg}"
+        );
+        assert!(r["counters"]["task_clock_s"].is_null(), "{r}");
+    } else {
+        assert!(msg.is_none(), "perf allowed at paranoid {paranoid}: {r}");
+    }
+}
+
+#[test]
+fn attaching_to_another_users_process_without_rights_is_a_clear_error() {
+    if !can_switch_users() {
+        return;
+    }
+    let mut victim = Command::new("sleep").arg("20").spawn().unwrap();
+    let dir = open_dir();
+    let pid = victim.id().to_string();
+    let o = boundcheck(
+        as_nobody(),
+        &dir.path().join("out"),
+        &["--attach", &pid, "--duration", "1s"],
+    );
+    let still_running = victim.try_wait().unwrap().is_none();
+    let _ = victim.kill();
+    let _ = victim.wait();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot attach to pid {pid}"))
+            && stderr.contains("same user as the process, or as root"),
+        "{stderr}"
+    );
+    assert!(still_running, "the process was left alone");
+}
+
+#[test]
+fn without_cap_sys_ptrace_blocked_threads_are_flagged_not_misread() {
+    if !can_switch_users() {
+        return;
+    }
+    let _g = exclusive();
+    // Another user's process; root without CAP_SYS_PTRACE may read its
+    // /proc/PID/stat but not /proc/PID/syscall.
+    let mut victim = as_nobody().args(["sleep", "20"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let dir = open_dir();
+    let out = dir.path().join("out");
+    let mut drop_ptrace = Command::new("setpriv");
+    drop_ptrace.args(["--bounding-set=-sys_ptrace", "--"]);
+    // setpriv execs `sleep` as its own pid after dropping privileges.
+    let pid = victim.id().to_string();
+    let o = boundcheck(drop_ptrace, &out, &["--attach", &pid, "--duration", "1s"]);
+    let _ = victim.kill();
+    let _ = victim.wait();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let r = report(&out);
+    let msg = caveat(&r, "ptrace-denied").unwrap_or_else(|| panic!("no caveat: {r}"));
+    assert!(msg.contains("CAP_SYS_PTRACE"), "{msg}");
+}
