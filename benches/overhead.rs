@@ -2,8 +2,9 @@
 //!
 //! A benchmark, not a test: it asserts nothing, it measures. For each workload
 //! it runs, interleaved round after round,
-//!   baseline (the workload alone), boundcheck at 100 Hz and 1000 Hz,
-//!   py-spy record --nonblocking at 100 Hz and 1000 Hz,
+//!   baseline (the workload alone), boundcheck at 100 Hz and 1000 Hz (Python
+//!   stacks on, the default), boundcheck at 100 Hz with `--no-stacks` (OS
+//!   states only), py-spy record --nonblocking at 100 Hz and 1000 Hz,
 //! and reports per configuration the median work time, its min–max, the median
 //! of the per-round ratio to that round's baseline (the slowdown), the
 //! profiler's own CPU use and boundcheck's achieved sampling rate.
@@ -20,7 +21,7 @@
 //!   --workload W    only this workload (gil_threads, many_threads); repeatable
 //!   --no-pyspy      skip the py-spy configurations
 //!   --config C      only this configuration (baseline is always run): bc100,
-//!                   bc1000, pyspy100, pyspy1000; repeatable. For a focused
+//!                   bc1000, bcos100 (no stacks), pyspy100, pyspy1000; repeatable. For a focused
 //!                   A/B with many rounds, e.g. --config bc100 --runs 20
 //! Environment: BOUNDCHECK_BENCH_PYTHON = interpreter to run the workloads
 //! (default: the real interpreter behind `python3`, resolved once so that the
@@ -60,7 +61,10 @@ const WORKLOADS: &[Workload] = &[
 #[derive(Clone, Copy, PartialEq)]
 enum Tool {
     Baseline,
+    /// boundcheck at this rate, Python stacks on (the default).
     Boundcheck(u32),
+    /// boundcheck at this rate with `--no-stacks`: what the stacks cost.
+    BoundcheckOs(u32),
     PySpy(u32),
 }
 
@@ -69,6 +73,7 @@ impl Tool {
         match self {
             Tool::Baseline => "baseline".into(),
             Tool::Boundcheck(hz) => format!("bc{hz}"),
+            Tool::BoundcheckOs(hz) => format!("bcos{hz}"),
             Tool::PySpy(hz) => format!("pyspy{hz}"),
         }
     }
@@ -77,6 +82,7 @@ impl Tool {
         match self {
             Tool::Baseline => "baseline".into(),
             Tool::Boundcheck(hz) => format!("boundcheck {hz} Hz"),
+            Tool::BoundcheckOs(hz) => format!("boundcheck {hz} Hz, no stacks"),
             Tool::PySpy(hz) => format!("py-spy {hz} Hz"),
         }
     }
@@ -86,6 +92,7 @@ const CONFIGS: &[Tool] = &[
     Tool::Baseline,
     Tool::Boundcheck(100),
     Tool::Boundcheck(1000),
+    Tool::BoundcheckOs(100),
     Tool::PySpy(100),
     Tool::PySpy(1000),
 ];
@@ -138,7 +145,7 @@ fn parse_args() -> Options {
             "-h" | "--help" => {
                 println!(
                     "usage: cargo bench --bench overhead [-- --runs N] [--quick] [--scale F] \
-                     [--workload NAME] [--config bc100|bc1000|pyspy100|pyspy1000] [--no-pyspy]"
+                     [--workload NAME] [--config bc100|bc1000|bcos100|pyspy100|pyspy1000] [--no-pyspy]"
                 );
                 std::process::exit(0);
             }
@@ -189,6 +196,12 @@ struct RunResult {
     sampler_cpu_s: Option<f64>,
     bc_duration_s: Option<f64>,
     achieved_hz: Option<f64>,
+    /// Ticks lost (a whole period late) as a share of ticks due.
+    late_share: Option<f64>,
+    /// Stack reads per second achieved (py-spy inside boundcheck).
+    stack_hz: Option<f64>,
+    /// Sampler CPU per sample per thread seen, microseconds.
+    us_per_thread_sample: Option<f64>,
 }
 
 struct Env {
@@ -326,9 +339,14 @@ fn run_once(
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut cmd = match tool {
         Tool::Baseline => Command::new(py),
-        Tool::Boundcheck(hz) => {
+        Tool::Boundcheck(hz) | Tool::BoundcheckOs(hz) => {
             let mut c = Command::new(BOUNDCHECK);
-            c.arg("--rate")
+            if matches!(tool, Tool::BoundcheckOs(_)) {
+                c.arg("--no-stacks");
+            }
+            c.arg("--no-rerun")
+                .arg("--force")
+                .arg("--rate")
                 .arg(hz.to_string())
                 .arg("--quiet")
                 .arg("--out")
@@ -392,14 +410,34 @@ fn run_once(
         target_cpu_s: field(&stdout, "cpu_s="),
         ..RunResult::default()
     };
-    if let Tool::Boundcheck(_) = tool {
+    if let Tool::Boundcheck(_) | Tool::BoundcheckOs(_) = tool {
         let text = fs::read_to_string(dir.join("bc").join("report.json"))
             .map_err(|e| format!("report.json: {e}"))?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("report.json: {e}"))?;
-        r.sampler_cpu_s = v["sampling"]["sampler_cpu_s"].as_f64();
-        r.achieved_hz = v["sampling"]["achieved_rate_hz"].as_f64();
+        let sampling = &v["sampling"];
+        r.sampler_cpu_s = sampling["sampler_cpu_s"].as_f64();
+        r.achieved_hz = sampling["achieved_rate_hz"].as_f64();
         r.bc_duration_s = v["duration_s"].as_f64();
+        let taken = sampling["samples"].as_f64().unwrap_or(0.0);
+        let lost = sampling["lost_samples"].as_f64().unwrap_or(0.0);
+        r.late_share = (taken + lost > 0.0).then(|| lost / (taken + lost));
+        r.stack_hz = v["stack_sampling"]["rate_hz"].as_f64();
+        // Thread-samples read: from the timeline (the report lists only the busiest threads).
+        let thread_samples = fs::read_to_string(dir.join("bc").join("timeline.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|t| {
+                t["samples"].as_array().map(|a| {
+                    a.iter()
+                        .map(|s| s["threads"].as_array().map_or(0, |t| t.len()))
+                        .sum::<usize>()
+                })
+            });
+        r.us_per_thread_sample = match (r.sampler_cpu_s, thread_samples) {
+            (Some(cpu), Some(n)) if n > 0 => Some(cpu / n as f64 * 1e6),
+            _ => None,
+        };
     }
     let _ = fs::remove_dir_all(&dir);
     Ok(r)
@@ -545,9 +583,13 @@ fn table(
     let _ = writeln!(
         s,
         "| config | ok runs | work median (s) | work min–max (s) | slowdown (median) | 95 % CI of median | ratio min–max \
-         | end-to-end median (s) | sampler CPU (% of a core) | tool CPU, rusage (% of a core) | achieved Hz |"
+         | end-to-end median (s) | sampler CPU (% of a core) | tool CPU, rusage (% of a core) | achieved Hz \
+         | lost ticks | stack reads/s | sampler µs per thread-sample |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     let base = &results[0];
     // Extra CPU of a baseline run beyond what the target counts itself
     // (interpreter start-up and teardown): subtracted from the tools' figure.
@@ -581,10 +623,13 @@ fn table(
                 .collect(),
         );
         let hz = median(ok.iter().filter_map(|r| r.achieved_hz).collect());
+        let late = median(ok.iter().filter_map(|r| r.late_share).collect());
+        let stack_hz = median(ok.iter().filter_map(|r| r.stack_hz).collect());
+        let per_thread = median(ok.iter().filter_map(|r| r.us_per_thread_sample).collect());
         let is_base = *tool == Tool::Baseline;
         let _ = writeln!(
             s,
-            "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             tool.label(),
             ok.len(),
             n,
@@ -612,11 +657,20 @@ fn table(
                 opt(tool_cpu, |v| format!("{:.1} %", v * 100.0))
             },
             opt(hz, |v| format!("{v:.0}")),
+            opt(late, |v| format!("{:.1} %", v * 100.0)),
+            opt(stack_hz, |v| format!("{v:.0}")),
+            opt(per_thread, |v| format!("{v:.0}")),
         );
     }
     if want_pyspy && !have_pyspy {
-        let _ = writeln!(s, "| py-spy 100 Hz | not installed | | | | | | | | | |");
-        let _ = writeln!(s, "| py-spy 1000 Hz | not installed | | | | | | | | | |");
+        let _ = writeln!(
+            s,
+            "| py-spy 100 Hz | not installed | | | | | | | | | | | | |"
+        );
+        let _ = writeln!(
+            s,
+            "| py-spy 1000 Hz | not installed | | | | | | | | | | | | |"
+        );
     }
     s.push('\n');
     let verdict = goal(configs, results);
@@ -678,6 +732,14 @@ fn goal(configs: &[Tool], results: &[Vec<Option<RunResult>>]) -> String {
                      median ×{m:.3}, 95 % CI ×{lo:.3}–×{hi:.3})"
                 ));
             }
+        }
+    }
+    if let (Some(bc), Some(os)) = (runs(Tool::Boundcheck(100)), runs(Tool::BoundcheckOs(100))) {
+        let r = paired(bc, os);
+        if let (Some(m), Some((lo, hi))) = (median(r.clone()), bootstrap_ci(&r)) {
+            parts.push(format!(
+                "cost of Python stacks at 100 Hz: with/without median ×{m:.3}, 95 % CI ×{lo:.3}–×{hi:.3}"
+            ));
         }
     }
     format!("Goal — {}.", parts.join("; "))
