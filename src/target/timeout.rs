@@ -64,11 +64,6 @@ impl Timeout {
         self.terminated_at.and(self.limit)
     }
 
-    /// Whether the grace period ran out and SIGKILL was sent.
-    pub fn escalated(&self) -> bool {
-        self.killed
-    }
-
     /// After the launched process has exited (not yet reaped, so the tree can
     /// still be found from it): give what is left of the tree the rest of the
     /// grace period, then SIGKILL it and reap what boundcheck adopted.
@@ -101,7 +96,7 @@ fn descendants(root: i32) -> Vec<i32> {
     TreeTracker::new(root)
         .scan()
         .into_iter()
-        .filter(|&p| p != root && !is_zombie(p))
+        .filter(|&p| p != root && !super::has_ended(p))
         .collect()
 }
 
@@ -118,8 +113,4 @@ fn reap(pids: &[i32]) {
         // SAFETY: non-blocking wait for a specific pid; ECHILD when not ours.
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
     }
-}
-
-fn is_zombie(pid: i32) -> bool {
-    super::has_ended(pid)
 }
