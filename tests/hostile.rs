@@ -432,3 +432,17 @@ fn fork_storm_stopped_by_timeout_leaves_no_child_behind() {
     r.report();
     assert_no_stray(&m);
 }
+
+#[test]
+fn timeout_kills_a_child_that_ignores_sigterm_after_its_parent_died() {
+    let _g = exclusive();
+    let m = marker("orphan-ignores-term");
+    let never = hostile("never_exits.py");
+    // The root (sh) dies of SIGTERM at once; its child ignores SIGTERM and is
+    // adopted by boundcheck, which must still SIGKILL and reap it.
+    let script = format!("python3 {never} {m} ignore-term & sleep 60");
+    let r = run_bounded(&["--timeout", "2s", "--", "sh", "-c", &script, &m]);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    assert_eq!(r.report()["exit"]["signal"], 15, "the root died of SIGTERM");
+    assert_no_stray(&m);
+}
