@@ -298,8 +298,13 @@ mod live {
                     settings,
                     start,
                     || {
-                        timeout.poll(child.pid());
-                        child.has_exited()
+                        // A target that ended on its own just before the
+                        // limit was not stopped by it: ask about exit first.
+                        let exited = child.has_exited();
+                        if !exited {
+                            timeout.poll(child.pid());
+                        }
+                        exited
                     },
                     |s| {
                         on_sample(s);

@@ -64,45 +64,37 @@ impl Timeout {
         self.terminated_at.and(self.limit)
     }
 
-    /// Whether the grace period ran out and SIGKILL was sent.
-    pub fn escalated(&self) -> bool {
-        self.killed
-    }
-
     /// After the launched process has exited (not yet reaped, so the tree can
     /// still be found from it): give what is left of the tree the rest of the
-    /// grace period, then SIGKILL it and reap what boundcheck adopted.
+    /// grace period, then SIGKILL it; reap what boundcheck adopted as it ends.
     pub fn finish(&mut self, root: i32) {
         let Some(t) = self.terminated_at else {
             return;
         };
+        // SIGKILL cannot be refused, but its delivery is not instant.
+        let give_up = t + GRACE + Duration::from_secs(1);
         loop {
-            let left: Vec<i32> = descendants(root);
-            if left.is_empty() {
+            let tree: Vec<i32> = TreeTracker::new(root)
+                .scan()
+                .into_iter()
+                .filter(|&p| p != root)
+                .collect();
+            reap(&tree);
+            let alive: Vec<i32> = tree.into_iter().filter(|&p| !super::has_ended(p)).collect();
+            let now = Instant::now();
+            if alive.is_empty() || now >= give_up {
                 return;
             }
-            if t.elapsed() >= GRACE {
-                for &pid in &left {
+            if now.duration_since(t) >= GRACE {
+                for &pid in &alive {
                     // SAFETY: sending a signal to a pid of the target's tree.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
                 }
                 self.killed = true;
-                reap(&left);
-                return;
             }
-            reap(&left);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-/// Live processes of the tree under `root`, without the root itself.
-fn descendants(root: i32) -> Vec<i32> {
-    TreeTracker::new(root)
-        .scan()
-        .into_iter()
-        .filter(|&p| p != root && !is_zombie(p))
-        .collect()
 }
 
 fn signal_tree(root: i32, sig: i32) {
@@ -118,8 +110,4 @@ fn reap(pids: &[i32]) {
         // SAFETY: non-blocking wait for a specific pid; ECHILD when not ours.
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
     }
-}
-
-fn is_zombie(pid: i32) -> bool {
-    super::has_ended(pid)
 }
