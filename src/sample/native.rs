@@ -18,11 +18,10 @@
 //! frame pointers: code built without them (this machine's libpython) stops
 //! after a frame or three, hence Python stacks come from py-spy instead.
 
-use super::rings::{self, Rec, Rings, RunClock};
+use super::rings::{self, ChainTable, Rec, Rings, RunClock};
 use super::symbols::{Symbols, chain_addrs};
 use crate::timeline::{NativeProfile, NativeSample, StackTable};
 use perf_event::events::Software;
-use std::collections::HashMap;
 use std::time::Instant;
 
 /// Samples per second of a thread's CPU time.
@@ -51,8 +50,7 @@ pub struct NativeSampler {
     kernel_frames: bool,
     kernel_unavailable: Option<String>,
     /// Distinct raw chains, the pid prepended (addresses only mean something per process).
-    chain_ids: HashMap<Vec<u64>, u32>,
-    chains: Vec<Vec<u64>>,
+    chains: ChainTable,
     samples: Vec<RawSample>,
     symbols: Symbols,
     key: Vec<u64>,
@@ -91,8 +89,7 @@ impl NativeSampler {
             clock: RunClock::new(start),
             kernel_frames: kernel_unavailable.is_none(),
             kernel_unavailable,
-            chain_ids: HashMap::new(),
-            chains: Vec::new(),
+            chains: ChainTable::default(),
             samples: Vec::new(),
             symbols: Symbols::default(),
             key: Vec::new(),
@@ -106,7 +103,6 @@ impl NativeSampler {
     pub fn drain(&mut self) {
         let Self {
             rings,
-            chain_ids,
             chains,
             samples,
             symbols,
@@ -124,16 +120,9 @@ impl NativeSampler {
                 key.clear();
                 key.push(pid as u64);
                 key.extend_from_slice(chain);
-                let id = match chain_ids.get(key.as_slice()) {
-                    Some(&id) => id,
-                    None => {
-                        let id = chains.len() as u32;
-                        chain_addrs(pid, chain).for_each(|a| symbols.note(a));
-                        chains.push(key.clone());
-                        chain_ids.insert(key.clone(), id);
-                        id
-                    }
-                };
+                let id = chains.intern(key, || {
+                    chain_addrs(pid, chain).for_each(|a| symbols.note(a))
+                });
                 samples.push(RawSample {
                     pid,
                     tid,
@@ -153,9 +142,10 @@ impl NativeSampler {
         let t0 = Instant::now();
         let resolved = std::mem::take(&mut self.symbols).resolve();
         let mut table = StackTable::default();
-        let mut unresolved_per_chain = Vec::with_capacity(self.chains.len());
+        let mut unresolved_per_chain = Vec::with_capacity(self.chains.list.len());
         let stack_of_chain: Vec<u32> = self
             .chains
+            .list
             .iter()
             .map(|key| {
                 let pid = key[0] as i32;

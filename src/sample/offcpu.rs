@@ -19,7 +19,7 @@
 //! (thread, kernel stack) during the run and classified once per distinct
 //! stack at the end, so the per-switch cost stays a hash update.
 
-use super::rings::{self, Rec, Rings, RunClock};
+use super::rings::{self, ChainTable, Rec, Rings, RunClock};
 use super::symbols::{Symbols, chain_addrs};
 use crate::timeline::{OffCpuInterval, OffCpuProfile, OffCpuReason, StackTable, ThreadOffCpu};
 use perf_event::events::Software;
@@ -90,8 +90,7 @@ pub struct OffCpuSampler {
     clock: RunClock,
     pending: Vec<Ev>,
     threads: HashMap<i32, ThreadState>,
-    chain_ids: HashMap<Vec<u64>, u32>,
-    chains: Vec<Vec<u64>>,
+    chains: ChainTable,
     /// (tid, chain, preempted) → (ns off CPU, switches).
     totals: HashMap<(i32, u32, bool), (u64, u64)>,
     intervals: Vec<RawInterval>,
@@ -132,8 +131,7 @@ impl OffCpuSampler {
             clock: RunClock::new(start),
             pending: Vec::new(),
             threads: HashMap::new(),
-            chain_ids: HashMap::new(),
-            chains: Vec::new(),
+            chains: ChainTable::default(),
             totals: HashMap::new(),
             intervals: Vec::new(),
             intervals_dropped: 0,
@@ -153,7 +151,6 @@ impl OffCpuSampler {
         let Self {
             rings,
             pending,
-            chain_ids,
             chains,
             symbols,
             lost,
@@ -166,16 +163,9 @@ impl OffCpuSampler {
                 time_ns,
                 chain,
             } => {
-                let chain = match chain_ids.get(chain) {
-                    Some(&id) => id,
-                    None => {
-                        let id = chains.len() as u32;
-                        chain_addrs(pid, chain).for_each(|a| symbols.note(a));
-                        chains.push(chain.to_vec());
-                        chain_ids.insert(chain.to_vec(), id);
-                        id
-                    }
-                };
+                let chain = chains.intern(chain, || {
+                    chain_addrs(pid, chain).for_each(|a| symbols.note(a))
+                });
                 pending.push(Ev {
                     time_ns,
                     pid,
@@ -263,9 +253,9 @@ impl OffCpuSampler {
 
         let resolved = std::mem::take(&mut self.symbols).resolve();
         let mut stacks = StackTable::default();
-        let mut chain_stack = Vec::with_capacity(self.chains.len());
-        let mut chain_reason = Vec::with_capacity(self.chains.len());
-        for chain in &self.chains {
+        let mut chain_stack = Vec::with_capacity(self.chains.list.len());
+        let mut chain_reason = Vec::with_capacity(self.chains.list.len());
+        for chain in &self.chains.list {
             let frames: Vec<_> = chain_addrs(0, chain)
                 .filter_map(|a| resolved.frame(a).cloned())
                 .collect();

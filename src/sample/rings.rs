@@ -12,6 +12,7 @@
 
 use perf_event::events::Event;
 use perf_event::{Builder, Clock, SampleFlag, Sampler};
+use std::collections::HashMap;
 use std::io;
 use std::time::Instant;
 
@@ -317,5 +318,28 @@ mod tests {
             parse(PERF_RECORD_LOST, 0, &[1, 42]),
             Some(Rec::Lost(42))
         ));
+    }
+}
+
+/// Distinct raw call chains, each given an id the first time it is seen.
+/// Both samplers see the same few chains thousands of times; interning them
+/// keeps memory flat and lets each new chain's addresses be noted for
+/// symbolisation exactly once (`on_new`).
+#[derive(Default)]
+pub struct ChainTable {
+    ids: HashMap<Vec<u64>, u32>,
+    pub list: Vec<Vec<u64>>,
+}
+
+impl ChainTable {
+    pub fn intern(&mut self, key: &[u64], on_new: impl FnOnce()) -> u32 {
+        if let Some(&id) = self.ids.get(key) {
+            return id;
+        }
+        on_new();
+        let id = self.list.len() as u32;
+        self.list.push(key.to_vec());
+        self.ids.insert(key.to_vec(), id);
+        id
     }
 }
