@@ -12,7 +12,10 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod output;
+pub mod pprof;
+pub mod speedscope;
 pub mod text;
+pub mod trace;
 
 use crate::diagnose::{Diagnosis, Features, HotFunction};
 use crate::error::Error;
