@@ -10,7 +10,8 @@
 //!   ones. The state is the finer Python one where stacks were read
 //!   (`gil-held`, `gil-wait`, `native-nogil`, `lock-wait`), else the OS one
 //!   (`on-cpu`, `disk-wait`, `net-wait`, `sleep`, …) — the same labels as the
-//!   wall-clock flamegraph. A tick covers the interval before it
+//!   wall-clock flamegraph; a tick between stack reads whose OS state agrees
+//!   with the run's Python state continues it (see [`refines`]). A tick covers the interval before it
 //!   (`t_s - interval_s` to `t_s`); a tick in which the thread was not seen
 //!   ends its run;
 //! - `C` (counter) events on the root process: `cpu N` per core (percent
@@ -23,7 +24,7 @@
 //! microsecond per run.
 
 use super::flame::state_label;
-use crate::timeline::Timeline;
+use crate::timeline::{ThreadState, Timeline};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
@@ -78,7 +79,10 @@ pub fn render(tl: &Timeline) -> Vec<u8> {
             let state = state_label(t);
             let key = (t.pid, t.tid);
             match open.get_mut(&key) {
-                Some(r) if r.state == state && r.last + 1 == i => {
+                Some(r)
+                    if r.last + 1 == i
+                        && (r.state == state || (t.py.is_none() && refines(r.state, t.state))) =>
+                {
                     r.end_s = s.t_s;
                     r.ticks += 1;
                     r.last = i;
@@ -164,6 +168,20 @@ pub fn render(tl: &Timeline) -> Vec<u8> {
     out
 }
 
+/// Whether Python state `py` is a refinement of OS state `os`. Stacks are
+/// read on some ticks only; a tick between reads knows only the OS state,
+/// and splitting a 2 s `gil-wait` run at every such tick into `gil-wait`,
+/// `lock-wait`, `gil-wait` slices would draw a change that did not happen.
+/// So a tick without a stack read continues a run whose Python state its
+/// OS state agrees with.
+fn refines(py: &str, os: ThreadState) -> bool {
+    match os {
+        ThreadState::OnCpu => matches!(py, "gil-held" | "native-nogil"),
+        ThreadState::LockWait => matches!(py, "gil-wait" | "lock-wait"),
+        _ => false,
+    }
+}
+
 fn meta(kind: &str, pid: i32, tid: i32, name: &str) -> Value {
     json!({ "name": kind, "ph": "M", "pid": pid, "tid": tid, "args": { "name": name } })
 }
@@ -198,6 +216,33 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_tick_between_stack_reads_continues_the_python_state_it_agrees_with() {
+        let mut tl: Timeline = serde_json::from_str(include_str!(
+            "../../fixtures/timelines/cpu-serial__cpu_serial.json"
+        ))
+        .unwrap();
+        use crate::timeline::PyState;
+        let mut ticks = vec![
+            sample(0.01, &[(1, ThreadState::LockWait)]),
+            sample(0.02, &[(1, ThreadState::LockWait)]),
+            sample(0.03, &[(1, ThreadState::LockWait)]),
+            sample(0.04, &[(1, ThreadState::OnCpu)]),
+        ];
+        ticks[0].threads[0].py = Some(PyState::GilWait);
+        ticks[2].threads[0].py = Some(PyState::GilWait);
+        tl.samples = ticks;
+        let v: Value = serde_json::from_slice(&render(&tl)).unwrap();
+        let names: Vec<&str> = v["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["ph"] == "X")
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["gil-wait", "on-cpu"]);
     }
 
     #[test]
