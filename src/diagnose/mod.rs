@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// What bounds the program. The spelling is a public contract (`diagnosis.verdict`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// One thread does the work, other cores idle.
@@ -84,7 +84,7 @@ impl Verdict {
 }
 
 /// One figure a rule looked at.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Evidence {
     /// Machine name of the figure, e.g. `gil_wait_share`.
     pub rule: String,
@@ -103,7 +103,7 @@ pub struct Evidence {
 }
 
 /// A reason to trust the verdict less, or something the run could not measure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Caveat {
     /// Stable machine name, e.g. `few-samples`, `no-pmu`.
     pub code: String,
@@ -112,7 +112,7 @@ pub struct Caveat {
 }
 
 /// The answer to "what bounds this program?".
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Diagnosis {
     pub verdict: Verdict,
     /// How sure, 0–1: the margin of the deciding figures over their thresholds,
@@ -134,7 +134,7 @@ pub struct Diagnosis {
 }
 
 /// A place in the program and why it matters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Site {
     /// Which hot list it heads: `on-cpu`, `gil-wait`, `lock-wait`, `io-wait`, or `event-loop`.
     pub state: String,

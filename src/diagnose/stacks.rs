@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 pub const TOP_FUNCTIONS: usize = 10;
 
 /// One function's weight in one state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HotFunction {
     /// Function name as the interpreter knows it (qualified name on 3.11+).
     pub function: String,

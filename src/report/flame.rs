@@ -19,7 +19,7 @@
 //! the run's metadata, and colours derived from names, so golden files can pin it.
 
 use crate::error::Error;
-use crate::timeline::{PyState, Sample, ThreadSample, ThreadState, Timeline};
+use crate::timeline::{Frame, PyState, Sample, ThreadSample, ThreadState, Timeline};
 use inferno::flamegraph::color::{BasicPalette, Color, MultiPalette, Palette, PaletteMap};
 use inferno::flamegraph::{self, Options};
 use std::collections::{BTreeMap, HashMap};
@@ -66,13 +66,68 @@ const STATE_COLOURS: [(&str, (u8, u8, u8)); 11] = [
     ("[other]", (200, 200, 200)),
 ];
 
-/// Folded stacks (`frame;frame;frame count` lines, sorted) for one view.
+/// One frame of a flame stack, before a format spells it. Folded stacks,
+/// speedscope and pprof all draw the same stacks; keeping the frames typed
+/// until the last step lets each format keep what it can use (a file and
+/// line for real code, a name for the pseudo-frames) instead of re-parsing
+/// folded labels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FlameFrame<'a> {
+    /// The root of each process: `name [pid N]`.
+    Process { name: &'a str, pid: i32 },
+    /// A thread, under its process: `name [tid N]`. Present in the
+    /// wall-clock view, and in the on-CPU view for a thread without a stack.
+    Thread { name: &'a str, tid: i32 },
+    /// A Python frame.
+    Code(&'a Frame),
+    /// A native frame from perf (user or kernel).
+    Native(&'a Frame),
+    /// The wall-clock view's leaf: the thread's state (`gil-wait`, `sleep`, …).
+    State(&'static str),
+}
+
+impl FlameFrame<'_> {
+    /// The label of this frame in folded stacks and flamegraphs.
+    pub fn label(&self) -> String {
+        match self {
+            FlameFrame::Process { name, pid } => format!("{} [pid {pid}]", clean(name)),
+            FlameFrame::Thread { name, tid } => format!("{} [tid {tid}]", clean(name)),
+            FlameFrame::Code(f) => clean(&f.label()),
+            FlameFrame::Native(f) => clean(&native_label(f)),
+            FlameFrame::State(s) => format!("[{s}]"),
+        }
+    }
+}
+
+/// One thread-moment of a view: whose, when, how much time it stands for,
+/// and its stack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightedStack<'a> {
+    pub pid: i32,
+    pub tid: i32,
+    /// Seconds from the start of the run at which the stack was taken.
+    pub t_s: f64,
+    /// Seconds of this thread's time the moment stands for: the time since
+    /// the previous tick that read stacks (stacks are read at an adaptive
+    /// rate, so one read can stand for several ticks), the tick's interval
+    /// without stacks, one sampling period (`1 / rate_hz`) for perf samples.
+    pub weight_s: f64,
+    /// The state the thread was in (`None` for perf samples, on a CPU by construction).
+    pub state: Option<&'static str>,
+    /// Frames, outermost first.
+    pub frames: Vec<FlameFrame<'a>>,
+}
+
+/// The thread-moments a view draws, in time order, each with its stack. This
+/// is the one place that decides which moments count and what their stacks
+/// are; [`folded`], `speedscope` and `pprof` all read it.
+///
 /// The on-CPU view of a program without Python stacks but with native
 /// samples (a C or Rust program) is its native view.
-pub fn folded(tl: &Timeline, view: View) -> String {
+pub fn weighted_stacks(tl: &Timeline, view: View) -> Vec<WeightedStack<'_>> {
     let native_samples = tl.native.as_ref().is_some_and(|n| !n.samples.is_empty());
     if view == View::Native || (view == View::Cpu && tl.stacks.is_empty() && native_samples) {
-        return folded_native(tl);
+        return native_stacks(tl);
     }
     let proc_names: HashMap<i32, &str> = tl
         .processes
@@ -85,67 +140,102 @@ pub fn folded(tl: &Timeline, view: View) -> String {
         .map(|t| (t.tid, t.name.as_str()))
         .collect();
     let any_stacks = !tl.stacks.is_empty();
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut last_read_s: Option<f64> = None;
     for s in &tl.samples {
         if any_stacks && !has_stacks(s) {
             continue;
         }
+        let weight_s = match last_read_s {
+            Some(last) if any_stacks => (s.t_s - last).max(0.0),
+            _ => s.interval_s,
+        };
+        last_read_s = Some(s.t_s);
         for t in &s.threads {
             let running = t.state == ThreadState::OnCpu
                 || matches!(t.py, Some(PyState::GilHeld | PyState::NativeNogil));
             if view == View::Cpu && !running {
                 continue;
             }
-            let mut line = format!(
-                "{} [pid {}]",
-                clean(proc_names.get(&t.pid).copied().unwrap_or("?")),
-                t.pid
-            );
+            let mut frames = vec![FlameFrame::Process {
+                name: proc_names.get(&t.pid).copied().unwrap_or("?"),
+                pid: t.pid,
+            }];
             if view == View::Wall || t.stack.is_none() {
-                let name = clean(thread_names.get(&t.tid).copied().unwrap_or("?"));
-                line.push_str(&format!(";{name} [tid {}]", t.tid));
+                frames.push(FlameFrame::Thread {
+                    name: thread_names.get(&t.tid).copied().unwrap_or("?"),
+                    tid: t.tid,
+                });
             }
             if let Some(id) = t.stack {
-                for f in tl.stacks.frames_of(id) {
-                    line.push(';');
-                    line.push_str(&clean(&f.label()));
-                }
+                frames.extend(tl.stacks.frames_of(id).into_iter().map(FlameFrame::Code));
             }
+            let state = state_label(t);
             if view == View::Wall {
-                line.push_str(&format!(";[{}]", state_label(t)));
+                frames.push(FlameFrame::State(state));
             }
-            *counts.entry(line).or_default() += 1;
+            out.push(WeightedStack {
+                pid: t.pid,
+                tid: t.tid,
+                t_s: s.t_s,
+                weight_s,
+                state: Some(state),
+                frames,
+            });
         }
-    }
-    let mut out = String::new();
-    for (line, n) in counts {
-        out.push_str(&format!("{line} {n}\n"));
     }
     out
 }
 
-/// Native samples folded under process and thread frames.
-fn folded_native(tl: &Timeline) -> String {
+/// Native samples under their process frame.
+fn native_stacks(tl: &Timeline) -> Vec<WeightedStack<'_>> {
     let Some(native) = &tl.native else {
-        return String::new();
+        return Vec::new();
     };
     let proc_names: HashMap<i32, &str> = tl
         .processes
         .iter()
         .map(|p| (p.pid, p.name.as_str()))
         .collect();
+    let period_s = if native.rate_hz > 0.0 {
+        1.0 / native.rate_hz
+    } else {
+        0.0
+    };
+    native
+        .samples
+        .iter()
+        .map(|s| {
+            let mut frames = vec![FlameFrame::Process {
+                name: proc_names.get(&s.pid).copied().unwrap_or("?"),
+                pid: s.pid,
+            }];
+            frames.extend(
+                native
+                    .stacks
+                    .frames_of(s.stack)
+                    .into_iter()
+                    .map(FlameFrame::Native),
+            );
+            WeightedStack {
+                pid: s.pid,
+                tid: s.tid,
+                t_s: s.t_s,
+                weight_s: period_s,
+                state: None,
+                frames,
+            }
+        })
+        .collect()
+}
+
+/// Folded stacks (`frame;frame;frame count` lines, sorted) for one view:
+/// the count of each distinct stack of [`weighted_stacks`].
+pub fn folded(tl: &Timeline, view: View) -> String {
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for s in &native.samples {
-        let mut line = format!(
-            "{} [pid {}]",
-            clean(proc_names.get(&s.pid).copied().unwrap_or("?")),
-            s.pid
-        );
-        for f in native.stacks.frames_of(s.stack) {
-            line.push(';');
-            line.push_str(&clean(&native_label(f)));
-        }
-        *counts.entry(line).or_default() += 1;
+    for w in weighted_stacks(tl, view) {
+        let line: Vec<String> = w.frames.iter().map(FlameFrame::label).collect();
+        *counts.entry(line.join(";")).or_default() += 1;
     }
     let mut out = String::new();
     for (line, n) in counts {
@@ -155,7 +245,7 @@ fn folded_native(tl: &Timeline) -> String {
 }
 
 /// A native frame: `function (file:line)` with debug info, `function [module]` without.
-fn native_label(f: &crate::timeline::Frame) -> String {
+fn native_label(f: &Frame) -> String {
     if f.line > 0 {
         f.label()
     } else {
@@ -224,7 +314,7 @@ pub fn svg(tl: &Timeline, folded: &str, view: View) -> Result<Option<Vec<u8>>, E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::{Frame, ProcessInfo, ThreadInfo};
+    use crate::timeline::{ProcessInfo, ThreadInfo};
 
     fn tl() -> Timeline {
         let mut tl: Timeline = serde_json::from_str(include_str!(

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 const TOP_GROUPS: usize = 10;
 
 /// All threads of one name, summed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ThreadGroup {
     /// The thread name (`comm`) they share.
     pub name: String,

@@ -10,6 +10,17 @@ pub fn render_report(report: &Report) -> Vec<u8> {
     out
 }
 
+/// The JSON Schema (draft 2020-12) of `report.json`, generated from the
+/// report types so it cannot drift from what [`render_report`] writes; each
+/// field's description is its doc comment. It is committed as
+/// `docs/report.schema.json` and a test fails when that copy is stale.
+pub fn render_report_schema() -> Vec<u8> {
+    let schema = schemars::schema_for!(Report);
+    let mut out = serde_json::to_vec_pretty(&schema).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
 pub fn render_timeline(tl: &Timeline) -> Vec<u8> {
     let mut out = serde_json::to_vec(tl).unwrap_or_default();
     out.push(b'\n');

@@ -12,7 +12,10 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod output;
+pub mod pprof;
+pub mod speedscope;
 pub mod text;
+pub mod trace;
 
 use crate::diagnose::{Diagnosis, Features, HotFunction};
 use crate::error::Error;
@@ -30,7 +33,11 @@ pub const REPORT_SCHEMA_VERSION: &str = "1.1";
 /// How many threads the report lists.
 const TOP_THREADS: usize = 10;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `report.json`: what bounds the program and the evidence, for people and
+/// scripts. Fields are added in minor versions, never renamed or removed
+/// within a major one (`docs/report-schema.md`).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "boundcheck report.json")]
 pub struct Report {
     /// Always `"boundcheck-report"`.
     pub format: String,
@@ -106,7 +113,7 @@ pub struct Report {
 }
 
 /// One thread's time, split by state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ThreadSummary {
     pub pid: i32,
     pub tid: i32,
@@ -128,7 +135,7 @@ pub struct ThreadSummary {
 }
 
 /// One process of the tree.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProcessSummary {
     pub pid: i32,
     pub ppid: i32,
@@ -232,7 +239,7 @@ impl Report {
 }
 
 /// Whole-tree off-CPU time by reason.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OffCpuSummary {
     /// How it was measured.
     pub method: String,
@@ -271,7 +278,7 @@ impl OffCpuSummary {
 }
 
 /// Native stack sampling in brief (the samples themselves are in timeline.json and native/cpu.folded).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NativeSummary {
     pub method: String,
     /// On-CPU samples taken.

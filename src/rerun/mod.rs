@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 /// A way of running the work. The spelling is a public contract
 /// (`recommendation.strategy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// The current way is as good as anything measured.
@@ -79,7 +79,7 @@ impl Strategy {
 }
 
 /// What the re-runs measured and what to do.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Recommendation {
     /// The recommended strategy.
     pub strategy: Strategy,
@@ -114,7 +114,7 @@ pub struct Recommendation {
 }
 
 /// One alternative and all of its runs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Experiment {
     /// What a person reads in the table, e.g. `processes (swap)`.
     pub label: String,
@@ -154,7 +154,7 @@ pub struct Experiment {
 }
 
 /// One run of one experiment.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunResult {
     /// Launch to exit, seconds.
     pub wall_s: f64,
@@ -167,7 +167,7 @@ pub struct RunResult {
 }
 
 /// A strategy that was not measured, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NotMeasured {
     pub strategy: Strategy,
     pub reason: String,

@@ -92,7 +92,7 @@ pub struct RunMeta {
 }
 
 /// How the target process ended, like `time` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExitInfo {
     /// The exit code it returned, if it exited normally.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,7 +114,7 @@ impl ExitInfo {
 }
 
 /// Facts about the machine, so a report read elsewhere says where it came from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Host {
     /// CPU model name as the kernel reports it.
     pub cpu_model: String,
@@ -134,7 +134,7 @@ pub struct Host {
 }
 
 /// The sampler's bookkeeping, from which sampling caveats are computed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SamplingStats {
     /// Rate asked for, samples per second.
     pub requested_rate_hz: f64,
@@ -155,7 +155,7 @@ pub struct SamplingStats {
 }
 
 /// Whole-tree totals from perf events (inherited by every child).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Counters {
     /// On-CPU time of the whole tree, seconds (`task-clock`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -391,7 +391,7 @@ pub enum FutexSite {
 }
 
 /// One core over one interval, as fractions of the interval (they sum to ~1).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct CoreSample {
     /// User time including nice.
     pub user: f32,

@@ -178,7 +178,7 @@ impl PyState {
 }
 
 /// How Python stacks were collected, and what could not be.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StackSampling {
     /// `py-spy` (the py-spy crate reading interpreter memory, non-blocking).
     pub method: String,
