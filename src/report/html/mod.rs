@@ -18,6 +18,7 @@
 //! input gives the same bytes (no clock, sorted maps), so golden files pin it.
 
 mod charts;
+mod facts;
 mod sections;
 
 pub use charts::{MAX_COLUMNS, MAX_LANES};
@@ -61,8 +62,8 @@ pub fn render(
     sections::core_chart(&mut s, report, timeline);
     sections::thread_chart(&mut s, report, timeline);
     sections::flamegraphs(&mut s, flamegraphs);
-    sections::processes(&mut s, report);
-    sections::run_facts(&mut s, report);
+    facts::processes(&mut s, report);
+    facts::run_facts(&mut s, report);
     let _ = write!(
         s,
         "<footer><p class=\"note\">Written by boundcheck {} from a report of schema {}. \
