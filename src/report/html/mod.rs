@@ -156,6 +156,7 @@ h3 { font-size: 1em; margin: 1.2em 0 .3em; }
 code, pre { font-family: ui-monospace, "SF Mono", Menlo, Consolas, "Liberation Mono", monospace; font-size: .92em; }
 pre.cmd { margin: .4em 0; padding: 8px 10px; background: #f5f5f5; border: 1px solid #ddd; white-space: pre-wrap; overflow-wrap: anywhere; }
 .warn { border-left: 4px solid #c77700; background: #fff6e5; padding: 6px 12px; }
+ul.warn { padding-left: 2em; }
 .recommend { border-left: 4px solid #3f9e5a; background: #f1f9f3; padding: 8px 12px; font-size: 1.05em; }
 table { border-collapse: collapse; width: 100%; margin: .4em 0; font-size: .93em; }
 table.narrow { width: auto; min-width: 40%; }

@@ -230,11 +230,6 @@ pub fn reruns(s: &mut String, r: &Report) {
         );
     }
     s.push_str("</tbody>\n</table>\n");
-    let _ = writeln!(
-        s,
-        "<p class=\"recommend\"><strong>Recommendation:</strong> {}</p>",
-        esc_code_spans(&rec.sentence)
-    );
     if let (Some(sp), Some(frac)) = (rec.parallel_speedup, rec.parallel_fraction) {
         let _ = writeln!(
             s,
@@ -243,8 +238,12 @@ pub fn reruns(s: &mut String, r: &Report) {
             frac * 100.0
         );
     }
-    for w in &rec.warnings {
-        let _ = writeln!(s, "<p class=\"warn\">{}</p>", esc_code_spans(w));
+    if !rec.warnings.is_empty() {
+        s.push_str("<ul class=\"warn\">\n");
+        for w in &rec.warnings {
+            let _ = writeln!(s, "<li>{}</li>", esc_code_spans(w));
+        }
+        s.push_str("</ul>\n");
     }
     s.push_str("</section>\n");
 }
@@ -270,7 +269,14 @@ pub fn time_split(s: &mut String, r: &Report) {
             v * 100.0
         );
     }
-    s.push_str("</tbody>\n</table>\n<p class=\"note\">The GIL states (<code>gil-held</code>, <code>gil-wait</code>, <code>native-nogil</code>) refine <code>on-cpu</code> and <code>lock-wait</code> on ticks with Python stacks, so they overlap the OS states.</p>\n</section>\n");
+    s.push_str("</tbody>\n</table>\n");
+    if ["gil-held", "gil-wait", "native-nogil"]
+        .iter()
+        .any(|k| r.diagnosis.shares.contains_key(*k))
+    {
+        s.push_str("<p class=\"note\">The GIL states (<code>gil-held</code>, <code>gil-wait</code>, <code>native-nogil</code>) refine <code>on-cpu</code> and <code>lock-wait</code> on ticks with Python stacks, so they overlap the OS states.</p>\n");
+    }
+    s.push_str("</section>\n");
 }
 
 /// The per-core chart, or why there is none.
