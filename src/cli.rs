@@ -374,7 +374,7 @@ fn parse_vary(s: &str) -> Result<(String, Vec<String>), String> {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// Directory for report.json and timeline.json (created if missing).
+    /// Directory for report.json, report.html, timeline.json and the flamegraphs (created if missing).
     #[arg(long, value_name = "DIR", default_value = "boundcheck-report")]
     pub out: PathBuf,
 

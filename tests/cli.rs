@@ -553,3 +553,20 @@ fn every_run_and_replay_writes_report_html() {
         "charts of the replayed timeline"
     );
 }
+
+#[test]
+fn report_help_offers_only_the_formats_it_renders() {
+    let out = bin().args(["report", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("[possible values: html, markdown, json]"),
+        "{help}"
+    );
+    let out = bin()
+        .args(["report", "x", "--format", "speedscope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("report.html"));
+}
