@@ -4,7 +4,9 @@
 # clippy, python3 on PATH (the live tests run real Python programs), and the
 # package registries (scripts/install-pythons.sh fetches CPython 3.14 and
 # builds a free-threaded CPython, once, into ~/.cache/boundcheck/pythons, so
-# the interpreter-pool and free-threaded tests run for real).
+# the interpreter-pool and free-threaded tests run for real; and
+# scripts/install-browser.sh installs Debian's chromium for the browser test
+# of report.html).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,8 @@ command -v python3 >/dev/null || { echo "test.sh: python3 is needed on PATH for 
 
 path_line=$(./scripts/install-pythons.sh | tail -1)
 eval "$path_line"
+# Headless Chromium for the HTML report test (tests/html_browser.rs).
+./scripts/install-browser.sh
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings

@@ -15,6 +15,8 @@ Examples:
   boundcheck --attach 4242 --duration 10s      sample a running process for 10 s
   boundcheck --json -- ./server > report.json  the report as JSON on stdout
   boundcheck replay boundcheck-report/timeline.json   re-diagnose a recorded run
+  boundcheck report boundcheck-report          write boundcheck-report/report.html again
+  boundcheck report boundcheck-report --format markdown   the PR-comment summary on stdout
   boundcheck --vary workers=1,2,4 -- python3 app.py --workers {workers}   measure a grid
   boundcheck baseline -- python3 app.py        record a baseline for CI (5 timed runs)
   boundcheck check --baseline boundcheck-baseline.json --junit gate.xml -- python3 app.py
@@ -25,7 +27,9 @@ never pausing the target), so the verdict names the code (diagnosis.site) and
 DIR gets cpu.svg (on-CPU by stack) and wall.svg (every thread's time, leaves
 coloured by state: gil-wait, lock-wait, disk-wait, net-wait, sleep) with their
 .folded stacks. Other programs get native stacks from perf; --native adds them
-for Python too.
+for Python too. Every run also writes DIR/report.html: one self-contained page
+(verdict, evidence, per-core and per-thread charts over time, flamegraphs,
+re-runs, host facts) to attach to a ticket; it needs no network to open.
 
 After the diagnosis, boundcheck re-runs the program (--runs times, interleaved)
 with the alternatives the verdict suggests: pinned to one CPU (how parallel is
@@ -100,6 +104,11 @@ pub enum Sub {
         #[arg(long, default_value = "med")]
         size: String,
     },
+    /// Render a recorded run again from its directory (report.json, and
+    /// timeline.json and the flamegraph .svg files when present): html writes
+    /// DIR/report.html, a self-contained page (no scripts, nothing fetched);
+    /// markdown and json go to stdout. Exit 2 when DIR holds no readable report.
+    Report(ReportArgs),
     /// Re-run diagnosis and reporting on a recorded timeline.json (no process needed).
     Replay {
         /// A timeline.json written by an earlier run.
@@ -107,6 +116,21 @@ pub enum Sub {
         #[command(flatten)]
         output: OutputArgs,
     },
+}
+
+/// `boundcheck report` options.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run's output directory (its --out, holding report.json), or a report.json.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// What to render.
+    #[arg(long, value_name = "FORMAT", default_value = "html", value_parser = clap::builder::PossibleValuesParser::new(crate::spec::Format::names()))]
+    pub format: String,
+    /// Write to FILE instead (`-` for stdout). Default: DIR/report.html for
+    /// html, stdout for markdown and json.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `boundcheck bench` options.
@@ -350,7 +374,7 @@ fn parse_vary(s: &str) -> Result<(String, Vec<String>), String> {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// Directory for report.json and timeline.json (created if missing).
+    /// Directory for report.json, report.html, timeline.json and the flamegraphs (created if missing).
     #[arg(long, value_name = "DIR", default_value = "boundcheck-report")]
     pub out: PathBuf,
 
@@ -494,6 +518,22 @@ impl Cli {
                     quiet: c.quiet,
                 };
                 return Ok(plain(TargetSpec::Check(spec), c.report_dir, false, c.quiet));
+            }
+            Some(Sub::Report(r)) => {
+                use crate::spec::{Destination, Format, ReportSpec};
+                let format = Format::parse(&r.format)
+                    .ok_or_else(|| format!("unknown format '{}'", r.format))?;
+                let output = match r.output {
+                    None => Destination::Default,
+                    Some(p) if p.as_os_str() == "-" => Destination::Stdout,
+                    Some(p) => Destination::File(p),
+                };
+                let spec = ReportSpec {
+                    dir: r.dir.clone(),
+                    format,
+                    output,
+                };
+                return Ok(plain(TargetSpec::Report(spec), r.dir, false, true));
             }
             _ => {}
         }
@@ -752,6 +792,58 @@ mod tests {
             parse(&["boundcheck", "baseline"]).is_err(),
             "a command is required"
         );
+    }
+
+    #[test]
+    fn report_subcommand_formats_and_destinations() {
+        use crate::spec::{Destination, Format, ReportSpec};
+        let spec = parse(&["boundcheck", "report", "out"]).unwrap();
+        assert_eq!(
+            spec.target,
+            TargetSpec::Report(ReportSpec {
+                dir: PathBuf::from("out"),
+                format: Format::Html,
+                output: Destination::Default,
+            })
+        );
+        let spec = parse(&[
+            "boundcheck",
+            "report",
+            "out",
+            "--format",
+            "markdown",
+            "-o",
+            "-",
+        ])
+        .unwrap();
+        match spec.target {
+            TargetSpec::Report(r) => {
+                assert_eq!(
+                    (r.format, r.output),
+                    (Format::Markdown, Destination::Stdout)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let spec = parse(&[
+            "boundcheck",
+            "report",
+            "out",
+            "--format",
+            "json",
+            "--output",
+            "r.json",
+        ])
+        .unwrap();
+        match spec.target {
+            TargetSpec::Report(r) => {
+                assert_eq!(r.output, Destination::File(PathBuf::from("r.json")));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Only implemented formats are offered.
+        let err = parse(&["boundcheck", "report", "out", "--format", "pdf"]).unwrap_err();
+        assert!(err.contains("html") && err.contains("markdown"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod gate;
 pub mod progress;
 pub mod report;
+pub mod rerender;
 pub mod rerun;
 pub mod run;
 pub mod sample;

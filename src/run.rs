@@ -9,7 +9,7 @@
 
 use crate::error::Error;
 use crate::report::output::{self, OutputDir, REPORT_FILE, TIMELINE_FILE};
-use crate::report::{Report, json, markdown, read_timeline, text};
+use crate::report::{Report, html, json, markdown, read_timeline, text};
 use crate::spec::{Spec, TargetSpec};
 use crate::timeline::Timeline;
 
@@ -28,9 +28,10 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
             let out = prepare_out(spec, REPORT_FILE)?;
             let mut report = Report::of(&tl);
             report.output_dir = renumbered(spec, &out);
-            emit(spec, &out, &report, None)?;
+            emit(spec, &out, &report, None, Some(&tl))?;
             Ok(Outcome { exit_code: 0 })
         }
+        TargetSpec::Report(r) => crate::rerender::run(r),
         TargetSpec::NativeWorkload(w) => {
             match crate::workloads::native::run(&w.name, &w.strategy, w.workers, &w.size) {
                 Ok(r) => {
@@ -113,15 +114,21 @@ fn renumbered(spec: &Spec, out: &OutputDir) -> Option<String> {
 }
 
 /// Print the summary (or JSON), then write the files; a write failure is
-/// returned only after the reader has the results on screen.
+/// returned only after the reader has the results on screen. `timeline` is
+/// a live run's, written with its flamegraphs; a replay's is on disk
+/// already and comes as `charts`, for report.html's time charts only.
 fn emit(
     spec: &Spec,
     out: &OutputDir,
     report: &Report,
     timeline: Option<&Timeline>,
+    charts: Option<&Timeline>,
 ) -> Result<(), Error> {
     let report_bytes = json::render_report(report);
-    let mut files = vec![out.path(REPORT_FILE).display().to_string()];
+    let mut files = vec![
+        out.path(REPORT_FILE).display().to_string(),
+        out.path(html::HTML_FILE).display().to_string(),
+    ];
     let flames = match timeline {
         Some(tl) => flamegraphs(tl)?,
         None => Vec::new(),
@@ -150,6 +157,10 @@ fn emit(
         out.write(name, bytes)?;
     }
     out.write(REPORT_FILE, &report_bytes)?;
+    out.write(
+        html::HTML_FILE,
+        &html::render(report, timeline.or(charts), &flames),
+    )?;
     Ok(())
 }
 
@@ -347,7 +358,8 @@ mod live {
             | TargetSpec::Bench(_)
             | TargetSpec::NativeWorkload(_)
             | TargetSpec::Baseline(_)
-            | TargetSpec::Check(_) => {
+            | TargetSpec::Check(_)
+            | TargetSpec::Report(_) => {
                 unreachable!("handled by run()")
             }
         }
@@ -380,7 +392,7 @@ mod live {
             exit_code = target::timeout::TIMED_OUT_STATUS;
         }
         if report.rerun_skipped.is_some() {
-            emit(spec, &out, &report, Some(&timeline))?;
+            emit(spec, &out, &report, Some(&timeline), None)?;
             return Ok(Outcome { exit_code });
         }
         // Show and keep the diagnosis before the (longer) re-runs: an
@@ -388,6 +400,7 @@ mod live {
         let flames = flamegraphs(&timeline)?;
         let mut files = vec![
             out.path(REPORT_FILE).display().to_string(),
+            out.path(html::HTML_FILE).display().to_string(),
             out.path(TIMELINE_FILE).display().to_string(),
         ];
         files.extend(
@@ -406,6 +419,9 @@ mod live {
             write_error = write_error.or(out.write(name, bytes).err());
         }
         write_error = write_error.or(out.write(REPORT_FILE, &json::render_report(&report)).err());
+        // The page too, before the re-runs: an interrupted re-run keeps it.
+        let page = html::render(&report, Some(&timeline), &flames);
+        write_error = write_error.or(out.write(html::HTML_FILE, &page).err());
         let ctx = rerun::plan::PlanContext {
             verdict,
             argv: match &spec.target {
@@ -445,6 +461,8 @@ mod live {
             output::append_step_summary(&markdown::render_report(&report));
         }
         write_error = write_error.or(out.write(REPORT_FILE, &bytes).err());
+        let page = html::render(&report, Some(&timeline), &flames);
+        write_error = write_error.or(out.write(html::HTML_FILE, &page).err());
         match write_error {
             Some(e) => Err(e),
             None => Ok(Outcome { exit_code }),

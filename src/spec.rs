@@ -24,6 +24,64 @@ pub enum TargetSpec {
     Baseline(crate::gate::BaselineSpec),
     /// `boundcheck check`.
     Check(crate::gate::CheckSpec),
+    /// `boundcheck report DIR`: render a recorded run again.
+    Report(ReportSpec),
+}
+
+/// A format `boundcheck report` renders a recorded run in. This enum is the
+/// one list of them: `--format` offers exactly [`Format::ALL`], so a new
+/// exporter is a variant here, its name in [`Format::name`], and its arm in
+/// `rerender::render`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The self-contained page (`report.html`): charts, flamegraphs, tables.
+    Html,
+    /// The compact summary for PR comments and `$GITHUB_STEP_SUMMARY`.
+    Markdown,
+    /// `report.json` as this boundcheck writes it.
+    Json,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Html, Format::Markdown, Format::Json];
+
+    /// The `--format` word.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Html => "html",
+            Format::Markdown => "markdown",
+            Format::Json => "json",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == word)
+    }
+
+    /// Every `--format` word, for the parser and the help.
+    pub fn names() -> Vec<&'static str> {
+        Format::ALL.iter().map(|f| f.name()).collect()
+    }
+}
+
+/// Where `boundcheck report` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// The format's own default: `DIR/report.html` for html, stdout otherwise.
+    Default,
+    /// `--output -`.
+    Stdout,
+    /// `--output FILE`.
+    File(PathBuf),
+}
+
+/// `boundcheck report DIR --format F [--output FILE]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportSpec {
+    /// A run's output directory (or its report.json).
+    pub dir: PathBuf,
+    pub format: Format,
+    pub output: Destination,
 }
 
 /// Settings of one run.

@@ -1,5 +1,5 @@
 //! Golden files: the report a recorded timeline produces, as JSON, as the
-//! terminal summary and as markdown, and the gate's markdown and JUnit
+//! terminal summary, as markdown and as the HTML page, and the gate's markdown and JUnit
 //! outcome on fixture files, must not change by accident. After an intended change,
 //! regenerate them with `BOUNDCHECK_BLESS=1 cargo test --test golden` and
 //! review the diff.
@@ -7,7 +7,7 @@
 use boundcheck::gate::Policy;
 use boundcheck::gate::baseline::{Measurement, read_measurement};
 use boundcheck::gate::decide::decide;
-use boundcheck::report::{Report, json, junit, markdown, read_timeline, text};
+use boundcheck::report::{Report, html, json, junit, markdown, read_timeline, text};
 use std::path::Path;
 
 fn check(golden: &str, actual: &[u8]) {
@@ -146,4 +146,38 @@ fn flamegraph_folded_stacks_and_svgs_are_pinned() {
             check(&format!("{golden}.{}.svg", view.file_stem()), &drawn);
         }
     }
+}
+
+/// The flamegraphs a run writes beside its report, as `run` computes them.
+fn flamegraphs_of(tl: &boundcheck::timeline::Timeline) -> Vec<(String, Vec<u8>)> {
+    use boundcheck::report::flame::{View, folded, svg};
+    let mut files = Vec::new();
+    for view in [View::Cpu, View::Wall] {
+        let f = folded(tl, view);
+        if let Some(drawn) = svg(tl, &f, view).unwrap() {
+            files.push((format!("{}.folded", view.file_stem()), f.into_bytes()));
+            files.push((format!("{}.svg", view.file_stem()), drawn));
+        }
+    }
+    files
+}
+
+/// The whole page of a run with Python stacks: charts from its timeline,
+/// both flamegraphs embedded, hot functions, caveats.
+#[test]
+fn gil_threads_stacks_report_html() {
+    let tl = timeline_of("gil-contended__gil_threads_stacks.json");
+    let r = Report::of(&tl);
+    let page = html::render(&r, Some(&tl), &flamegraphs_of(&tl));
+    check("gil_threads_stacks.report.html", &page);
+}
+
+/// A report with re-runs and nothing beside it: the re-run table and the
+/// recommendation, and notes where the charts and flamegraphs would be.
+#[test]
+fn gil_pool_rerun_report_html_without_timeline() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gate/report_rerun.json");
+    let r = boundcheck::report::read_report(&path).unwrap();
+    let page = html::render(&r, None, &[]);
+    check("gil_pool_rerun.report.html", &page);
 }

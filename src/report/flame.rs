@@ -66,6 +66,15 @@ const STATE_COLOURS: [(&str, (u8, u8, u8)); 11] = [
     ("[other]", (200, 200, 200)),
 ];
 
+/// The states in the order charts list them (CPU first, then waits, then
+/// idle), with the colours of the flamegraph's state leaves, so a state looks
+/// the same in `wall.svg` and in report.html's thread chart.
+pub(crate) fn state_colours() -> impl Iterator<Item = (&'static str, (u8, u8, u8))> {
+    STATE_COLOURS
+        .iter()
+        .map(|(label, rgb)| (label.trim_start_matches('[').trim_end_matches(']'), *rgb))
+}
+
 /// One frame of a flame stack, before a format spells it. Folded stacks,
 /// speedscope and pprof all draw the same stacks; keeping the frames typed
 /// until the last step lets each format keep what it can use (a file and

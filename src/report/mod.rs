@@ -8,6 +8,7 @@ pub mod bench_md;
 pub mod bench_svg;
 pub mod flame;
 pub mod groups;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;

@@ -120,6 +120,23 @@ impl OutputDir {
     }
 }
 
+/// Write one file the user named (`--output FILE`), atomically like
+/// [`OutputDir::write`], creating its directory when missing.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf, Error> {
+    let name =
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::OutputNotWritable {
+                path: path.to_path_buf(),
+                reason: "not a file name".into(),
+            })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    OutputDir::prepare(dir)?.write(name, bytes)
+}
+
 /// Write bytes to stdout; a closed pipe (`| head`) is not an error worth dying for.
 pub fn to_stdout(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
