@@ -128,7 +128,8 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FORMAT", default_value = "html", value_parser = clap::builder::PossibleValuesParser::new(crate::spec::Format::names()))]
     pub format: String,
     /// Write to FILE instead (`-` for stdout). Default: DIR/report.html for
-    /// html, stdout for markdown and json.
+    /// html, DIR/profile.speedscope.json, DIR/profile.pb.gz, DIR/trace.json
+    /// for the exports (drawn from DIR/timeline.json), stdout for markdown and json.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -391,6 +392,22 @@ pub struct OutputArgs {
     /// No progress line on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Also write these into DIR, comma-separated: markdown (report.md),
+    /// speedscope (profile.speedscope.json), pprof (profile.pb.gz), trace
+    /// (trace.json, for Perfetto / chrome://tracing). report.json,
+    /// report.html and the flamegraphs are always written.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = ["markdown", "speedscope", "pprof", "trace"])]
+    pub format: Vec<String>,
+}
+
+impl OutputArgs {
+    fn exports(&self) -> Vec<crate::spec::Format> {
+        self.format
+            .iter()
+            .filter_map(|w| crate::spec::Format::parse(w))
+            .collect()
+    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -422,6 +439,7 @@ impl Cli {
             quiet,
             step_summary: false,
             stacks: false,
+            exports: Vec::new(),
             native: false,
             timeout: None,
             force: false,
@@ -542,7 +560,7 @@ impl Cli {
                 target: TargetSpec::Replay(timeline),
                 rate_hz: self.sampling.rate,
                 duration: None,
-                out_dir: output.out,
+                out_dir: output.out.clone(),
                 json: output.json,
                 rerun: false,
                 runs: 0,
@@ -553,6 +571,7 @@ impl Cli {
                 quiet: output.quiet,
                 step_summary: true,
                 stacks: false,
+                exports: output.exports(),
                 native: false,
                 timeout: None,
                 force: output.force,
@@ -589,7 +608,7 @@ impl Cli {
             target,
             rate_hz: self.sampling.rate,
             duration: t.duration,
-            out_dir: self.output.out,
+            out_dir: self.output.out.clone(),
             json: self.output.json,
             rerun: !self.sampling.no_rerun,
             runs: self.rerun.runs as usize,
@@ -600,6 +619,7 @@ impl Cli {
             quiet: self.output.quiet,
             step_summary: true,
             stacks: !self.sampling.no_stacks,
+            exports: self.output.exports(),
             native: self.sampling.native,
             timeout: t.timeout,
             force: self.output.force,

@@ -9,9 +9,10 @@
 
 use crate::error::Error;
 use crate::report::output::{self, REPORT_FILE, TIMELINE_FILE};
-use crate::report::{html, json, markdown, read_report, read_timeline};
+use crate::report::{html, json, markdown, pprof, read_report, read_timeline, speedscope, trace};
 use crate::run::Outcome;
 use crate::spec::{Destination, Format, ReportSpec};
+use crate::timeline::Timeline;
 use std::path::{Path, PathBuf};
 
 /// The flamegraphs a run writes, in the order the page shows them.
@@ -38,6 +39,20 @@ pub fn run(spec: &ReportSpec) -> Result<Outcome, Error> {
             }
             html::render(&report, timeline.as_ref(), &flames)
         }
+        export => {
+            let path = dir.join(TIMELINE_FILE);
+            let timeline = read_timeline(&path).map_err(|e| match e {
+                Error::ReadFailed { path, reason } => Error::ReadFailed {
+                    path,
+                    reason: format!(
+                        "{reason} (the {} export is drawn from timeline.json)",
+                        export.name()
+                    ),
+                },
+                other => other,
+            })?;
+            render_export(export, &timeline).unwrap_or_default()
+        }
     };
     let target = match (&spec.output, spec.format) {
         (Destination::Stdout, _) | (Destination::Default, Format::Markdown | Format::Json) => {
@@ -45,11 +60,21 @@ pub fn run(spec: &ReportSpec) -> Result<Outcome, Error> {
             return Ok(Outcome { exit_code: 0 });
         }
         (Destination::File(path), _) => path.clone(),
-        (Destination::Default, Format::Html) => dir.join(html::HTML_FILE),
+        (Destination::Default, format) => dir.join(format.file_name()),
     };
     let written = output::write_file(&target, &bytes)?;
     output::to_stderr(format!("boundcheck: wrote {}\n", written.display()).as_bytes());
     Ok(Outcome { exit_code: 0 })
+}
+
+/// The bytes of a timeline export (`None` for formats drawn from the report).
+pub fn render_export(format: Format, timeline: &Timeline) -> Option<Vec<u8>> {
+    Some(match format {
+        Format::Speedscope => speedscope::render(timeline),
+        Format::Pprof => pprof::render(timeline),
+        Format::Trace => trace::render(timeline),
+        Format::Html | Format::Markdown | Format::Json => return None,
+    })
 }
 
 /// The run's directory and its report.json, from either of them, or an

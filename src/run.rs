@@ -161,7 +161,24 @@ fn emit(
         html::HTML_FILE,
         &html::render(report, timeline.or(charts), &flames),
     )?;
+    for (name, bytes) in exports(spec, report, timeline.or(charts)) {
+        out.write(name, &bytes)?;
+    }
     Ok(())
+}
+
+/// The `--format` extras: markdown from the report, the others from the timeline.
+fn exports(spec: &Spec, report: &Report, tl: Option<&Timeline>) -> Vec<(&'static str, Vec<u8>)> {
+    spec.exports
+        .iter()
+        .filter_map(|&f| {
+            let bytes = match f {
+                crate::spec::Format::Markdown => markdown::render_report(report),
+                _ => crate::rerender::render_export(f, tl?)?,
+            };
+            Some((f.file_name(), bytes))
+        })
+        .collect()
 }
 
 /// The flamegraphs of a timeline as (file name, bytes): `cpu.folded`,
@@ -463,6 +480,9 @@ mod live {
         write_error = write_error.or(out.write(REPORT_FILE, &bytes).err());
         let page = html::render(&report, Some(&timeline), &flames);
         write_error = write_error.or(out.write(html::HTML_FILE, &page).err());
+        for (name, bytes) in exports(spec, &report, Some(&timeline)) {
+            write_error = write_error.or(out.write(name, &bytes).err());
+        }
         match write_error {
             Some(e) => Err(e),
             None => Ok(Outcome { exit_code }),

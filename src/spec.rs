@@ -40,10 +40,23 @@ pub enum Format {
     Markdown,
     /// `report.json` as this boundcheck writes it.
     Json,
+    /// speedscope's file format: a wall-clock profile per thread (needs timeline.json).
+    Speedscope,
+    /// pprof (gzip protobuf) of the on-CPU stacks, for `go tool pprof`, Pyroscope, Parca (needs timeline.json).
+    Pprof,
+    /// Chrome trace / Perfetto JSON of the timeline: a track per thread, core and memory counters (needs timeline.json).
+    Trace,
 }
 
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Html, Format::Markdown, Format::Json];
+    pub const ALL: [Format; 6] = [
+        Format::Html,
+        Format::Markdown,
+        Format::Json,
+        Format::Speedscope,
+        Format::Pprof,
+        Format::Trace,
+    ];
 
     /// The `--format` word.
     pub fn name(self) -> &'static str {
@@ -51,7 +64,27 @@ impl Format {
             Format::Html => "html",
             Format::Markdown => "markdown",
             Format::Json => "json",
+            Format::Speedscope => "speedscope",
+            Format::Pprof => "pprof",
+            Format::Trace => "trace",
         }
+    }
+
+    /// The file it is written to in a run's directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::Html => "report.html",
+            Format::Markdown => "report.md",
+            Format::Json => "report.json",
+            Format::Speedscope => "profile.speedscope.json",
+            Format::Pprof => "profile.pb.gz",
+            Format::Trace => "trace.json",
+        }
+    }
+
+    /// Exports drawn from the timeline rather than the report.
+    pub fn needs_timeline(self) -> bool {
+        matches!(self, Format::Speedscope | Format::Pprof | Format::Trace)
     }
 
     pub fn parse(word: &str) -> Option<Format> {
@@ -117,6 +150,8 @@ pub struct Spec {
     pub stacks: bool,
     /// Sample native call chains under Python too (`--native`).
     pub native: bool,
+    /// Extra files to write into `out_dir` (`--format`): markdown and the exports.
+    pub exports: Vec<Format>,
     /// Stop a launched target after this long (SIGTERM to its tree, SIGKILL
     /// after a grace period); boundcheck then exits 124.
     pub timeout: Option<Duration>,

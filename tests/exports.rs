@@ -546,3 +546,84 @@ fn every_report_the_recorded_timelines_produce_matches_the_schema() {
     bad.as_object_mut().unwrap().remove("duration_s");
     assert!(!v.is_valid(&bad), "a missing required field must fail");
 }
+
+/// Through the binary: `replay --format` writes every export beside the
+/// report, and `report DIR --format` renders them again from the directory.
+#[test]
+fn format_flag_and_report_subcommand_write_the_exports() {
+    let tl = root().join("fixtures/timelines/gil-contended__gil_threads_stacks.json");
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("run");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_boundcheck"))
+        .args([
+            "replay",
+            tl.to_str().unwrap(),
+            "--quiet",
+            "--format",
+            "speedscope,pprof,trace,markdown",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let speedscope: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("profile.speedscope.json")).unwrap())
+            .unwrap();
+    assert_valid(
+        &validator(&root().join("fixtures/schemas/speedscope-file-format-schema.json")),
+        &speedscope,
+        "profile.speedscope.json",
+    );
+    let pb = std::fs::read(dir.join("profile.pb.gz")).unwrap();
+    assert_eq!(&pb[..2], &[0x1f, 0x8b], "gzip");
+    decode_pprof(&pb);
+    let trace: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("trace.json")).unwrap()).unwrap();
+    assert!(
+        trace["traceEvents"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("report.md"))
+            .unwrap()
+            .contains("gil-contended")
+    );
+
+    // Again from the directory, to stdout (replay reads its timeline from
+    // where it is; put a copy beside the report as a live run does).
+    std::fs::copy(&tl, dir.join("timeline.json")).unwrap();
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_boundcheck"))
+        .args(["report"])
+        .arg(&dir)
+        .args(["--format", "trace", "--output", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let t: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(t, trace);
+
+    // Without timeline.json a timeline export is a clear error, exit 2.
+    std::fs::remove_file(dir.join("timeline.json")).unwrap();
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_boundcheck"))
+        .args(["report"])
+        .arg(&dir)
+        .args(["--format", "pprof"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("drawn from timeline.json"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}

@@ -45,6 +45,7 @@ pub fn record(
         quiet,
         step_summary: false,
         stacks: true,
+        exports: Vec::new(),
         native: false,
         timeout: None,
         // The gate reads the report back from `report_dir`, so it must land
