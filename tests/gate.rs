@@ -308,6 +308,13 @@ fn baseline_then_check_of_the_same_program_passes() {
     assert_eq!(b["runs"].as_array().map(Vec::len), Some(3));
     assert_eq!(b["report"]["diagnosis"]["verdict"], "cpu-serial");
     assert!(b["host"]["logical_cpus"].as_u64() >= Some(1));
+    assert!(
+        b["cpu_folded"]
+            .as_str()
+            .is_some_and(|f| f.contains("cpu_serial.py")),
+        "the baseline keeps its on-CPU stacks: {}",
+        b["cpu_folded"]
+    );
 
     // The two sides are measured seconds apart on a shared machine whose load
     // may change in between (see docs/ci-gating.md, "Where the baseline comes
@@ -332,6 +339,15 @@ fn baseline_then_check_of_the_same_program_passes() {
     assert!(stderr(&o).contains("within policy"), "{}", stderr(&o));
     assert_eq!(junit_counts(&xml).1, 0);
     assert!(dir.path().join("r2/report.json").exists());
+    // Where on-CPU time moved: the differential flamegraph, pids stripped so
+    // the same stacks of two runs pair up.
+    let diff = std::fs::read_to_string(dir.path().join("r2/diff.folded")).unwrap();
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with("python3;") && l.contains("cpu_serial.py")),
+        "{diff}"
+    );
+    assert!(dir.path().join("r2/diff.svg").exists());
 }
 
 #[test]

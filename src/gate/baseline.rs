@@ -43,6 +43,10 @@ pub struct Baseline {
     pub runs: Vec<RunResult>,
     /// The report of one profiled run (made first, re-runs off): the verdict.
     pub report: Report,
+    /// That run's on-CPU folded stacks (`cpu.folded`), for `check`'s
+    /// differential flamegraph; absent when the run had no stacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_folded: Option<String>,
 }
 
 /// One side of a comparison.
@@ -59,6 +63,8 @@ pub struct Measurement {
     pub timed_under_sampler: bool,
     /// The profiled run's report: verdict, confidence, Python version.
     pub report: Report,
+    /// The profiled run's on-CPU folded stacks, when known.
+    pub cpu_folded: Option<String>,
 }
 
 impl Measurement {
@@ -71,6 +77,7 @@ impl Measurement {
             runs: b.runs,
             timed_under_sampler: false,
             report: b.report,
+            cpu_folded: b.cpu_folded,
         }
     }
 
@@ -112,6 +119,7 @@ impl Measurement {
             runs,
             timed_under_sampler,
             report,
+            cpu_folded: None,
         }
     }
 }
@@ -162,7 +170,12 @@ pub fn read_measurement(path: &Path, role: &'static str) -> Result<Measurement, 
                     "the run it records failed (exit status {status}): a gate compares successful runs"
                 )));
             }
-            Measurement::from_report(r, &source)
+            let mut m = Measurement::from_report(r, &source);
+            // A report's flamegraph stacks sit beside it in its run directory.
+            m.cpu_folded = path
+                .parent()
+                .and_then(|d| std::fs::read_to_string(d.join("cpu.folded")).ok());
+            m
         }
         Some(other) => {
             return Err(bad(format!(

@@ -74,10 +74,18 @@ fn check(spec: &CheckSpec) -> Result<i32, Error> {
         }
     };
     let outcome = decide(&base, &current, &spec.policy);
-    // TODO(issue 3, stacks): the differential flamegraph the issue asks for
-    // goes here — once reports carry folded stacks, write
-    // `<report-dir>/diff.svg` with inferno's differential folding of
-    // `base.report`'s stacks against `current.report`'s. Not implemented yet.
+    // Where on-CPU time moved: a differential flamegraph beside the current
+    // run's report, when both sides carry stacks.
+    if let (Some(before), Some(after)) = (&base.cpu_folded, &current.cpu_folded)
+        && let Some((folded, svg)) = super::diff::render(before, after)?
+    {
+        let dir = crate::report::output::OutputDir::prepare(&spec.report_dir)?;
+        dir.write("diff.folded", folded.as_bytes())?;
+        let path = dir.write("diff.svg", &svg)?;
+        output::to_stderr(
+            format!("boundcheck: on-CPU change drawn in {}\n", path.display()).as_bytes(),
+        );
+    }
     output::to_stderr(&text::render_gate(&outcome));
     let mut md = markdown::render_gate(&outcome);
     md.extend(markdown::render_details(

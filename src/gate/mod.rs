@@ -32,6 +32,7 @@ pub mod baseline;
 #[cfg(target_os = "linux")]
 mod command;
 pub mod decide;
+pub mod diff;
 #[cfg(target_os = "linux")]
 pub mod record;
 

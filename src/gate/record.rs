@@ -133,6 +133,7 @@ pub fn record(
         host: report.host.clone(),
         cores_available: report.diagnosis.cores_available,
         runs: results,
+        cpu_folded: std::fs::read_to_string(report_dir.join("cpu.folded")).ok(),
         report,
     })
 }

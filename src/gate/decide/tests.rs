@@ -36,6 +36,7 @@ fn side(walls: &[f64]) -> Measurement {
         runs,
         timed_under_sampler: false,
         report,
+        cpu_folded: None,
     }
 }
 
