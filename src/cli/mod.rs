@@ -1,9 +1,12 @@
 //! The command line. clap types stay in this file: [`Cli::into_spec`]
 //! converts them once into plain [`Spec`] settings.
 
+mod parse;
+
 use crate::spec::{Spec, TargetSpec};
 use crate::workloads::{STRATEGIES, WORKLOADS, WorkloadSpec};
 use clap::{Args, Parser, Subcommand};
+use parse::{parse_percent, parse_rate, parse_timeout, parse_vary};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -236,21 +239,6 @@ pub struct CheckArgs {
     pub command: Vec<OsString>,
 }
 
-/// `10%`, `10` (percent) or `7.5%`: a fraction (0.10).
-fn parse_percent(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let v: f64 = t
-        .strip_suffix('%')
-        .unwrap_or(t)
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a percentage, e.g. 10%"))?;
-    if !(v.is_finite() && (0.0..=1000.0).contains(&v)) {
-        return Err(format!("'{s}' is out of range: give 0% to 1000%"));
-    }
-    Ok(v / 100.0)
-}
-
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Target")]
 pub struct TargetArgs {
@@ -287,16 +275,6 @@ pub struct TargetArgs {
     /// timed out) and boundcheck exits 124.
     #[arg(long, value_name = "TIME", value_parser = parse_timeout, conflicts_with = "attach")]
     pub timeout: Option<Duration>,
-}
-
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| {
-        format!("'{s}' is not a duration ({e}): give a number with a unit, e.g. 30s, 5m")
-    })?;
-    if d.is_zero() {
-        return Err("a timeout of 0 would stop the target before it starts; e.g. 30s".into());
-    }
-    Ok(d)
 }
 
 #[derive(Debug, Args)]
@@ -344,34 +322,6 @@ pub struct RerunArgs {
     pub python_ft: Option<PathBuf>,
 }
 
-fn parse_vary(s: &str) -> Result<(String, Vec<String>), String> {
-    let (key, values) = s
-        .split_once('=')
-        .ok_or_else(|| format!("'{s}' is not KEY=V1,V2 (e.g. workers=1,2,4)"))?;
-    let key = key.trim();
-    if key.is_empty()
-        || !key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(format!(
-            "'{key}' is not a usable name: use letters, digits, _ or -"
-        ));
-    }
-    let values: Vec<String> = values
-        .split(',')
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-        .collect();
-    if values.is_empty() {
-        return Err(format!(
-            "--vary {key}= has no values: give them as {key}=a,b,c"
-        ));
-    }
-    Ok((key.to_string(), values))
-}
-
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
@@ -408,17 +358,6 @@ impl OutputArgs {
             .filter_map(|w| crate::spec::Format::parse(w))
             .collect()
     }
-}
-
-fn parse_rate(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err("the rate must be a number of samples per second above 0, e.g. 100".into());
-    }
-    if v > 10_000.0 {
-        return Err("rates above 10000 Hz cannot be sampled from /proc; try 100–1000".into());
-    }
-    Ok(v)
 }
 
 impl Cli {
@@ -628,248 +567,4 @@ impl Cli {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    fn parse(args: &[&str]) -> Result<Spec, String> {
-        Cli::try_parse_from(args)
-            .map_err(|e| e.to_string())?
-            .into_spec()
-    }
-
-    #[test]
-    fn cli_is_well_formed() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn arguments_after_double_dash_belong_to_the_command() {
-        let spec = parse(&[
-            "boundcheck",
-            "--rate",
-            "50",
-            "--",
-            "python3",
-            "app.py",
-            "--rate",
-            "7",
-            "--json",
-        ])
-        .unwrap();
-        assert_eq!(spec.rate_hz, 50.0);
-        assert!(!spec.json);
-        assert_eq!(
-            spec.target,
-            TargetSpec::Command(
-                ["python3", "app.py", "--rate", "7", "--json"]
-                    .map(OsString::from)
-                    .to_vec()
-            )
-        );
-    }
-
-    #[test]
-    fn workload_defaults() {
-        let spec = parse(&["boundcheck", "--workload", "cpu", "--strategy", "threads"]).unwrap();
-        match spec.target {
-            TargetSpec::Workload(w) => {
-                assert_eq!(
-                    (
-                        w.name.as_str(),
-                        w.strategy.as_str(),
-                        w.size.as_str(),
-                        w.workers
-                    ),
-                    ("cpu", "threads", "med", 0)
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(spec.rerun);
-        assert_eq!(spec.out_dir, PathBuf::from("boundcheck-report"));
-    }
-
-    #[test]
-    fn zero_and_garbage_rates_are_refused() {
-        assert!(
-            parse(&["boundcheck", "--rate", "0", "--", "true"])
-                .unwrap_err()
-                .contains("above 0")
-        );
-        assert!(parse(&["boundcheck", "--rate", "-5", "--", "true"]).is_err());
-        assert!(parse(&["boundcheck", "--rate", "fast", "--", "true"]).is_err());
-    }
-
-    #[test]
-    fn attach_with_duration_and_no_rerun() {
-        let spec = parse(&[
-            "boundcheck",
-            "--attach",
-            "42",
-            "--duration",
-            "10s",
-            "--no-rerun",
-        ])
-        .unwrap();
-        assert_eq!(spec.target, TargetSpec::Attach { pid: 42 });
-        assert_eq!(spec.duration, Some(Duration::from_secs(10)));
-        assert!(!spec.rerun);
-    }
-
-    #[test]
-    fn nothing_or_two_targets_is_an_error() {
-        assert!(
-            parse(&["boundcheck"])
-                .unwrap_err()
-                .contains("nothing to profile")
-        );
-        assert!(parse(&["boundcheck", "--workload", "cpu", "--", "true"]).is_err());
-    }
-
-    #[test]
-    fn duration_belongs_to_attach() {
-        let err = parse(&["boundcheck", "--duration", "5s", "--", "sleep", "9"]).unwrap_err();
-        assert!(err.contains("--attach"), "{err}");
-    }
-
-    #[test]
-    fn check_reads_percentages_and_needs_a_current_side() {
-        let spec = parse(&[
-            "boundcheck",
-            "check",
-            "--baseline",
-            "b.json",
-            "--max-regression",
-            "5%",
-            "--max-memory-growth",
-            "50",
-            "--",
-            "python3",
-            "app.py",
-            "--runs",
-            "9",
-        ])
-        .unwrap();
-        match spec.target {
-            TargetSpec::Check(c) => {
-                assert_eq!(c.policy.max_regression, 0.05);
-                assert_eq!(c.policy.max_memory_growth, 0.5);
-                assert_eq!(c.policy.max_efficiency_drop, 0.10);
-                assert_eq!(c.runs, None, "--runs after `--` belongs to the command");
-                assert_eq!(
-                    c.current,
-                    crate::gate::Current::Command(
-                        ["python3", "app.py", "--runs", "9"]
-                            .map(OsString::from)
-                            .to_vec()
-                    )
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        let err = parse(&["boundcheck", "check", "--baseline", "b.json"]).unwrap_err();
-        assert!(err.contains("--current FILE"), "{err}");
-        assert!(
-            parse(&[
-                "boundcheck",
-                "check",
-                "--baseline",
-                "b",
-                "--max-regression",
-                "lots",
-                "--",
-                "x"
-            ])
-            .is_err()
-        );
-        assert!(
-            parse(&[
-                "boundcheck",
-                "check",
-                "--baseline",
-                "b",
-                "--current",
-                "c",
-                "--",
-                "x"
-            ])
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn baseline_defaults() {
-        let spec = parse(&["boundcheck", "baseline", "--", "true"]).unwrap();
-        match spec.target {
-            TargetSpec::Baseline(b) => {
-                assert_eq!(b.runs, 5);
-                assert_eq!(b.out, PathBuf::from("boundcheck-baseline.json"));
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(
-            parse(&["boundcheck", "baseline"]).is_err(),
-            "a command is required"
-        );
-    }
-
-    #[test]
-    fn report_subcommand_formats_and_destinations() {
-        use crate::spec::{Destination, Format, ReportSpec};
-        let spec = parse(&["boundcheck", "report", "out"]).unwrap();
-        assert_eq!(
-            spec.target,
-            TargetSpec::Report(ReportSpec {
-                dir: PathBuf::from("out"),
-                format: Format::Html,
-                output: Destination::Default,
-            })
-        );
-        let spec = parse(&[
-            "boundcheck",
-            "report",
-            "out",
-            "--format",
-            "markdown",
-            "-o",
-            "-",
-        ])
-        .unwrap();
-        match spec.target {
-            TargetSpec::Report(r) => {
-                assert_eq!(
-                    (r.format, r.output),
-                    (Format::Markdown, Destination::Stdout)
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        let spec = parse(&[
-            "boundcheck",
-            "report",
-            "out",
-            "--format",
-            "json",
-            "--output",
-            "r.json",
-        ])
-        .unwrap();
-        match spec.target {
-            TargetSpec::Report(r) => {
-                assert_eq!(r.output, Destination::File(PathBuf::from("r.json")));
-            }
-            other => panic!("{other:?}"),
-        }
-        // Only implemented formats are offered.
-        let err = parse(&["boundcheck", "report", "out", "--format", "pdf"]).unwrap_err();
-        assert!(err.contains("html") && err.contains("markdown"), "{err}");
-    }
-
-    #[test]
-    fn replay_subcommand() {
-        let spec = parse(&["boundcheck", "replay", "t.json", "--json"]).unwrap();
-        assert_eq!(spec.target, TargetSpec::Replay(PathBuf::from("t.json")));
-        assert!(spec.json);
-    }
-}
+mod tests;
