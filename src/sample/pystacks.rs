@@ -205,6 +205,7 @@ impl PyStacks {
             0.0
         };
         self.stats.python_pids.sort_unstable();
+        self.stats.python_pids.dedup();
         Some((self.table, self.stats))
     }
 }
