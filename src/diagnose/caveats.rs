@@ -121,6 +121,14 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
             ));
         }
     }
+    if let Some(n) = tl.sampling.ticks_per_sample {
+        out.push(caveat(
+            "thinned",
+            format!(
+                "a long run: to bound memory each recorded sample stands for {n} ticks (sums exact, time resolution 1/{n})"
+            ),
+        ));
+    }
     if tl.meta.interrupted {
         out.push(caveat(
             "interrupted",

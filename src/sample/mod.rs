@@ -11,6 +11,7 @@ pub mod classify;
 pub mod host;
 pub mod parse;
 pub mod syscalls;
+pub mod thin;
 pub mod tree;
 
 #[cfg(target_os = "linux")]
@@ -101,6 +102,8 @@ pub fn record(
     let mut reader = live::LiveReader::new(root, settings.attach);
     let mut stacks = settings.stacks.then(pystacks::PyStacks::new);
     let mut pids: Vec<i32> = Vec::new();
+    let mut thinner = thin::Thinner::new(thin::MAX_THREAD_SAMPLES);
+    let mut ticks: u64 = 0;
     let mut jitter = Jitter::seeded();
     let cpu_before = thread_cpu_s();
     let mut rec = Recording::default();
@@ -141,13 +144,18 @@ pub fn record(
         // Every sample is kept until the report is written: without this the
         // thread list's growth slack (up to half of it) stays allocated too.
         sample.threads.shrink_to_fit();
-        rec.samples.push(sample);
+        ticks += 1;
+        thinner.push(&mut rec.samples, sample);
         next = now + Duration::from_secs_f64(period * jitter.factor());
     }
+    if thinner.stride() > 1 {
+        rec.stats.ticks_per_sample = Some(thinner.stride());
+    }
+    thinner.finish(&mut rec.samples);
     rec.duration_s = start.elapsed().as_secs_f64();
-    let n = rec.samples.len() as f64;
+    let n = ticks as f64;
     rec.stats.requested_rate_hz = settings.rate_hz;
-    rec.stats.samples = rec.samples.len() as u64;
+    rec.stats.samples = ticks;
     rec.stats.achieved_rate_hz = if rec.duration_s > 0.0 {
         n / rec.duration_s
     } else {

@@ -152,6 +152,10 @@ pub struct SamplingStats {
     pub sampler_cpu_s: f64,
     /// Reads that failed, by reason (`vanished` threads are normal and counted apart).
     pub read_failures: BTreeMap<String, u64>,
+    /// Set when a long run was thinned to bound memory: each recorded sample
+    /// stands for this many ticks (sums stay exact, time resolution drops).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticks_per_sample: Option<u64>,
 }
 
 /// Whole-tree totals from perf events (inherited by every child).
