@@ -22,7 +22,7 @@ use crate::timeline::Sample;
 use std::collections::HashMap;
 
 /// Thread-samples kept in memory at most (≈ 200 bytes each).
-pub const MAX_THREAD_SAMPLES: usize = 300_000;
+pub const MAX_THREAD_SAMPLES: usize = 150_000;
 
 /// Collects samples, thinning them when they pass the cap.
 pub struct Thinner {
