@@ -142,6 +142,19 @@ pub struct Site {
     pub at: HotFunction,
 }
 
+impl Site {
+    /// What `at.share` is a share of, in words ("of the samples waiting for the GIL").
+    pub fn share_of(&self) -> &'static str {
+        match self.state.as_str() {
+            "gil-wait" => "of the samples waiting for the GIL",
+            "lock-wait" => "of the samples blocked on a lock (the acquiring line)",
+            "event-loop" => "of the event loop's on-CPU samples (the coroutine stepping)",
+            "io-wait" => "of the samples waiting for I/O",
+            _ => "of the on-CPU samples",
+        }
+    }
+}
+
 /// The site a verdict points at, from the stack figures.
 fn site_of(verdict: Verdict, f: &Features) -> Option<Site> {
     let py = f.py.as_ref()?;

@@ -62,13 +62,7 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
         );
     }
     if let Some(site) = &d.site {
-        let what = match site.state.as_str() {
-            "gil-wait" => "of the samples waiting for the GIL",
-            "lock-wait" => "of the samples blocked on a lock (the acquiring line)",
-            "event-loop" => "of the event loop's on-CPU samples (the coroutine stepping)",
-            "io-wait" => "of the samples waiting for I/O",
-            _ => "of the on-CPU samples",
-        };
+        let what = site.share_of();
         let _ = writeln!(
             s,
             "  where     {} — {:.0}% {what}",
@@ -182,7 +176,8 @@ fn num(v: f64) -> String {
     }
 }
 
-fn shorten(s: &str, max: usize) -> String {
+/// `s` cut to `max` characters, the last one an ellipsis when cut.
+pub(crate) fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {

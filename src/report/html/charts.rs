@@ -17,6 +17,7 @@
 
 use super::esc;
 use crate::report::flame::{self, state_label};
+use crate::report::text::shorten;
 use crate::timeline::{Sample, Timeline};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -329,16 +330,6 @@ pub fn pick_lanes(tl: &Timeline) -> Lanes {
     Lanes {
         shown: keep.into_iter().map(|i| seen[i].clone()).collect(),
         rest,
-    }
-}
-
-fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(max - 1).collect();
-        out.push('…');
-        out
     }
 }
 

@@ -24,6 +24,7 @@ mod sections;
 pub use charts::{MAX_COLUMNS, MAX_LANES};
 
 use super::Report;
+use super::text::shorten;
 use crate::timeline::Timeline;
 use std::fmt::Write;
 
@@ -107,16 +108,6 @@ fn esc_code_spans(text: &str) -> String {
         }
     }
     out
-}
-
-fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(max - 1).collect();
-        out.push('…');
-        out
-    }
 }
 
 /// Standard base64 (RFC 4648, with padding), for the data: URLs of the

@@ -102,13 +102,7 @@ pub fn site_and_hot(s: &mut String, r: &Report) {
     }
     s.push_str("<section id=\"where\">\n<h2>Where in the code</h2>\n");
     if let Some(site) = site {
-        let what = match site.state.as_str() {
-            "gil-wait" => "of the samples waiting for the GIL",
-            "lock-wait" => "of the samples blocked on a lock (the acquiring line)",
-            "event-loop" => "of the event loop's on-CPU samples (the coroutine stepping)",
-            "io-wait" => "of the samples waiting for I/O",
-            _ => "of the on-CPU samples",
-        };
+        let what = site.share_of();
         let _ = writeln!(
             s,
             "<p><code>{}</code> at <code>{}:{}</code> — {:.0}% {what}.</p>",
