@@ -125,23 +125,11 @@ fn emit(
     charts: Option<&Timeline>,
 ) -> Result<(), Error> {
     let report_bytes = json::render_report(report);
-    let mut files = vec![
-        out.path(REPORT_FILE).display().to_string(),
-        out.path(html::HTML_FILE).display().to_string(),
-    ];
     let flames = match timeline {
         Some(tl) => flamegraphs(tl)?,
         None => Vec::new(),
     };
-    if timeline.is_some() {
-        files.push(out.path(TIMELINE_FILE).display().to_string());
-    }
-    files.extend(
-        flames
-            .iter()
-            .filter(|(name, _)| name.ends_with(".svg"))
-            .map(|(name, _)| out.path(name).display().to_string()),
-    );
+    let files = listed_files(out, timeline.is_some(), &flames);
     if spec.json {
         output::to_stdout(&report_bytes);
     } else {
@@ -179,6 +167,22 @@ fn exports(spec: &Spec, report: &Report, tl: Option<&Timeline>) -> Vec<(&'static
             Some((f.file_name(), bytes))
         })
         .collect()
+}
+
+/// The files the summary's `report` line names: the report, the page, the
+/// timeline when one is written, and the flamegraphs' SVGs.
+fn listed_files(out: &OutputDir, with_timeline: bool, flames: &[(String, Vec<u8>)]) -> Vec<String> {
+    let mut files = vec![out.path(REPORT_FILE), out.path(html::HTML_FILE)];
+    if with_timeline {
+        files.push(out.path(TIMELINE_FILE));
+    }
+    files.extend(
+        flames
+            .iter()
+            .filter(|(name, _)| name.ends_with(".svg"))
+            .map(|(name, _)| out.path(name)),
+    );
+    files.iter().map(|p| p.display().to_string()).collect()
 }
 
 /// The flamegraphs of a timeline as (file name, bytes): `cpu.folded`,
@@ -415,17 +419,7 @@ mod live {
         // Show and keep the diagnosis before the (longer) re-runs: an
         // interrupted or failed re-run then loses nothing measured so far.
         let flames = flamegraphs(&timeline)?;
-        let mut files = vec![
-            out.path(REPORT_FILE).display().to_string(),
-            out.path(html::HTML_FILE).display().to_string(),
-            out.path(TIMELINE_FILE).display().to_string(),
-        ];
-        files.extend(
-            flames
-                .iter()
-                .filter(|(name, _)| name.ends_with(".svg"))
-                .map(|(name, _)| out.path(name).display().to_string()),
-        );
+        let files = listed_files(&out, true, &flames);
         if !spec.json {
             output::to_stderr(&text::render(&report, &[]));
         }
