@@ -1,7 +1,7 @@
 //! boundcheck: what bounds my program, and which way of running it in
 //! parallel would really help?
 //!
-//! The pipeline flows one way (the team's architecture notes, `shared/docs/architecture.md`):
+//! The pipeline flows one way (`docs/architecture.md`: the rooms, the flow, where a new line goes):
 //! `target` launches → `sample` reads the tree into a [`timeline::Timeline`]
 //! → `diagnose` decides → `rerun` measures alternatives → `report` renders; `gate` compares a
 //! baseline with a candidate for CI. Live OS code sits behind
