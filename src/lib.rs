@@ -9,14 +9,13 @@
 
 pub mod bench;
 pub mod cli;
+pub mod commands;
 pub mod diagnose;
 pub mod error;
 pub mod gate;
 pub mod progress;
 pub mod report;
-pub mod rerender;
 pub mod rerun;
-pub mod run;
 pub mod sample;
 pub mod spec;
 #[cfg(target_os = "linux")]
@@ -24,5 +23,5 @@ pub mod target;
 pub mod timeline;
 pub mod workloads;
 
+pub use commands::{Outcome, run};
 pub use error::Error;
-pub use run::{Outcome, run};

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let spec = match cli.into_spec() {
+    let command = match cli.into_command() {
         Ok(s) => s,
         Err(msg) => {
             say(&format!(
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match boundcheck::run(&spec) {
+    match boundcheck::run(&command) {
         Ok(outcome) => ExitCode::from(outcome.exit_code.clamp(0, 255) as u8),
         Err(err) => {
             let code = match err {

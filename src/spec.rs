@@ -1,99 +1,249 @@
-//! Plain settings for one boundcheck run: what the CLI means, free of clap.
+//! Plain settings, one type per subcommand: what the command line means,
+//! free of clap. This room imports nothing from the rest of the crate: every
+//! room below may read its settings from here, and `cli/` fills them once.
+//!
+//! A profiled run's settings come in the groups the command line shows
+//! (target, sampling, comparative re-runs, output), so a subcommand that has
+//! no re-runs has no re-run fields to fill with dummy values.
 
-use crate::workloads::WorkloadSpec;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// One boundcheck invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `boundcheck [OPTIONS] -- COMMAND`, `--workload`, `--attach`.
+    Profile(ProfileSpec),
+    /// `boundcheck replay TIMELINE`: re-diagnose a recorded timeline.
+    Replay(ReplaySpec),
+    /// `boundcheck report DIR`: render a recorded run again.
+    Report(ReportSpec),
+    /// `boundcheck bench`.
+    Bench(BenchSpec),
+    /// `boundcheck baseline`.
+    Baseline(BaselineSpec),
+    /// `boundcheck check`.
+    Check(CheckSpec),
+    /// A native workload in this process (the bench's native cells).
+    NativeWorkload(WorkloadSpec),
+}
+
 /// What to profile.
 #[derive(Debug, Clone, PartialEq)]
-pub enum TargetSpec {
+pub enum Target {
     /// Launch this argv.
     Command(Vec<OsString>),
     /// Launch a built-in workload.
     Workload(WorkloadSpec),
     /// Sample a running process.
     Attach { pid: i32 },
-    /// Re-diagnose a recorded timeline.
-    Replay(PathBuf),
-    /// `boundcheck bench`.
-    Bench(crate::bench::BenchSpec),
-    /// A native workload in this process (the bench's native cells).
-    NativeWorkload(WorkloadSpec),
-    /// `boundcheck baseline`.
-    Baseline(crate::gate::BaselineSpec),
-    /// `boundcheck check`.
-    Check(crate::gate::CheckSpec),
-    /// `boundcheck report DIR`: render a recorded run again.
-    Report(ReportSpec),
 }
 
-/// A format `boundcheck report` renders a recorded run in. This enum is the
-/// one list of them: `--format` offers exactly [`Format::ALL`], so a new
-/// exporter is a variant here, its name in [`Format::name`], and its arm in
-/// `rerender::render`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// The self-contained page (`report.html`): charts, flamegraphs, tables.
-    Html,
-    /// The compact summary for PR comments and `$GITHUB_STEP_SUMMARY`.
-    Markdown,
-    /// `report.json` as this boundcheck writes it.
-    Json,
-    /// speedscope's file format: a wall-clock profile per thread (needs timeline.json).
-    Speedscope,
-    /// pprof (gzip protobuf) of the on-CPU stacks, for `go tool pprof`, Pyroscope, Parca (needs timeline.json).
-    Pprof,
-    /// Chrome trace / Perfetto JSON of the timeline: a track per thread, core and memory counters (needs timeline.json).
-    Trace,
+/// Which built-in workload to run and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadSpec {
+    pub name: String,
+    pub strategy: String,
+    /// 0 means one per CPU.
+    pub workers: usize,
+    pub size: String,
+    pub python: PathBuf,
 }
 
-impl Format {
-    pub const ALL: [Format; 6] = [
-        Format::Html,
-        Format::Markdown,
-        Format::Json,
-        Format::Speedscope,
-        Format::Pprof,
-        Format::Trace,
-    ];
+impl WorkloadSpec {
+    /// `cpu/threads/2/med`, the label in reports (workers 0 resolved to the CPU count).
+    pub fn label(&self) -> String {
+        let workers = match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        format!("{}/{}/{}/{}", self.name, self.strategy, workers, self.size)
+    }
+}
 
-    /// The `--format` word.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Html => "html",
-            Format::Markdown => "markdown",
-            Format::Json => "json",
-            Format::Speedscope => "speedscope",
-            Format::Pprof => "pprof",
-            Format::Trace => "trace",
+/// Settings of one profiled run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileSpec {
+    pub target: Target,
+    /// Stop sampling after this long (attach mode; the target keeps running).
+    pub duration: Option<Duration>,
+    /// Stop a launched target after this long (SIGTERM to its tree, SIGKILL
+    /// after a grace period); boundcheck then exits 124.
+    pub timeout: Option<Duration>,
+    pub sampling: SamplingSpec,
+    pub rerun: RerunSpec,
+    pub output: OutputSpec,
+}
+
+/// Samples per second unless `--rate` says otherwise (also the gate's profiled run).
+pub const DEFAULT_RATE_HZ: f64 = 100.0;
+
+/// How the live sampler reads the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingSpec {
+    /// Samples per second (> 0).
+    pub rate_hz: f64,
+    /// Read Python stacks and GIL ownership (`--no-stacks` turns it off).
+    pub stacks: bool,
+    /// Sample native call chains under Python too (`--native`).
+    pub native: bool,
+}
+
+impl Default for SamplingSpec {
+    /// `--rate 100`, Python stacks on, native stacks only for non-Python programs.
+    fn default() -> SamplingSpec {
+        SamplingSpec {
+            rate_hz: DEFAULT_RATE_HZ,
+            stacks: true,
+            native: false,
         }
     }
+}
 
-    /// The file it is written to in a run's directory.
-    pub fn file_name(self) -> &'static str {
-        match self {
-            Format::Html => "report.html",
-            Format::Markdown => "report.md",
-            Format::Json => "report.json",
-            Format::Speedscope => "profile.speedscope.json",
-            Format::Pprof => "profile.pb.gz",
-            Format::Trace => "trace.json",
+/// Comparative re-runs after the diagnosis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RerunSpec {
+    /// Whether to re-run at all (`--no-rerun` turns it off).
+    pub enabled: bool,
+    /// Runs of each experiment.
+    pub runs: usize,
+    /// Cap on the total time of the re-runs.
+    pub budget: Option<Duration>,
+    /// `--vary key=v1,v2`: axes of a grid filled into the command's `{key}`s
+    /// (the profiled run takes the grid's first point).
+    pub vary: Vec<(String, Vec<String>)>,
+    /// Interpreter for re-runs of a Python command.
+    pub python: Option<PathBuf>,
+    /// A free-threaded interpreter for the free-threaded experiment.
+    pub python_ft: Option<PathBuf>,
+}
+
+impl RerunSpec {
+    /// No re-runs (the gate's profiled run: the gate times its own runs).
+    pub fn off() -> RerunSpec {
+        RerunSpec {
+            enabled: false,
+            runs: 0,
+            budget: None,
+            vary: Vec::new(),
+            python: None,
+            python_ft: None,
         }
     }
+}
 
-    /// Exports drawn from the timeline rather than the report.
-    pub fn needs_timeline(self) -> bool {
-        matches!(self, Format::Speedscope | Format::Pprof | Format::Trace)
-    }
+/// Where a run's results go and how they are shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSpec {
+    /// Where report.json, report.html, timeline.json and the flamegraphs go.
+    pub out_dir: PathBuf,
+    /// Print the report JSON to stdout instead of the summary.
+    pub json: bool,
+    /// Replace the report of an earlier run in `out_dir` instead of writing
+    /// to a new numbered directory beside it.
+    pub force: bool,
+    /// No progress line.
+    pub quiet: bool,
+    /// Extra files to write into `out_dir` (`--format` words of the registry
+    /// in `report/format.rs`): markdown and the exports.
+    pub exports: Vec<String>,
+    /// Append a markdown summary to `$GITHUB_STEP_SUMMARY` when it is set
+    /// (off for the gate's profiled run: the gate writes its own).
+    pub step_summary: bool,
+}
 
-    pub fn parse(word: &str) -> Option<Format> {
-        Format::ALL.into_iter().find(|f| f.name() == word)
-    }
+/// `boundcheck replay TIMELINE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplaySpec {
+    /// A timeline.json written by an earlier run.
+    pub timeline: PathBuf,
+    pub output: OutputSpec,
+}
 
-    /// Every `--format` word, for the parser and the help.
-    pub fn names() -> Vec<&'static str> {
-        Format::ALL.iter().map(|f| f.name()).collect()
+/// `boundcheck bench`: what to benchmark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchSpec {
+    pub workloads: Vec<String>,
+    pub strategies: Vec<String>,
+    /// 0 = one per CPU.
+    pub workers: usize,
+    pub sizes: Vec<String>,
+    pub runs: usize,
+    pub quick: bool,
+    pub python: PathBuf,
+    /// `--python-ft`, else found on PATH.
+    pub python_ft: Option<PathBuf>,
+    pub out_dir: PathBuf,
+    /// Print bench.json on stdout instead of the tables.
+    pub json: bool,
+    /// Replace an earlier bench's results in `out_dir`.
+    pub force: bool,
+    pub quiet: bool,
+}
+
+/// `boundcheck baseline` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaselineSpec {
+    pub command: Vec<OsString>,
+    /// Timed runs (1–30).
+    pub runs: usize,
+    /// The baseline file to write.
+    pub out: PathBuf,
+    /// Where the profiled run's report.json and timeline.json go.
+    pub report_dir: PathBuf,
+    pub quiet: bool,
+}
+
+/// What `check` compares the baseline with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Current {
+    /// A baseline file or a report.json.
+    File(PathBuf),
+    /// Measure this command now.
+    Command(Vec<OsString>),
+}
+
+/// `boundcheck check` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckSpec {
+    /// A baseline file or a report.json.
+    pub baseline: PathBuf,
+    pub current: Current,
+    /// Timed runs of the current command (default: as many as the baseline has, at least 3).
+    pub runs: Option<usize>,
+    pub policy: Policy,
+    /// Write JUnit XML here.
+    pub junit: Option<PathBuf>,
+    /// Also write the current measurement as a baseline file here.
+    pub save: Option<PathBuf>,
+    /// Where the current profiled run's report.json and timeline.json go.
+    pub report_dir: PathBuf,
+    pub quiet: bool,
+}
+
+/// The limits a change must stay within (`check`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Largest allowed slowdown of wall and CPU time, a fraction (0.10 = 10 %).
+    pub max_regression: f64,
+    /// Largest allowed drop of CPU efficiency, in fractions of the available
+    /// CPUs (0.10 = 10 percentage points).
+    pub max_efficiency_drop: f64,
+    /// Largest allowed growth of peak memory, a fraction (0.20 = 20 %).
+    pub max_memory_growth: f64,
+    /// A different host (CPU model, CPU count) is an error, not a warning.
+    pub require_same_host: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            max_regression: 0.10,
+            max_efficiency_drop: 0.10,
+            max_memory_growth: 0.20,
+            require_same_host: false,
+        }
     }
 }
 
@@ -113,49 +263,8 @@ pub enum Destination {
 pub struct ReportSpec {
     /// A run's output directory (or its report.json).
     pub dir: PathBuf,
-    pub format: Format,
+    /// A `--format` word of the registry in `report/format.rs` (checked by
+    /// the command line; settings keep the word so this room imports nothing).
+    pub format: String,
     pub output: Destination,
-}
-
-/// Settings of one run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Spec {
-    pub target: TargetSpec,
-    /// Samples per second (> 0).
-    pub rate_hz: f64,
-    /// Stop sampling after this long (attach mode; the target keeps running).
-    pub duration: Option<Duration>,
-    /// Where report.json and timeline.json go.
-    pub out_dir: PathBuf,
-    /// Print the report JSON to stdout instead of the summary.
-    pub json: bool,
-    /// Comparative re-runs after the diagnosis.
-    pub rerun: bool,
-    /// Runs of each experiment.
-    pub runs: usize,
-    /// Cap on the total time of the re-runs.
-    pub budget: Option<Duration>,
-    /// `--vary key=v1,v2`: axes of a grid filled into the command's `{key}`s.
-    pub vary: Vec<(String, Vec<String>)>,
-    /// Interpreter for re-runs of a Python command.
-    pub python: Option<PathBuf>,
-    /// A free-threaded interpreter for the free-threaded experiment.
-    pub python_ft: Option<PathBuf>,
-    /// No progress line.
-    pub quiet: bool,
-    /// Append a markdown summary to `$GITHUB_STEP_SUMMARY` when it is set
-    /// (off for the gate's inner profiled run: the gate writes its own).
-    pub step_summary: bool,
-    /// Read Python stacks and GIL ownership (`--no-stacks` turns it off).
-    pub stacks: bool,
-    /// Sample native call chains under Python too (`--native`).
-    pub native: bool,
-    /// Extra files to write into `out_dir` (`--format`): markdown and the exports.
-    pub exports: Vec<Format>,
-    /// Stop a launched target after this long (SIGTERM to its tree, SIGKILL
-    /// after a grace period); boundcheck then exits 124.
-    pub timeout: Option<Duration>,
-    /// Replace the report of an earlier run in `out_dir` instead of writing
-    /// to a new numbered directory beside it.
-    pub force: bool,
 }

@@ -40,21 +40,6 @@ const KNOWN_LONG_FUNCTIONS: &[(&str, &str)] = &[
     ("diagnose/features.rs", "from_timeline"),
     ("diagnose/caveats.rs", "collect"),
     ("rerun/plan.rs", "plan"),
-    // Being split by issue 13 (this branch): the command layer replaces them.
-    ("cli/mod.rs", "into_spec"),
-    ("report/text.rs", "render"),
-    ("run.rs", "run_live"),
-];
-
-/// Edges that close a cycle today and that issue 13 cuts: left out of the
-/// cycle check until then. The test fails when one of them no longer
-/// exists, so the list only shrinks.
-const EDGES_BEING_CUT: &[(&str, &str)] = &[
-    ("spec", "gate"),
-    ("gate", "run"),
-    ("rerender", "run"),
-    ("report", "gate"),
-    ("target", "sample"),
 ];
 
 fn src() -> PathBuf {
@@ -370,20 +355,7 @@ fn rooms_import_each_other_one_way_only() {
         listing.push_str(&format!("{room} ──> {}\n", out.join(" ")));
     }
     println!("Edges between the rooms of src/ (production `crate::` paths):\n{listing}");
-    let gone: Vec<_> = EDGES_BEING_CUT
-        .iter()
-        .filter(|(a, b)| !tree.edges.contains_key(&(a.to_string(), b.to_string())))
-        .collect();
-    assert!(
-        gone.is_empty(),
-        "these edges are cut now, remove them from EDGES_BEING_CUT: {gone:?}"
-    );
-    let pairs: BTreeSet<(String, String)> = tree
-        .edges
-        .keys()
-        .filter(|(a, b)| !EDGES_BEING_CUT.contains(&(a.as_str(), b.as_str())))
-        .cloned()
-        .collect();
+    let pairs: BTreeSet<(String, String)> = tree.edges.keys().cloned().collect();
     let found = cycles(&tree.rooms, &pairs);
     let mut report = String::new();
     for component in &found {

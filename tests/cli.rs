@@ -19,6 +19,32 @@ fn unknown_command_is_a_clear_error_with_status_127() {
 }
 
 #[test]
+fn a_launch_that_fails_leaves_no_empty_numbered_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("report.json"), "earlier").unwrap();
+    let o = bin()
+        .arg("--out")
+        .arg(&out)
+        .args(["--quiet", "--", "definitely-not-a-command-xyz"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(127));
+    assert!(!dir.path().join("out-2").exists());
+    // Nor a fresh --out that the failed run created.
+    let fresh = dir.path().join("fresh");
+    let o = bin()
+        .arg("--out")
+        .arg(&fresh)
+        .args(["--quiet", "--", "definitely-not-a-command-xyz"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(127));
+    assert!(!fresh.exists());
+}
+
+#[test]
 fn non_executable_file_is_status_126() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("plain.txt");

@@ -364,3 +364,50 @@ fn check_of_a_failing_command_is_exit_2_not_its_status() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("command not found"), "{}", stderr(&o));
 }
+
+#[test]
+fn baseline_keeps_an_earlier_report_in_its_report_dir() {
+    // Regression: the gate forced its profiled run over `--report-dir`,
+    // replacing an earlier run's report silently; it now follows --out's rule.
+    let _g = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("r");
+    std::fs::create_dir(&reports).unwrap();
+    std::fs::write(reports.join("report.json"), "earlier").unwrap();
+    let o = bin()
+        .args(["baseline", "--quiet", "--runs", "1", "--out"])
+        .arg(dir.path().join("b.json"))
+        .arg("--report-dir")
+        .arg(&reports)
+        .args(["--", "sleep", "0.3"])
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(reports.join("report.json")).unwrap(),
+        "earlier"
+    );
+    let moved = dir.path().join("r-2");
+    assert!(moved.join("report.json").exists(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("r-2"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_check_whose_command_cannot_start_leaves_no_numbered_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("r");
+    std::fs::create_dir(&reports).unwrap();
+    std::fs::write(reports.join("report.json"), "earlier").unwrap();
+    let o = bin()
+        .args(["check", "--quiet", "--baseline"])
+        .arg(gate_fixture("baseline.json"))
+        .arg("--report-dir")
+        .arg(&reports)
+        .args(["--", "definitely-not-a-command-xyz"])
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!dir.path().join("r-2").exists(), "{}", stderr(&o));
+}

@@ -7,7 +7,8 @@
 use boundcheck::gate::Policy;
 use boundcheck::gate::baseline::{Measurement, read_measurement};
 use boundcheck::gate::decide::decide;
-use boundcheck::report::{Report, html, json, junit, markdown, read_timeline, text};
+use boundcheck::gate::render::{junit, markdown as gate_markdown};
+use boundcheck::report::{Report, html, json, markdown, read_timeline, text};
 use std::path::Path;
 
 fn check(golden: &str, actual: &[u8]) {
@@ -91,7 +92,7 @@ fn check_regression_markdown_and_junit() {
         &gate_side("slow_30pct.json"),
         &Policy::default(),
     );
-    check("check_slow_30pct.md", &markdown::render_gate(&o));
+    check("check_slow_30pct.md", &gate_markdown::render_gate(&o));
     check("check_slow_30pct.junit.xml", &junit::render_gate(&o));
 }
 
@@ -100,7 +101,10 @@ fn check_verdict_change_on_another_host_markdown() {
     let mut changed = gate_side("verdict_changed.json");
     changed.host = gate_side("other_host.json").host;
     let o = decide(&gate_side("baseline.json"), &changed, &Policy::default());
-    check("check_verdict_other_host.md", &markdown::render_gate(&o));
+    check(
+        "check_verdict_other_host.md",
+        &gate_markdown::render_gate(&o),
+    );
 }
 
 fn timeline_of(name: &str) -> boundcheck::timeline::Timeline {
@@ -148,18 +152,9 @@ fn flamegraph_folded_stacks_and_svgs_are_pinned() {
     }
 }
 
-/// The flamegraphs a run writes beside its report, as `run` computes them.
+/// The flamegraphs a run writes beside its report: the production function itself.
 fn flamegraphs_of(tl: &boundcheck::timeline::Timeline) -> Vec<(String, Vec<u8>)> {
-    use boundcheck::report::flame::{View, folded, svg};
-    let mut files = Vec::new();
-    for view in [View::Cpu, View::Wall] {
-        let f = folded(tl, view);
-        if let Some(drawn) = svg(tl, &f, view).unwrap() {
-            files.push((format!("{}.folded", view.file_stem()), f.into_bytes()));
-            files.push((format!("{}.svg", view.file_stem()), drawn));
-        }
-    }
-    files
+    boundcheck::report::flame::flamegraphs(tl).expect("flamegraphs render")
 }
 
 /// The whole page of a run with Python stacks: charts from its timeline,

@@ -11,7 +11,6 @@ pub mod metrics;
 
 use crate::timeline::Host;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// Shape version of `bench.json`.
 pub const BENCH_SCHEMA_VERSION: &str = "1.0";
@@ -29,22 +28,7 @@ pub const BENCH_STRATEGIES: [&str; 9] = [
     "native-simd",
 ];
 
-/// What to benchmark.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BenchSpec {
-    pub workloads: Vec<String>,
-    pub strategies: Vec<String>,
-    /// 0 = one per CPU.
-    pub workers: usize,
-    pub sizes: Vec<String>,
-    pub runs: usize,
-    pub quick: bool,
-    pub python: PathBuf,
-    /// `--python-ft`, else found on PATH.
-    pub python_ft: Option<PathBuf>,
-    pub out_dir: PathBuf,
-    pub quiet: bool,
-}
+pub use crate::spec::BenchSpec;
 
 /// Everything a bench measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]

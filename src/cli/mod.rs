@@ -1,10 +1,12 @@
-//! The command line. clap types stay in this file: [`Cli::into_spec`]
-//! converts them once into plain [`Spec`] settings.
+//! The command line. clap types stay in this room: [`Cli::into_command`]
+//! (in `convert.rs`) converts them once into plain [`crate::spec::Command`]
+//! settings. A flag shared by several subcommands is declared once, in an
+//! argument group flattened where it applies.
 
+mod convert;
 mod parse;
 
-use crate::spec::{Spec, TargetSpec};
-use crate::workloads::{STRATEGIES, WORKLOADS, WorkloadSpec};
+use crate::workloads::{STRATEGIES, WORKLOADS};
 use clap::{Args, Parser, Subcommand};
 use parse::{parse_percent, parse_rate, parse_timeout, parse_vary};
 use std::ffi::OsString;
@@ -67,17 +69,25 @@ pub struct Cli {
     pub target: TargetArgs,
 
     #[command(flatten)]
+    pub python: PythonArgs,
+
+    #[command(flatten)]
     pub sampling: SamplingArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
 
     #[command(flatten)]
+    pub exports: ExportArgs,
+
+    #[command(flatten)]
+    pub quiet: QuietArg,
+
+    #[command(flatten)]
     pub rerun: RerunArgs,
 
-    /// The command to profile, after `--` (launched directly, no shell).
-    #[arg(last = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
+    #[command(flatten)]
+    pub command: CommandArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,10 +96,17 @@ pub enum Sub {
     /// asyncio, free-threaded, native Rust) the trustworthy way: interleaved
     /// runs, medians and ranges, CPU and memory of the whole process tree.
     /// Writes bench.json, bench.md, speedup.svg and efficiency.svg.
+    #[command(mut_arg("out", |a| a
+        .default_value("boundcheck-bench")
+        .help("Directory for bench.json, bench.md and the charts")))]
+    #[command(mut_arg("json", |a| a.help("Print bench.json on stdout instead of the tables")))]
+    #[command(mut_arg("force", |a| a.help(
+        "Replace the results of an earlier bench in --out (otherwise: a new numbered directory)")))]
     Bench(BenchArgs),
     /// Record a baseline for `check`: one profiled run (its verdict), then N
     /// timed runs (wall, CPU, peak memory of the whole tree), with host facts,
     /// in one JSON file.
+    #[command(mut_arg("command", |a| a.required(true)))]
     Baseline(BaselineArgs),
     /// Gate CI on performance: compare the program (or a second file) with a
     /// baseline. Exit 0 within policy, 1 on a regression (verdict class,
@@ -118,7 +135,51 @@ pub enum Sub {
         timeline: PathBuf,
         #[command(flatten)]
         output: OutputArgs,
+        #[command(flatten)]
+        exports: ExportArgs,
+        #[command(flatten)]
+        quiet: QuietArg,
     },
+}
+
+/// `-q, --quiet`, wherever there is progress to hide.
+#[derive(Debug, Args)]
+pub struct QuietArg {
+    /// No progress line on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The command to run, after `--` (launched directly, no shell).
+#[derive(Debug, Args)]
+pub struct CommandArg {
+    /// The command to profile or measure, after `--` (launched directly, no shell).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// Where the gate's profiled run writes its files.
+#[derive(Debug, Args)]
+pub struct ReportDirArg {
+    /// Directory for the profiled run's report.json and timeline.json (an
+    /// earlier report there is kept: a numbered sibling is used, as for --out).
+    #[arg(long, value_name = "DIR", default_value = "boundcheck-report")]
+    pub report_dir: PathBuf,
+}
+
+/// The interpreters a run, its re-runs or a bench use.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Interpreters")]
+pub struct PythonArgs {
+    /// Python interpreter for workloads, re-runs of a Python command and
+    /// bench cells (default: python3 on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
+    /// A free-threaded Python for the free-threaded experiment or strategy
+    /// (default: python3.14t or python3.13t on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python_ft: Option<PathBuf>,
 }
 
 /// `boundcheck report` options.
@@ -128,7 +189,7 @@ pub struct ReportArgs {
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
     /// What to render.
-    #[arg(long, value_name = "FORMAT", default_value = "html", value_parser = clap::builder::PossibleValuesParser::new(crate::spec::Format::names()))]
+    #[arg(long, value_name = "FORMAT", default_value = "html", value_parser = clap::builder::PossibleValuesParser::new(crate::report::format::names()))]
     pub format: String,
     /// Write to FILE instead (`-` for stdout). Default: DIR/report.html for
     /// html, DIR/profile.speedscope.json, DIR/profile.pb.gz, DIR/trace.json
@@ -158,24 +219,12 @@ pub struct BenchArgs {
     /// Finish in about 2 minutes on 2 cores: size low, 2 runs.
     #[arg(long)]
     pub quick: bool,
-    /// Python interpreter (default: python3 on PATH).
-    #[arg(long, value_name = "PATH")]
-    pub python: Option<PathBuf>,
-    /// Free-threaded Python for the free-threaded strategy (default: python3.14t/python3.13t on PATH).
-    #[arg(long, value_name = "PATH")]
-    pub python_ft: Option<PathBuf>,
-    /// Directory for bench.json, bench.md and the charts.
-    #[arg(long, value_name = "DIR", default_value = "boundcheck-bench")]
-    pub out: PathBuf,
-    /// Print bench.json on stdout instead of the tables.
-    #[arg(long)]
-    pub json: bool,
-    /// Replace the results of an earlier bench in --out (otherwise: a new numbered directory).
-    #[arg(long)]
-    pub force: bool,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub python: PythonArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub quiet: QuietArg,
 }
 
 /// `boundcheck baseline` options.
@@ -187,15 +236,12 @@ pub struct BaselineArgs {
     /// The baseline file to write.
     #[arg(long, value_name = "FILE", default_value = "boundcheck-baseline.json")]
     pub out: PathBuf,
-    /// Directory for the profiled run's report.json and timeline.json.
-    #[arg(long, value_name = "DIR", default_value = "boundcheck-report")]
-    pub report_dir: PathBuf,
-    /// No progress line.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// The command to measure, after `--`.
-    #[arg(last = true, value_name = "COMMAND", required = true)]
-    pub command: Vec<OsString>,
+    #[command(flatten)]
+    pub report_dir: ReportDirArg,
+    #[command(flatten)]
+    pub quiet: QuietArg,
+    #[command(flatten)]
+    pub command: CommandArg,
 }
 
 /// `boundcheck check` options.
@@ -228,15 +274,12 @@ pub struct CheckArgs {
     /// Also write the current measurement as a baseline file.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
-    /// Directory for the current profiled run's report.json and timeline.json.
-    #[arg(long, value_name = "DIR", default_value = "boundcheck-report")]
-    pub report_dir: PathBuf,
-    /// No progress line.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// The command to measure, after `--` (or give --current).
-    #[arg(last = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
+    #[command(flatten)]
+    pub report_dir: ReportDirArg,
+    #[command(flatten)]
+    pub quiet: QuietArg,
+    #[command(flatten)]
+    pub command: CommandArg,
 }
 
 #[derive(Debug, Args)]
@@ -258,10 +301,6 @@ pub struct TargetArgs {
     #[arg(long, value_name = "SIZE", default_value = "med", value_parser = ["low", "med", "high"], requires = "workload")]
     pub size: String,
 
-    /// Python interpreter for workloads and for re-runs of a Python command (default: python3 on PATH).
-    #[arg(long, value_name = "PATH")]
-    pub python: Option<PathBuf>,
-
     /// Sample an already-running process (and its children) instead of launching one.
     #[arg(long, value_name = "PID")]
     pub attach: Option<i32>,
@@ -281,12 +320,8 @@ pub struct TargetArgs {
 #[command(next_help_heading = "Sampling")]
 pub struct SamplingArgs {
     /// Samples per second (jittered ±10 % against aliasing).
-    #[arg(long, value_name = "HZ", default_value_t = 100.0, value_parser = parse_rate)]
+    #[arg(long, value_name = "HZ", default_value_t = crate::spec::DEFAULT_RATE_HZ, value_parser = parse_rate)]
     pub rate: f64,
-
-    /// Skip the comparative re-runs.
-    #[arg(long)]
-    pub no_rerun: bool,
 
     /// Do not read Python stacks (py-spy): OS thread states only, the lowest
     /// overhead. Without stacks GIL waits are still told from lock waits by
@@ -305,6 +340,10 @@ pub struct SamplingArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Comparative re-runs")]
 pub struct RerunArgs {
+    /// Skip the comparative re-runs.
+    #[arg(long)]
+    pub no_rerun: bool,
+
     /// Runs of each experiment (as-is and every alternative), interleaved (1–30; 3+ for significance).
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=30))]
     pub runs: u16,
@@ -316,12 +355,9 @@ pub struct RerunArgs {
     /// Re-run a grid: `--vary workers=1,2,4` fills `{workers}` in the command (repeatable).
     #[arg(long, value_name = "KEY=V1,V2", value_parser = parse_vary)]
     pub vary: Vec<(String, Vec<String>)>,
-
-    /// A free-threaded Python for the free-threaded experiment (default: python3.14t or python3.13t on PATH).
-    #[arg(long, value_name = "PATH")]
-    pub python_ft: Option<PathBuf>,
 }
 
+/// Where results go: shared by a run, a replay and a bench.
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
@@ -338,232 +374,18 @@ pub struct OutputArgs {
     /// numbered directory beside it (DIR-2, DIR-3, …), named on stderr.
     #[arg(long)]
     pub force: bool,
+}
 
-    /// No progress line on stderr.
-    #[arg(long, short)]
-    pub quiet: bool,
-
+/// A run's extra files.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Output")]
+pub struct ExportArgs {
     /// Also write these into DIR, comma-separated: markdown (report.md),
     /// speedscope (profile.speedscope.json), pprof (profile.pb.gz), trace
     /// (trace.json, for Perfetto / chrome://tracing). report.json,
     /// report.html and the flamegraphs are always written.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = ["markdown", "speedscope", "pprof", "trace"])]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(crate::report::format::extra_names()))]
     pub format: Vec<String>,
-}
-
-impl OutputArgs {
-    fn exports(&self) -> Vec<crate::spec::Format> {
-        self.format
-            .iter()
-            .filter_map(|w| crate::spec::Format::parse(w))
-            .collect()
-    }
-}
-
-impl Cli {
-    /// Turn parsed arguments into settings, or say what is missing.
-    pub fn into_spec(self) -> Result<Spec, String> {
-        let plain = |target: TargetSpec, out: PathBuf, json: bool, quiet: bool| Spec {
-            target,
-            rate_hz: 100.0,
-            duration: None,
-            out_dir: out,
-            json,
-            rerun: false,
-            runs: 0,
-            budget: None,
-            vary: Vec::new(),
-            python: None,
-            python_ft: None,
-            quiet,
-            step_summary: false,
-            stacks: false,
-            exports: Vec::new(),
-            native: false,
-            timeout: None,
-            force: false,
-        };
-        match self.subcommand {
-            Some(Sub::Bench(b)) => {
-                let runs = b.runs.map_or(if b.quick { 2 } else { 3 }, usize::from);
-                let sizes = if !b.size.is_empty() {
-                    b.size
-                } else if b.quick {
-                    vec!["low".into()]
-                } else {
-                    vec!["med".into()]
-                };
-                let or_all = |v: Vec<String>, all: &[&str]| {
-                    if v.is_empty() {
-                        all.iter().map(|s| s.to_string()).collect()
-                    } else {
-                        v
-                    }
-                };
-                let bench = crate::bench::BenchSpec {
-                    workloads: or_all(b.workloads, &WORKLOADS),
-                    strategies: or_all(b.strategies, &crate::bench::BENCH_STRATEGIES),
-                    workers: b.workers,
-                    sizes,
-                    runs,
-                    quick: b.quick,
-                    python: b.python.unwrap_or_else(|| PathBuf::from("python3")),
-                    python_ft: b.python_ft,
-                    out_dir: b.out.clone(),
-                    quiet: b.quiet,
-                };
-                let mut spec = plain(TargetSpec::Bench(bench), b.out, b.json, b.quiet);
-                spec.force = b.force;
-                return Ok(spec);
-            }
-            Some(Sub::NativeWorkload {
-                workload,
-                strategy,
-                workers,
-                size,
-            }) => {
-                let w = WorkloadSpec {
-                    name: workload,
-                    strategy,
-                    workers,
-                    size,
-                    python: PathBuf::new(),
-                };
-                return Ok(plain(
-                    TargetSpec::NativeWorkload(w),
-                    PathBuf::new(),
-                    true,
-                    true,
-                ));
-            }
-            Some(Sub::Baseline(b)) => {
-                let spec = crate::gate::BaselineSpec {
-                    command: b.command,
-                    runs: b.runs as usize,
-                    out: b.out,
-                    report_dir: b.report_dir.clone(),
-                    quiet: b.quiet,
-                };
-                return Ok(plain(
-                    TargetSpec::Baseline(spec),
-                    b.report_dir,
-                    false,
-                    b.quiet,
-                ));
-            }
-            Some(Sub::Check(c)) => {
-                let current = match (c.current, c.command.is_empty()) {
-                    (Some(path), _) => crate::gate::Current::File(path),
-                    (None, false) => crate::gate::Current::Command(c.command),
-                    (None, true) => {
-                        return Err("check needs the current side: a command after `--`, e.g. `boundcheck check --baseline b.json -- python3 app.py`, or --current FILE".into());
-                    }
-                };
-                let spec = crate::gate::CheckSpec {
-                    baseline: c.baseline,
-                    current,
-                    runs: c.runs.map(usize::from),
-                    policy: crate::gate::Policy {
-                        max_regression: c.max_regression,
-                        max_efficiency_drop: c.max_efficiency_drop,
-                        max_memory_growth: c.max_memory_growth,
-                        require_same_host: c.require_same_host,
-                    },
-                    junit: c.junit,
-                    save: c.save,
-                    report_dir: c.report_dir.clone(),
-                    quiet: c.quiet,
-                };
-                return Ok(plain(TargetSpec::Check(spec), c.report_dir, false, c.quiet));
-            }
-            Some(Sub::Report(r)) => {
-                use crate::spec::{Destination, Format, ReportSpec};
-                let format = Format::parse(&r.format)
-                    .ok_or_else(|| format!("unknown format '{}'", r.format))?;
-                let output = match r.output {
-                    None => Destination::Default,
-                    Some(p) if p.as_os_str() == "-" => Destination::Stdout,
-                    Some(p) => Destination::File(p),
-                };
-                let spec = ReportSpec {
-                    dir: r.dir.clone(),
-                    format,
-                    output,
-                };
-                return Ok(plain(TargetSpec::Report(spec), r.dir, false, true));
-            }
-            _ => {}
-        }
-        if let Some(Sub::Replay { timeline, output }) = self.subcommand {
-            return Ok(Spec {
-                target: TargetSpec::Replay(timeline),
-                rate_hz: self.sampling.rate,
-                duration: None,
-                out_dir: output.out.clone(),
-                json: output.json,
-                rerun: false,
-                runs: 0,
-                budget: None,
-                vary: Vec::new(),
-                python: None,
-                python_ft: None,
-                quiet: output.quiet,
-                step_summary: true,
-                stacks: false,
-                exports: output.exports(),
-                native: false,
-                timeout: None,
-                force: output.force,
-            });
-        }
-        let t = self.target;
-        if !self.rerun.vary.is_empty() && (t.workload.is_some() || t.attach.is_some()) {
-            return Err("--vary fills placeholders of a command given after `--`".into());
-        }
-        let python = t.python.clone();
-        let target = match (t.workload, t.attach, self.command.is_empty()) {
-            (Some(name), None, true) => TargetSpec::Workload(WorkloadSpec {
-                name,
-                strategy: t.strategy,
-                workers: t.workers,
-                size: t.size,
-                python: t.python.unwrap_or_else(|| PathBuf::from("python3")),
-            }),
-            (None, Some(pid), true) => TargetSpec::Attach { pid },
-            (None, None, false) => {
-                // Only a grid has placeholders: without --vary, braces are the
-                // command's own (`python3 -c "print(f'{x}')"`, `find -exec {}`).
-                if !self.rerun.vary.is_empty() {
-                    crate::rerun::plan::check_vary(&self.command, &self.rerun.vary)?;
-                }
-                TargetSpec::Command(self.command)
-            }
-            (None, None, true) => {
-                return Err("nothing to profile: give a command after `--`, e.g. `boundcheck -- python3 app.py`, or --workload NAME, or --attach PID".into());
-            }
-            _ => return Err("give only one of: a command after `--`, --workload, --attach".into()),
-        };
-        Ok(Spec {
-            target,
-            rate_hz: self.sampling.rate,
-            duration: t.duration,
-            out_dir: self.output.out.clone(),
-            json: self.output.json,
-            rerun: !self.sampling.no_rerun,
-            runs: self.rerun.runs as usize,
-            budget: Some(self.rerun.budget),
-            vary: self.rerun.vary,
-            python,
-            python_ft: self.rerun.python_ft,
-            quiet: self.output.quiet,
-            step_summary: true,
-            stacks: !self.sampling.no_stacks,
-            exports: self.output.exports(),
-            native: self.sampling.native,
-            timeout: t.timeout,
-            force: self.output.force,
-        })
-    }
 }
 
 #[cfg(test)]

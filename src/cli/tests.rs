@@ -3,10 +3,20 @@
 use super::*;
 use clap::CommandFactory;
 
-fn parse(args: &[&str]) -> Result<Spec, String> {
+use crate::spec::{Command, ProfileSpec, Target};
+
+fn parse(args: &[&str]) -> Result<Command, String> {
     Cli::try_parse_from(args)
         .map_err(|e| e.to_string())?
-        .into_spec()
+        .into_command()
+}
+
+/// The settings of a profiled run, or a panic naming what was parsed instead.
+fn profile(args: &[&str]) -> ProfileSpec {
+    match parse(args).unwrap() {
+        Command::Profile(p) => p,
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -16,7 +26,7 @@ fn cli_is_well_formed() {
 
 #[test]
 fn arguments_after_double_dash_belong_to_the_command() {
-    let spec = parse(&[
+    let spec = profile(&[
         "boundcheck",
         "--rate",
         "50",
@@ -26,13 +36,12 @@ fn arguments_after_double_dash_belong_to_the_command() {
         "--rate",
         "7",
         "--json",
-    ])
-    .unwrap();
-    assert_eq!(spec.rate_hz, 50.0);
-    assert!(!spec.json);
+    ]);
+    assert_eq!(spec.sampling.rate_hz, 50.0);
+    assert!(!spec.output.json);
     assert_eq!(
         spec.target,
-        TargetSpec::Command(
+        Target::Command(
             ["python3", "app.py", "--rate", "7", "--json"]
                 .map(OsString::from)
                 .to_vec()
@@ -42,9 +51,9 @@ fn arguments_after_double_dash_belong_to_the_command() {
 
 #[test]
 fn workload_defaults() {
-    let spec = parse(&["boundcheck", "--workload", "cpu", "--strategy", "threads"]).unwrap();
+    let spec = profile(&["boundcheck", "--workload", "cpu", "--strategy", "threads"]);
     match spec.target {
-        TargetSpec::Workload(w) => {
+        Target::Workload(w) => {
             assert_eq!(
                 (
                     w.name.as_str(),
@@ -57,8 +66,8 @@ fn workload_defaults() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(spec.rerun);
-    assert_eq!(spec.out_dir, PathBuf::from("boundcheck-report"));
+    assert!(spec.rerun.enabled);
+    assert_eq!(spec.output.out_dir, PathBuf::from("boundcheck-report"));
 }
 
 #[test]
@@ -74,18 +83,17 @@ fn zero_and_garbage_rates_are_refused() {
 
 #[test]
 fn attach_with_duration_and_no_rerun() {
-    let spec = parse(&[
+    let spec = profile(&[
         "boundcheck",
         "--attach",
         "42",
         "--duration",
         "10s",
         "--no-rerun",
-    ])
-    .unwrap();
-    assert_eq!(spec.target, TargetSpec::Attach { pid: 42 });
+    ]);
+    assert_eq!(spec.target, Target::Attach { pid: 42 });
     assert_eq!(spec.duration, Some(Duration::from_secs(10)));
-    assert!(!spec.rerun);
+    assert!(!spec.rerun.enabled);
 }
 
 #[test]
@@ -122,15 +130,15 @@ fn check_reads_percentages_and_needs_a_current_side() {
         "9",
     ])
     .unwrap();
-    match spec.target {
-        TargetSpec::Check(c) => {
+    match spec {
+        Command::Check(c) => {
             assert_eq!(c.policy.max_regression, 0.05);
             assert_eq!(c.policy.max_memory_growth, 0.5);
             assert_eq!(c.policy.max_efficiency_drop, 0.10);
             assert_eq!(c.runs, None, "--runs after `--` belongs to the command");
             assert_eq!(
                 c.current,
-                crate::gate::Current::Command(
+                crate::spec::Current::Command(
                     ["python3", "app.py", "--runs", "9"]
                         .map(OsString::from)
                         .to_vec()
@@ -172,8 +180,8 @@ fn check_reads_percentages_and_needs_a_current_side() {
 #[test]
 fn baseline_defaults() {
     let spec = parse(&["boundcheck", "baseline", "--", "true"]).unwrap();
-    match spec.target {
-        TargetSpec::Baseline(b) => {
+    match spec {
+        Command::Baseline(b) => {
             assert_eq!(b.runs, 5);
             assert_eq!(b.out, PathBuf::from("boundcheck-baseline.json"));
         }
@@ -187,13 +195,13 @@ fn baseline_defaults() {
 
 #[test]
 fn report_subcommand_formats_and_destinations() {
-    use crate::spec::{Destination, Format, ReportSpec};
+    use crate::spec::{Destination, ReportSpec};
     let spec = parse(&["boundcheck", "report", "out"]).unwrap();
     assert_eq!(
-        spec.target,
-        TargetSpec::Report(ReportSpec {
+        spec,
+        Command::Report(ReportSpec {
             dir: PathBuf::from("out"),
-            format: Format::Html,
+            format: "html".into(),
             output: Destination::Default,
         })
     );
@@ -207,11 +215,11 @@ fn report_subcommand_formats_and_destinations() {
         "-",
     ])
     .unwrap();
-    match spec.target {
-        TargetSpec::Report(r) => {
+    match spec {
+        Command::Report(r) => {
             assert_eq!(
-                (r.format, r.output),
-                (Format::Markdown, Destination::Stdout)
+                (r.format.as_str(), r.output),
+                ("markdown", Destination::Stdout)
             );
         }
         other => panic!("{other:?}"),
@@ -226,8 +234,8 @@ fn report_subcommand_formats_and_destinations() {
         "r.json",
     ])
     .unwrap();
-    match spec.target {
-        TargetSpec::Report(r) => {
+    match spec {
+        Command::Report(r) => {
             assert_eq!(r.output, Destination::File(PathBuf::from("r.json")));
         }
         other => panic!("{other:?}"),
@@ -239,7 +247,53 @@ fn report_subcommand_formats_and_destinations() {
 
 #[test]
 fn replay_subcommand() {
-    let spec = parse(&["boundcheck", "replay", "t.json", "--json"]).unwrap();
-    assert_eq!(spec.target, TargetSpec::Replay(PathBuf::from("t.json")));
-    assert!(spec.json);
+    match parse(&["boundcheck", "replay", "t.json", "--json"]).unwrap() {
+        Command::Replay(r) => {
+            assert_eq!(r.timeline, PathBuf::from("t.json"));
+            assert!(r.output.json);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn shared_flags_keep_their_meaning_in_every_subcommand() {
+    match parse(&["boundcheck", "bench", "--quick", "-q", "--json"]).unwrap() {
+        Command::Bench(b) => {
+            assert_eq!(b.out_dir, PathBuf::from("boundcheck-bench"));
+            assert!(b.quiet && b.json && !b.force);
+            assert_eq!(b.runs, 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(&["boundcheck", "check", "--baseline", "b", "-q", "--", "x"]).unwrap() {
+        Command::Check(c) => {
+            assert!(c.quiet);
+            assert_eq!(c.report_dir, PathBuf::from("boundcheck-report"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let spec = profile(&[
+        "boundcheck",
+        "--python",
+        "/p",
+        "--python-ft",
+        "/t",
+        "--",
+        "x",
+    ]);
+    assert_eq!(spec.rerun.python, Some(PathBuf::from("/p")));
+    assert_eq!(spec.rerun.python_ft, Some(PathBuf::from("/t")));
+    // --no-rerun is a re-run flag, and the profiled run keeps the --vary grid.
+    let spec = profile(&[
+        "boundcheck",
+        "--no-rerun",
+        "--vary",
+        "n=1,2",
+        "--",
+        "x",
+        "{n}",
+    ]);
+    assert!(!spec.rerun.enabled);
+    assert_eq!(spec.rerun.vary.len(), 1);
 }

@@ -29,18 +29,9 @@
 //! never fails the gate; it is shown as *not tested* with the reason.
 
 pub mod baseline;
-#[cfg(target_os = "linux")]
-mod command;
 pub mod decide;
 pub mod diff;
-#[cfg(target_os = "linux")]
-pub mod record;
-
-#[cfg(target_os = "linux")]
-pub use command::{run_baseline, run_check};
-
-use std::ffi::OsString;
-use std::path::PathBuf;
+pub mod render;
 
 /// `check` exit status when every policy holds.
 pub const EXIT_PASS: i32 = 0;
@@ -49,30 +40,7 @@ pub const EXIT_REGRESSION: i32 = 1;
 /// `check` exit status when the gate could not decide.
 pub const EXIT_ERROR: i32 = 2;
 
-/// The limits a change must stay within.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
-    /// Largest allowed slowdown of wall and CPU time, a fraction (0.10 = 10 %).
-    pub max_regression: f64,
-    /// Largest allowed drop of CPU efficiency, in fractions of the available
-    /// CPUs (0.10 = 10 percentage points).
-    pub max_efficiency_drop: f64,
-    /// Largest allowed growth of peak memory, a fraction (0.20 = 20 %).
-    pub max_memory_growth: f64,
-    /// A different host (CPU model, CPU count) is an error, not a warning.
-    pub require_same_host: bool,
-}
-
-impl Default for Policy {
-    fn default() -> Policy {
-        Policy {
-            max_regression: 0.10,
-            max_efficiency_drop: 0.10,
-            max_memory_growth: 0.20,
-            require_same_host: false,
-        }
-    }
-}
+pub use crate::spec::{BaselineSpec, CheckSpec, Current, Policy};
 
 /// How one policy came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,44 +128,4 @@ impl GateOutcome {
             EXIT_PASS
         }
     }
-}
-
-/// `boundcheck baseline` settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BaselineSpec {
-    pub command: Vec<OsString>,
-    /// Timed runs (1–30).
-    pub runs: usize,
-    /// The baseline file to write.
-    pub out: PathBuf,
-    /// Where the profiled run's report.json and timeline.json go.
-    pub report_dir: PathBuf,
-    pub quiet: bool,
-}
-
-/// What `check` compares the baseline with.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Current {
-    /// A baseline file or a report.json.
-    File(PathBuf),
-    /// Measure this command now.
-    Command(Vec<OsString>),
-}
-
-/// `boundcheck check` settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckSpec {
-    /// A baseline file or a report.json.
-    pub baseline: PathBuf,
-    pub current: Current,
-    /// Timed runs of the current command (default: as many as the baseline has, at least 3).
-    pub runs: Option<usize>,
-    pub policy: Policy,
-    /// Write JUnit XML here.
-    pub junit: Option<PathBuf>,
-    /// Also write the current measurement as a baseline file here.
-    pub save: Option<PathBuf>,
-    /// Where the current profiled run's report.json and timeline.json go.
-    pub report_dir: PathBuf,
-    pub quiet: bool,
 }

@@ -320,6 +320,28 @@ pub fn svg(tl: &Timeline, folded: &str, view: View) -> Result<Option<Vec<u8>>, E
     Ok(Some(bytes))
 }
 
+/// The flamegraphs of a timeline as (file name, bytes): `cpu.folded`,
+/// `cpu.svg`, `wall.folded`, `wall.svg`, and `native.*` when native stacks
+/// sit beside Python ones; each only when it has samples. Every run writes
+/// these, and the golden test renders them through this very function.
+pub fn flamegraphs(tl: &Timeline) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let mut files = Vec::new();
+    let mut views = vec![View::Cpu, View::Wall];
+    // Native stacks beside Python ones (`--native`) get a graph of their own;
+    // without Python stacks they already are the on-CPU graph.
+    if !tl.stacks.is_empty() && tl.native.as_ref().is_some_and(|n| !n.samples.is_empty()) {
+        views.push(View::Native);
+    }
+    for view in views {
+        let folded = folded(tl, view);
+        if let Some(svg) = svg(tl, &folded, view)? {
+            files.push((format!("{}.folded", view.file_stem()), folded.into_bytes()));
+            files.push((format!("{}.svg", view.file_stem()), svg));
+        }
+    }
+    Ok(files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,15 @@
 use super::Report;
 use crate::timeline::Timeline;
 
+/// `report.json` in the format registry.
+pub const FORMAT: super::format::Format = super::format::Format {
+    name: "json",
+    file_name: super::output::REPORT_FILE,
+    source: super::format::Source::Report,
+    run_extra: false,
+    render: |i| Some(render_report(i.report)),
+};
+
 pub fn render_report(report: &Report) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(report).unwrap_or_default();
     out.push(b'\n');

@@ -7,13 +7,14 @@
 pub mod bench_md;
 pub mod bench_svg;
 pub mod flame;
+pub mod format;
 pub mod groups;
 pub mod html;
 pub mod json;
-pub mod junit;
 pub mod markdown;
 pub mod output;
 pub mod pprof;
+pub mod run_files;
 pub mod speedscope;
 pub mod text;
 pub mod trace;

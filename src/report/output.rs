@@ -17,6 +17,8 @@ const MAX_NUMBERED: u32 = 999;
 #[derive(Debug, Clone)]
 pub struct OutputDir {
     dir: PathBuf,
+    /// This run created the directory (so it may remove it again, empty).
+    created: bool,
 }
 
 impl OutputDir {
@@ -27,13 +29,24 @@ impl OutputDir {
             path: dir.to_path_buf(),
             reason: e.to_string(),
         };
+        let created = !dir.is_dir();
         std::fs::create_dir_all(dir).map_err(fail)?;
         let probe = dir.join(format!(".boundcheck-probe-{}", std::process::id()));
         File::create(&probe).map_err(fail)?;
         let _ = std::fs::remove_file(&probe);
         Ok(OutputDir {
             dir: dir.to_path_buf(),
+            created,
         })
+    }
+
+    /// Remove the directory when this run created it and wrote nothing
+    /// there: a launch that fails leaves no empty (numbered) directory behind.
+    pub fn remove_if_unused(&self) {
+        if self.created {
+            // `remove_dir` refuses a directory that holds anything.
+            let _ = std::fs::remove_dir(&self.dir);
+        }
     }
 
     /// Like [`OutputDir::prepare`], but never over an earlier run: when `dir`
@@ -63,7 +76,9 @@ impl OutputDir {
             // when it holds no report (e.g. left by a run that failed).
             let fresh = std::fs::create_dir(&candidate).is_ok();
             if fresh || (candidate.is_dir() && !candidate.join(marker).exists()) {
-                return Ok((OutputDir::prepare(&candidate)?, true));
+                let mut out = OutputDir::prepare(&candidate)?;
+                out.created = fresh;
+                return Ok((out, true));
             }
         }
         Err(Error::OutputNotWritable {

@@ -30,6 +30,15 @@ use flate2::write::GzEncoder;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
+/// `profile.pb.gz` in the format registry (drawn from the timeline).
+pub const FORMAT: super::format::Format = super::format::Format {
+    name: "pprof",
+    file_name: "profile.pb.gz",
+    source: super::format::Source::Timeline,
+    run_extra: true,
+    render: |i| i.timeline.map(render),
+};
+
 /// The gzip-compressed pprof profile of a timeline's on-CPU time. Empty
 /// samples (a program that never ran on a CPU) still give a valid profile.
 pub fn render(tl: &Timeline) -> Vec<u8> {

@@ -28,6 +28,15 @@ use crate::timeline::Timeline;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
+/// `profile.speedscope.json` in the format registry (drawn from the timeline).
+pub const FORMAT: super::format::Format = super::format::Format {
+    name: "speedscope",
+    file_name: "profile.speedscope.json",
+    source: super::format::Source::Timeline,
+    run_extra: true,
+    render: |i| i.timeline.map(render),
+};
+
 /// The `$schema` value speedscope recognises its files by.
 const SCHEMA_URL: &str = "https://www.speedscope.app/file-format-schema.json";
 

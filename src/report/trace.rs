@@ -28,6 +28,15 @@ use crate::timeline::{ThreadState, Timeline};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
+/// `trace.json` in the format registry (drawn from the timeline).
+pub const FORMAT: super::format::Format = super::format::Format {
+    name: "trace",
+    file_name: "trace.json",
+    source: super::format::Source::Timeline,
+    run_extra: true,
+    render: |i| i.timeline.map(render),
+};
+
 /// A run of one state on one thread.
 struct Run {
     state: &'static str,

@@ -18,7 +18,7 @@
 use super::classify::{self, Observation};
 use super::parse::{self, CoreTicks, Mapping};
 use super::syscalls;
-use super::tree::TreeTracker;
+use crate::target::tree::TreeTracker;
 use crate::timeline::{
     FutexSite, ProcessInfo, Resource, Sample, SamplingStats, ThreadInfo, ThreadSample,
 };

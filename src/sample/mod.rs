@@ -12,7 +12,6 @@ pub mod host;
 pub mod parse;
 pub mod syscalls;
 pub mod thin;
-pub mod tree;
 
 #[cfg(target_os = "linux")]
 mod live;

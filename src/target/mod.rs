@@ -11,6 +11,7 @@
 
 pub mod signals;
 pub mod timeout;
+pub mod tree;
 
 use crate::error::Error;
 use crate::timeline::ExitInfo;
@@ -284,17 +285,31 @@ fn exit_info(status: i32) -> ExitInfo {
     }
 }
 
+/// Make this process the reaper of orphans in its tree: children of the
+/// target that outlive their parent (`cmd &` in a shell, daemons) are
+/// re-parented to us instead of init, so the tree scan still sees them.
+pub fn become_subreaper() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+/// A second handle on our stderr, to hand to the target as its stdout.
+pub fn stderr_file() -> Option<std::fs::File> {
+    use std::os::fd::AsFd;
+    std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::fs::File::from)
+}
+
 /// Whether a process is gone: no longer listed, or a zombie (exited but not
 /// yet reaped by its parent, so `/proc/PID` stays).
 pub fn has_ended(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return true;
-    };
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next())
-        .unwrap_or("X");
-    matches!(state, "Z" | "X" | "x")
+    match procfs::process::Process::new(pid).and_then(|p| p.stat()) {
+        Ok(stat) => matches!(stat.state, 'Z' | 'X' | 'x'),
+        Err(_) => true,
+    }
 }
 
 /// Check that `pid` exists and that we may read it before attaching.

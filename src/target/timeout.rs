@@ -14,7 +14,7 @@
 //! The exit status of a timed-out run is 124 (coreutils' choice), whatever the
 //! target did with the signal: a script can tell "too slow" from "failed".
 
-use crate::sample::tree::TreeTracker;
+use super::tree::TreeTracker;
 use std::time::{Duration, Instant};
 
 /// How long a target has between SIGTERM and SIGKILL.

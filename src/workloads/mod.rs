@@ -41,27 +41,7 @@ pub const STRATEGIES: [&str; 5] = [
 /// Delay of each request to the local server of the `network` workload.
 pub const NETWORK_DELAY: Duration = Duration::from_millis(20);
 
-/// Which workload to run and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkloadSpec {
-    pub name: String,
-    pub strategy: String,
-    /// 0 means one per CPU.
-    pub workers: usize,
-    pub size: String,
-    pub python: PathBuf,
-}
-
-impl WorkloadSpec {
-    /// `cpu/threads/2/med`, the label in reports (workers 0 resolved to the CPU count).
-    pub fn label(&self) -> String {
-        let workers = match self.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
-        format!("{}/{}/{}/{}", self.name, self.strategy, workers, self.size)
-    }
-}
+pub use crate::spec::WorkloadSpec;
 
 /// A workload ready to launch: argv, environment, and what must live while it runs.
 pub struct Prepared {

@@ -31,6 +31,15 @@ use std::fmt::Write;
 /// The file name the page is written as, in the report directory.
 pub const HTML_FILE: &str = "report.html";
 
+/// The page in the format registry.
+pub const FORMAT: super::format::Format = super::format::Format {
+    name: "html",
+    file_name: HTML_FILE,
+    source: super::format::Source::Page,
+    run_extra: false,
+    render: |i| Some(render(i.report, i.timeline, i.flames)),
+};
+
 /// Render the page. `timeline` draws the time charts (without it they are
 /// left out, with a note); `flamegraphs` are `(file name, bytes)` pairs as
 /// written beside the report, of which the `.svg` ones are embedded in order.

@@ -7,11 +7,12 @@
 //! its (large) timeline still gives a page, with a note where a chart would
 //! be, and a warning on stderr says what was missing or unreadable.
 
+use super::Outcome;
 use crate::error::Error;
+use crate::report::format::{self, Inputs, Source};
 use crate::report::output::{self, REPORT_FILE, TIMELINE_FILE};
-use crate::report::{html, json, markdown, pprof, read_report, read_timeline, speedscope, trace};
-use crate::run::Outcome;
-use crate::spec::{Destination, Format, ReportSpec};
+use crate::report::{read_report, read_timeline};
+use crate::spec::{Destination, ReportSpec};
 use crate::timeline::Timeline;
 use std::path::{Path, PathBuf};
 
@@ -19,62 +20,37 @@ use std::path::{Path, PathBuf};
 const FLAMEGRAPHS: [&str; 3] = ["cpu.svg", "wall.svg", "native.svg"];
 
 pub fn run(spec: &ReportSpec) -> Result<Outcome, Error> {
+    let format = format::find(&spec.format).ok_or_else(|| Error::ReadFailed {
+        path: spec.dir.clone(),
+        reason: format!("unknown format '{}'", spec.format),
+    })?;
     let (dir, report_path) = locate(&spec.dir)?;
     let report = read_report(&report_path)?;
-    let bytes = match spec.format {
-        Format::Json => json::render_report(&report),
-        Format::Markdown => markdown::render_report(&report),
-        Format::Html => {
-            let timeline = optional_timeline(&dir.join(TIMELINE_FILE));
-            let mut flames = Vec::new();
-            for name in FLAMEGRAPHS {
-                let path = dir.join(name);
-                if !path.exists() {
-                    continue;
-                }
-                match std::fs::read(&path) {
-                    Ok(b) => flames.push((name.to_string(), b)),
-                    Err(e) => warn(&format!("{} left out: {e}", path.display())),
-                }
-            }
-            html::render(&report, timeline.as_ref(), &flames)
-        }
-        export => {
-            let path = dir.join(TIMELINE_FILE);
-            let timeline = read_timeline(&path).map_err(|e| match e {
-                Error::ReadFailed { path, reason } => Error::ReadFailed {
-                    path,
-                    reason: format!(
-                        "{reason} (the {} export is drawn from timeline.json)",
-                        export.name()
-                    ),
-                },
-                other => other,
-            })?;
-            render_export(export, &timeline).unwrap_or_default()
-        }
+    let (timeline, flames) = match format.source {
+        Source::Report => (None, Vec::new()),
+        Source::Page => (
+            optional_timeline(&dir.join(TIMELINE_FILE)),
+            flamegraphs(&dir),
+        ),
+        Source::Timeline => (Some(needed_timeline(&dir, format.name)?), Vec::new()),
     };
-    let target = match (&spec.output, spec.format) {
-        (Destination::Stdout, _) | (Destination::Default, Format::Markdown | Format::Json) => {
+    let inputs = Inputs {
+        report: &report,
+        timeline: timeline.as_ref(),
+        flames: &flames,
+    };
+    let bytes = format.render(&inputs).unwrap_or_default();
+    let target = match (&spec.output, format.source) {
+        (Destination::Stdout, _) | (Destination::Default, Source::Report) => {
             output::to_stdout(&bytes);
             return Ok(Outcome { exit_code: 0 });
         }
         (Destination::File(path), _) => path.clone(),
-        (Destination::Default, format) => dir.join(format.file_name()),
+        (Destination::Default, _) => dir.join(format.file_name),
     };
     let written = output::write_file(&target, &bytes)?;
     output::to_stderr(format!("boundcheck: wrote {}\n", written.display()).as_bytes());
     Ok(Outcome { exit_code: 0 })
-}
-
-/// The bytes of a timeline export (`None` for formats drawn from the report).
-pub fn render_export(format: Format, timeline: &Timeline) -> Option<Vec<u8>> {
-    Some(match format {
-        Format::Speedscope => speedscope::render(timeline),
-        Format::Pprof => pprof::render(timeline),
-        Format::Trace => trace::render(timeline),
-        Format::Html | Format::Markdown | Format::Json => return None,
-    })
 }
 
 /// The run's directory and its report.json, from either of them, or an
@@ -105,8 +81,35 @@ fn locate(given: &Path) -> Result<(PathBuf, PathBuf), Error> {
     Ok((given.to_path_buf(), report))
 }
 
+/// The flamegraph SVGs beside the report, for the page.
+fn flamegraphs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut flames = Vec::new();
+    for name in FLAMEGRAPHS {
+        let path = dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        match std::fs::read(&path) {
+            Ok(b) => flames.push((name.to_string(), b)),
+            Err(e) => warn(&format!("{} left out: {e}", path.display())),
+        }
+    }
+    flames
+}
+
+/// The timeline an export is drawn from, or an error that says so.
+fn needed_timeline(dir: &Path, format: &str) -> Result<Timeline, Error> {
+    read_timeline(&dir.join(TIMELINE_FILE)).map_err(|e| match e {
+        Error::ReadFailed { path, reason } => Error::ReadFailed {
+            path,
+            reason: format!("{reason} (the {format} export is drawn from timeline.json)"),
+        },
+        other => other,
+    })
+}
+
 /// The timeline beside the report, when there is a readable one.
-fn optional_timeline(path: &Path) -> Option<crate::timeline::Timeline> {
+fn optional_timeline(path: &Path) -> Option<Timeline> {
     if !path.exists() {
         warn(&format!(
             "{} not found: the page has no time charts",

@@ -107,10 +107,7 @@ impl TreeTracker {
 }
 
 fn read_ppid(pid: i32) -> Option<i32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: parse after the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    Some(procfs::process::Process::new(pid).ok()?.stat().ok()?.ppid)
 }
 
 #[cfg(test)]

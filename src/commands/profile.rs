@@ -1,0 +1,397 @@
+//! A profiled run: launch (or attach), sample, diagnose, show and write the
+//! report, then the comparative re-runs and the files again.
+//!
+//! [`profile`] returns the run in memory ([`ProfiledRun`]): the main command
+//! turns it into an exit status, and the gate builds its baseline from it.
+
+use super::Outcome;
+use crate::error::Error;
+use crate::report::flame::flamegraphs;
+use crate::report::output;
+use crate::report::run_files::{Drawn, RunFiles};
+use crate::report::{Report, json, markdown, text};
+use crate::rerun;
+use crate::sample::native::NativeSampler;
+use crate::sample::offcpu::OffCpuSampler;
+use crate::sample::{self, Recording, SamplerSettings, host, perf::TreeCounters};
+use crate::spec::{ProfileSpec, Target};
+use crate::target::{self, signals};
+use crate::timeline::{
+    Counters, ExitInfo, NativeProfile, OffCpuProfile, RunMeta, Sample, Timeline,
+};
+use crate::workloads;
+use std::ffi::OsString;
+use std::time::{Duration, Instant, SystemTime};
+
+/// One profiled run, in memory.
+#[derive(Debug)]
+pub struct ProfiledRun {
+    pub timeline: Timeline,
+    /// The report as written (with the re-runs' recommendation when they ran).
+    pub report: Report,
+    /// The flamegraphs as written: (file name, bytes).
+    pub flames: Vec<(String, Vec<u8>)>,
+    /// The directory the files went to (`--out`, or a numbered sibling).
+    pub out_dir: std::path::PathBuf,
+    /// The target's own status (124 when `--timeout` stopped it, 130 when
+    /// Ctrl-C stopped the re-runs).
+    pub exit_code: i32,
+}
+
+pub fn run(spec: &ProfileSpec) -> Result<Outcome, Error> {
+    let run = profile(spec)?;
+    Ok(Outcome {
+        exit_code: run.exit_code,
+    })
+}
+
+/// Profile the target as `spec` says, show the results and write the files.
+pub fn profile(spec: &ProfileSpec) -> Result<ProfiledRun, Error> {
+    let o = &spec.output;
+    let mut files = RunFiles::prepare(&o.out_dir, o.force, &o.exports)?;
+    let sampled = match launch_and_sample(spec) {
+        Ok(s) => s,
+        Err(e) => {
+            files.abandon();
+            return Err(e);
+        }
+    };
+    let mut exit_code = sampled.exit_code;
+    let timeline = sampled.timeline;
+    let mut report = Report::of(&timeline);
+    report.output_dir = files.renumbered();
+    report.rerun_skipped = skip_reason(spec, &timeline);
+    let flames = flamegraphs(&timeline)?;
+    let listed = files.listed(true, &flames);
+    let drawn = Drawn {
+        timeline: Some(&timeline),
+        flames: &flames,
+    };
+    if report.rerun_skipped.is_some() {
+        if o.json {
+            output::to_stdout(&json::render_report(&report));
+        } else {
+            output::to_stderr(&text::render(&report, &listed));
+        }
+        if o.step_summary {
+            output::append_step_summary(&markdown::render_report(&report));
+        }
+        files.write_diagnosis(&report, true, drawn);
+        files.write_extras(&report, drawn);
+    } else {
+        // Show and keep the diagnosis before the (longer) re-runs: an
+        // interrupted or failed re-run then loses nothing measured so far.
+        if !o.json {
+            output::to_stderr(&text::render(&report, &[]));
+        }
+        files.write_diagnosis(&report, true, drawn);
+        let verdict = report.diagnosis.verdict;
+        let rec = rerun_alternatives(spec, &timeline, sampled.cores, verdict);
+        if rec.interrupted {
+            exit_code = 130;
+        }
+        report.recommendation = Some(rec);
+        if o.json {
+            output::to_stdout(&json::render_report(&report));
+        } else if let Some(rec) = &report.recommendation {
+            output::to_stderr(&text::render_recommendation(rec, &listed));
+        }
+        if o.step_summary {
+            output::append_step_summary(&markdown::render_report(&report));
+        }
+        files.write_report(&report, drawn);
+        files.write_extras(&report, drawn);
+    }
+    let out_dir = files.dir().to_path_buf();
+    files.finish()?;
+    Ok(ProfiledRun {
+        timeline,
+        report,
+        flames,
+        out_dir,
+        exit_code,
+    })
+}
+
+/// The timeline of a run and the status it ends with.
+struct Sampled {
+    timeline: Timeline,
+    exit_code: i32,
+    cores: usize,
+}
+
+/// What one way of reaching the target (attach or launch) recorded.
+struct Recorded {
+    rec: Recording,
+    mode: &'static str,
+    workload: Option<String>,
+    command: Vec<String>,
+    exit: Option<ExitInfo>,
+    counters: Option<Counters>,
+    cores: usize,
+    timed_out: Option<Duration>,
+}
+
+fn launch_and_sample(spec: &ProfileSpec) -> Result<Sampled, Error> {
+    signals::install();
+    target::become_subreaper();
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let host = host::host_facts();
+    let progress = crate::progress::spinner(spec.output.quiet);
+    let on_sample = |s: &Sample| {
+        if let Some(p) = &progress {
+            p.set_message(format!(
+                "sampling · {:.1} s · {} process{} · {} thread{}",
+                s.t_s,
+                s.processes,
+                if s.processes == 1 { "" } else { "es" },
+                s.threads.len(),
+                if s.threads.len() == 1 { "" } else { "s" }
+            ));
+        }
+    };
+    let recorded = match &spec.target {
+        Target::Attach { pid } => attach(spec, *pid, &on_sample)?,
+        Target::Command(_) | Target::Workload(_) => launch(spec, &on_sample)?,
+    };
+    if let Some(p) = &progress {
+        p.finish_and_clear();
+    }
+    let Recorded {
+        rec,
+        mode,
+        workload,
+        command,
+        exit,
+        counters,
+        cores,
+        timed_out,
+    } = recorded;
+    let python_version = rec.python_exe.as_deref().and_then(host::python_version);
+    let meta = RunMeta {
+        command,
+        mode: mode.into(),
+        workload,
+        started_at,
+        duration_s: rec.duration_s,
+        exit,
+        interrupted: signals::received().is_some(),
+        timed_out_after_s: timed_out.map(|d| d.as_secs_f64()),
+        host,
+        cores_available: cores,
+        python_version,
+    };
+    let mut exit_code = exit.map_or(0, |e| e.shell_status());
+    if timed_out.is_some() {
+        exit_code = target::timeout::TIMED_OUT_STATUS;
+    }
+    Ok(Sampled {
+        timeline: rec.into_timeline(meta, counters),
+        exit_code,
+        cores,
+    })
+}
+
+fn settings(spec: &ProfileSpec) -> SamplerSettings {
+    SamplerSettings {
+        rate_hz: spec.sampling.rate_hz,
+        attach: matches!(spec.target, Target::Attach { .. }),
+        stacks: spec.sampling.stacks,
+    }
+}
+
+/// Sample a running process until it ends, `--duration` passes or Ctrl-C.
+fn attach(spec: &ProfileSpec, pid: i32, on_sample: &dyn Fn(&Sample)) -> Result<Recorded, Error> {
+    target::check_attachable(pid)?;
+    let cores = host::cores_available(pid);
+    let start = Instant::now();
+    let deadline = spec.duration.map(|d| start + d);
+    let rec = sample::record(
+        pid,
+        settings(spec),
+        start,
+        || {
+            signals::received().is_some()
+                || deadline.is_some_and(|d| Instant::now() >= d)
+                || target::has_ended(pid)
+        },
+        on_sample,
+    );
+    Ok(Recorded {
+        rec,
+        mode: "attach",
+        workload: None,
+        command: vec!["attach".to_string(), pid.to_string()],
+        exit: None,
+        counters: None,
+        cores,
+        timed_out: None,
+    })
+}
+
+/// The command runs a Python interpreter directly (`python3 …`, `/usr/bin/python3.12 …`).
+fn looks_like_python(argv: &[OsString]) -> bool {
+    argv.first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("python"))
+}
+
+/// Launch the command (or workload) and sample it until it exits.
+fn launch(spec: &ProfileSpec, on_sample: &dyn Fn(&Sample)) -> Result<Recorded, Error> {
+    let prepared = match &spec.target {
+        Target::Workload(w) => Some(workloads::prepare(w)?),
+        _ => None,
+    };
+    let (argv, mut env): (Vec<OsString>, Vec<(OsString, OsString)>) =
+        match (&spec.target, &prepared) {
+            (_, Some(p)) => (p.argv.clone(), p.env.clone()),
+            (Target::Command(argv), None) if !spec.rerun.vary.is_empty() => {
+                // Profile the first point of the --vary grid.
+                let first = rerun::plan::grid(&spec.rerun.vary).swap_remove(0);
+                (rerun::plan::expand(argv, &first), Vec::new())
+            }
+            (Target::Command(argv), None) => (argv.clone(), Vec::new()),
+            _ => unreachable!("launch targets only"),
+        };
+    // Native stacks: always for a program that is not Python (there is
+    // nothing else to name its code), with --native for C frames under
+    // Python. 3.12+ then names Python functions in native stacks through its
+    // perf trampoline.
+    let python_target = prepared.is_some() || looks_like_python(&argv);
+    let want_native = spec.sampling.native || !python_target;
+    if spec.sampling.native && python_target {
+        env.push(("PYTHONPERFSUPPORT".into(), "1".into()));
+    }
+    let (mut opened, mut native, mut off_cpu) = (None, None, None);
+    let start = Instant::now();
+    // With --json, stdout carries the report: the target's own output goes
+    // to stderr so the JSON stays parseable.
+    let opts = target::LaunchOptions {
+        stdout: if spec.output.json {
+            target::stderr_file()
+        } else {
+            None
+        },
+        ..target::LaunchOptions::default()
+    };
+    let child = target::launch_with(&argv, &env, &opts, |pid| {
+        opened = Some(TreeCounters::open(pid, true));
+        if want_native {
+            native = Some(NativeSampler::open(pid, true, start));
+        }
+        off_cpu = Some(OffCpuSampler::open(pid, true, start));
+    })?;
+    let cores = host::cores_available(child.pid());
+    let mut timeout = target::timeout::Timeout::new(start, spec.timeout);
+    let mut rec = sample::record(
+        child.pid(),
+        settings(spec),
+        start,
+        || {
+            // A target that ended on its own just before the limit was not
+            // stopped by it: ask about exit first.
+            let exited = child.has_exited();
+            if !exited {
+                timeout.poll(child.pid());
+            }
+            exited
+        },
+        |s| {
+            on_sample(s);
+            if let Some(Ok(n)) = &mut native {
+                n.drain();
+            }
+            if let Some(Ok(o)) = &mut off_cpu {
+                o.drain();
+            }
+        },
+    );
+    timeout.finish(child.pid());
+    rec.native = native.map(|n| match n {
+        Ok(n) => n.finish(),
+        Err(e) => NativeProfile::unavailable(e.0),
+    });
+    rec.off_cpu = off_cpu.map(|o| match o {
+        Ok(o) => o.finish(),
+        Err(e) => OffCpuProfile::unavailable(e.0),
+    });
+    let exit = Some(child.wait());
+    Ok(Recorded {
+        rec,
+        mode: if prepared.is_some() {
+            "workload"
+        } else {
+            "launch"
+        },
+        workload: match &spec.target {
+            Target::Workload(w) => Some(w.label()),
+            _ => None,
+        },
+        command: argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        exit,
+        counters: opened.map(TreeCounters::read),
+        cores,
+        timed_out: timeout.fired(),
+    })
+}
+
+/// The comparative re-runs the verdict suggests.
+fn rerun_alternatives(
+    spec: &ProfileSpec,
+    timeline: &Timeline,
+    cores: usize,
+    verdict: crate::diagnose::Verdict,
+) -> rerun::Recommendation {
+    let ctx = rerun::plan::PlanContext {
+        verdict,
+        argv: match &spec.target {
+            Target::Command(argv) => argv.clone(),
+            _ => Vec::new(),
+        },
+        env: Vec::new(),
+        cores,
+        python: spec.rerun.python.clone(),
+        python_314: rerun::plan::find_on_path("python3.14"),
+        python_ft: rerun::plan::find_free_threaded(spec.rerun.python_ft.as_deref()),
+        python_version: timeline.meta.python_version.clone(),
+        workload: match &spec.target {
+            Target::Workload(w) => Some(w.clone()),
+            _ => None,
+        },
+        vary: spec.rerun.vary.clone(),
+    };
+    let settings = rerun::execute::Settings {
+        runs: spec.rerun.runs.max(1),
+        budget: spec.rerun.budget,
+        estimate: Duration::from_secs_f64(timeline.meta.duration_s),
+        quiet: spec.output.quiet,
+    };
+    rerun::rerun(&ctx, &settings)
+}
+
+/// Why comparative re-runs would tell nothing here, if they would not.
+fn skip_reason(spec: &ProfileSpec, tl: &Timeline) -> Option<String> {
+    if !spec.rerun.enabled {
+        return Some("--no-rerun".into());
+    }
+    if tl.meta.mode == "attach" {
+        return Some("attached to a running process, which boundcheck cannot re-run".into());
+    }
+    if tl.meta.interrupted {
+        return Some("the run was interrupted".into());
+    }
+    if tl.meta.timed_out_after_s.is_some() {
+        return Some("--timeout stopped the target: re-runs compare complete runs only".into());
+    }
+    match tl.meta.exit {
+        Some(e) if e.shell_status() != 0 => Some(format!(
+            "the target exited with status {}: re-runs compare successful runs only",
+            e.shell_status()
+        )),
+        _ => None,
+    }
+}
