@@ -166,6 +166,49 @@ pub fn py_state(
     }
 }
 
+/// Several descriptors → one resource: the network wins (a poll on a socket
+/// plus a wake-up pipe is a network wait), then storage, then local IPC.
+pub fn combine(kinds: impl IntoIterator<Item = Resource>) -> Resource {
+    let rank = |r: &Resource| match r {
+        Resource::InetSocket => 0,
+        Resource::Socket => 1,
+        Resource::File => 2,
+        Resource::UnixSocket => 3,
+        Resource::Pipe => 4,
+        Resource::Device => 5,
+        Resource::Event => 6,
+        Resource::Unknown => 7,
+        Resource::Nothing => 8,
+    };
+    kinds
+        .into_iter()
+        .min_by_key(rank)
+        .unwrap_or(Resource::Nothing)
+}
+
+/// What a thread blocked in `syscall` (with these argument registers) waits
+/// for, given what its watched descriptors are. An event loop (asyncio)
+/// always watches its own wake-up socketpair: with no network or file
+/// descriptor in the set and a finite timeout, it is waiting for a timer,
+/// i.e. sleeping. `epoll_wait`/`epoll_pwait` take an int timeout (-1 =
+/// forever); `epoll_pwait2` takes a pointer to a timespec (NULL = forever).
+pub fn waited_resource(syscall: &str, args: &[u64; 6], watched: Resource) -> Resource {
+    let finite = match syscall {
+        "epoll_wait" | "epoll_pwait" => args[3] as i32 >= 0,
+        "epoll_pwait2" => args[3] != 0,
+        _ => false,
+    };
+    if finite
+        && !matches!(
+            watched,
+            Resource::InetSocket | Resource::Socket | Resource::File
+        )
+    {
+        return Resource::Nothing;
+    }
+    watched
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +319,41 @@ mod tests {
         assert_eq!(py_state(lw, Some(Unknown), false, false), None);
         assert_eq!(py_state(ThreadState::Sleep, None, false, false), None);
         assert_eq!(py_state(ThreadState::Runnable, None, false, false), None);
+    }
+
+    #[test]
+    fn the_network_wins_over_a_wake_up_pipe_and_nothing_is_last() {
+        use Resource::*;
+        assert_eq!(combine([Pipe, InetSocket, File]), InetSocket);
+        assert_eq!(combine([Pipe, File]), File);
+        assert_eq!(combine([Unknown, Event]), Event);
+        assert_eq!(combine([]), Nothing);
+    }
+
+    #[test]
+    fn an_event_loop_with_a_finite_timeout_and_only_its_wake_up_pipe_sleeps() {
+        use Resource::*;
+        let timeout = |ms: i32| [5, 0, 8, ms as u32 as u64, 0, 0];
+        assert_eq!(
+            waited_resource("epoll_wait", &timeout(100), UnixSocket),
+            Nothing
+        );
+        assert_eq!(
+            waited_resource("epoll_wait", &timeout(-1), UnixSocket),
+            UnixSocket
+        );
+        assert_eq!(
+            waited_resource("epoll_wait", &timeout(100), InetSocket),
+            InetSocket
+        );
+        assert_eq!(
+            waited_resource("epoll_pwait2", &[5, 0, 8, 0x7ff0, 0, 0], Pipe),
+            Nothing
+        );
+        assert_eq!(
+            waited_resource("epoll_pwait2", &[5, 0, 8, 0, 0, 0], Pipe),
+            Pipe
+        );
+        assert_eq!(waited_resource("poll", &timeout(100), Pipe), Pipe);
     }
 }

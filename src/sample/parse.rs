@@ -152,6 +152,9 @@ impl CoreTicks {
 
 /// Per-CPU lines (`cpu0 …`, `cpu1 …`) of `/proc/stat`. The aggregate `cpu`
 /// line is skipped; user includes nice, system includes irq and softirq.
+/// Not `procfs::KernelStats`: it is read every tick, and `KernelStats`
+/// parses the whole file (interrupt and context-switch totals too) into
+/// owned structures, where only the per-CPU lines and their five sums are needed.
 pub fn parse_proc_stat_cores(text: &str) -> Vec<CoreTicks> {
     text.lines()
         .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))

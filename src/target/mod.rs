@@ -293,6 +293,15 @@ pub fn become_subreaper() {
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 }
 
+/// Reap a process of the tree that we adopted as its subreaper (its parent
+/// died first) once it has exited, so it does not linger as a zombie.
+pub fn reap_adopted_orphan(pid: i32, state: char, ppid: i32) {
+    if state == 'Z' && ppid == std::process::id() as i32 {
+        // SAFETY: waiting, without blocking, for a child of ours by pid.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+    }
+}
+
 /// A second handle on our stderr, to hand to the target as its stdout.
 pub fn stderr_file() -> Option<std::fs::File> {
     use std::os::fd::AsFd;

@@ -15,14 +15,16 @@
 //! A thread or process that vanishes between listing and reading is normal
 //! (it exited): it is counted as `vanished`, never reported as an error.
 
+mod blocked;
+mod remote;
+
 use super::classify::{self, Observation};
 use super::parse::{self, CoreTicks, Mapping};
-use super::syscalls;
 use crate::target::tree::TreeTracker;
-use crate::timeline::{
-    FutexSite, ProcessInfo, Resource, Sample, SamplingStats, ThreadInfo, ThreadSample,
-};
-use procfs::process::{Process, Syscall, Task};
+use crate::timeline::{ProcessInfo, Sample, SamplingStats, ThreadInfo, ThreadSample};
+use blocked::{Blocked, SocketTable};
+use procfs::Current;
+use procfs::process::{Process, Task};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// `read_failures` key of a `/proc/PID/task/TID/syscall` read the kernel refused.
@@ -41,20 +43,6 @@ struct Prev {
     minflt: u64,
     vol: Option<u64>,
     invol: Option<u64>,
-}
-
-/// What a blocked thread was blocked in, kept to skip re-reading it.
-#[derive(Debug, Clone)]
-struct Blocked {
-    /// `schedstat` switch-in count when read: unchanged means the thread has
-    /// not run since, so it is still inside the same blocking call.
-    pcount: u64,
-    os_state: char,
-    wchan: Option<String>,
-    syscall: Option<String>,
-    waits_on: Option<Resource>,
-    futex: Option<FutexSite>,
-    futex_addr: Option<u64>,
 }
 
 /// Reads one process tree, tick after tick.
@@ -209,14 +197,8 @@ impl LiveReader {
     ) -> Option<(ThreadSample, u64)> {
         let (pid, tid) = (task.pid, task.tid);
         let stat = task.stat().ok()?;
-        if pid == tid
-            && stat.state == 'Z'
-            && pid != self.root
-            && stat.ppid == std::process::id() as i32
-        {
-            // An orphan of the tree adopted by us (subreaper) has exited: reap it.
-            // SAFETY: waiting, without blocking, for a child of ours by pid.
-            unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+        if pid == tid && pid != self.root {
+            crate::target::reap_adopted_orphan(pid, stat.state, stat.ppid);
         }
         let sched = task.schedstat().ok();
         let (mut vol, mut invol) = (None, None);
@@ -287,38 +269,8 @@ impl LiveReader {
             minor_faults: now.minflt.saturating_sub(before.minflt),
             ..ThreadSample::default()
         };
-        if stat.state != 'R' {
-            let pcount = sched.as_ref().map(|s| s.pcount);
-            match self.blocked.get(&tid) {
-                // Not scheduled since the last tick: same call, same answer.
-                Some(b) if Some(b.pcount) == pcount && b.os_state == stat.state => {
-                    ts.wchan.clone_from(&b.wchan);
-                    ts.syscall.clone_from(&b.syscall);
-                    ts.waits_on = b.waits_on;
-                    ts.futex = b.futex;
-                    ts.futex_addr = b.futex_addr;
-                }
-                _ => {
-                    self.read_blocked(task, &mut ts, sockets);
-                    if let Some(pcount) = pcount {
-                        self.blocked.insert(
-                            tid,
-                            Blocked {
-                                pcount,
-                                os_state: stat.state,
-                                wchan: ts.wchan.clone(),
-                                syscall: ts.syscall.clone(),
-                                waits_on: ts.waits_on,
-                                futex: ts.futex,
-                                futex_addr: ts.futex_addr,
-                            },
-                        );
-                    }
-                }
-            }
-        } else {
-            self.blocked.remove(&tid);
-        }
+        let pcount = sched.as_ref().map(|s| s.pcount);
+        self.read_wait(task, pcount, &mut ts, sockets);
         ts.state = classify::classify(&Observation {
             os_state: ts.os_state,
             syscall: ts.syscall.as_deref(),
@@ -334,98 +286,6 @@ impl LiveReader {
             0
         };
         Some((ts, rss))
-    }
-
-    /// What a blocked thread waits in: wchan, syscall, and what its descriptor is.
-    fn read_blocked(&mut self, task: &Task, ts: &mut ThreadSample, sockets: &mut SocketTable) {
-        let (pid, tid) = (task.pid, task.tid);
-        ts.wchan = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan"))
-            .ok()
-            .and_then(|w| parse::parse_wchan(&w));
-        let syscall = task.syscall();
-        if let Err(procfs::ProcError::PermissionDenied(_)) = syscall {
-            // No ptrace access (another user's process without
-            // CAP_SYS_PTRACE, a setuid program): the wait cannot be told
-            // apart. Counted, so a caveat says so instead of a silent "other".
-            self.fail(SYSCALL_DENIED);
-            return;
-        }
-        let Ok(Syscall::Blocked {
-            syscall_number,
-            argument_registers: args,
-            ..
-        }) = syscall
-        else {
-            return;
-        };
-        let Some(name) = syscalls::name(syscall_number) else {
-            return;
-        };
-        ts.syscall = Some(name.to_string());
-        if name == "futex" {
-            ts.futex = Some(self.futex_site(pid, args[0]));
-            ts.futex_addr = Some(args[0]);
-        } else if classify::syscall_uses_fd(name) {
-            ts.waits_on = Some(self.resolve_wait(pid, name, &args, sockets));
-        }
-    }
-
-    fn futex_site(&mut self, pid: i32, addr: u64) -> FutexSite {
-        let maps = self.maps.entry(pid).or_insert_with(|| read_maps(pid));
-        match parse::futex_site(maps, addr) {
-            FutexSite::Unknown => {
-                // The map may have grown since we read it: refresh once.
-                *maps = read_maps(pid);
-                parse::futex_site(maps, addr)
-            }
-            site => site,
-        }
-    }
-
-    fn resolve_wait(
-        &mut self,
-        pid: i32,
-        name: &str,
-        args: &[u64; 6],
-        sockets: &mut SocketTable,
-    ) -> Resource {
-        let fds: Vec<i32> = match name {
-            "poll" | "ppoll" => match read_pollfds(pid, args[0], args[1]) {
-                Some(fds) => fds,
-                None => return Resource::Unknown,
-            },
-            "select" | "pselect6" => match read_fdsets(pid, args[0], &args[1..4]) {
-                Some(fds) => fds,
-                None => return Resource::Unknown,
-            },
-            "epoll_wait" | "epoll_pwait" | "epoll_pwait2" => {
-                std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", args[0] as i32))
-                    .map(|t| parse::parse_epoll_targets(&t))
-                    .unwrap_or_default()
-            }
-            _ => vec![args[0] as i32],
-        };
-        let kinds = fds.iter().map(|&fd| resolve_fd(pid, fd, sockets));
-        let resource = combine(kinds);
-        // An event loop (asyncio) always watches its own wake-up socketpair:
-        // with no network or file descriptor in the set and a finite timeout,
-        // it is waiting for a timer, i.e. sleeping.
-        // epoll_wait/epoll_pwait take an int timeout (-1 = forever);
-        // epoll_pwait2 takes a pointer to a timespec (NULL = forever).
-        let finite = match name {
-            "epoll_wait" | "epoll_pwait" => args[3] as i32 >= 0,
-            "epoll_pwait2" => args[3] != 0,
-            _ => false,
-        };
-        if finite
-            && !matches!(
-                resource,
-                Resource::InetSocket | Resource::Socket | Resource::File
-            )
-        {
-            return Resource::Nothing;
-        }
-        resource
     }
 
     pub fn processes(&self) -> Vec<ProcessInfo> {
@@ -445,147 +305,14 @@ impl LiveReader {
     }
 }
 
-/// Several descriptors → one resource: the network wins (a poll on a socket
-/// plus a wake-up pipe is a network wait), then storage, then local IPC.
-fn combine(kinds: impl Iterator<Item = Resource>) -> Resource {
-    let rank = |r: &Resource| match r {
-        Resource::InetSocket => 0,
-        Resource::Socket => 1,
-        Resource::File => 2,
-        Resource::UnixSocket => 3,
-        Resource::Pipe => 4,
-        Resource::Device => 5,
-        Resource::Event => 6,
-        Resource::Unknown => 7,
-        Resource::Nothing => 8,
-    };
-    kinds.min_by_key(rank).unwrap_or(Resource::Nothing)
-}
-
-fn resolve_fd(pid: i32, fd: i32, sockets: &mut SocketTable) -> Resource {
-    if fd < 0 {
-        return Resource::Unknown;
-    }
-    let Ok(link) = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) else {
-        return Resource::Unknown;
-    };
-    match parse::parse_fd_link(&link.to_string_lossy()) {
-        (Resource::Socket, Some(inode)) => sockets.kind(pid, inode),
-        (r, _) => r,
-    }
-}
-
-/// Socket inodes of the target's network namespace, read at most once per tick
-/// and only when a thread is found blocked on a socket.
-#[derive(Default)]
-struct SocketTable {
-    loaded: bool,
-    inet: HashSet<u64>,
-    unix: HashSet<u64>,
-}
-
-impl SocketTable {
-    fn kind(&mut self, pid: i32, inode: u64) -> Resource {
-        if !self.loaded {
-            self.loaded = true;
-            for t in ["tcp", "tcp6", "udp", "udp6"] {
-                if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{t}")) {
-                    self.inet.extend(parse::parse_inet_inodes(&text));
-                }
-            }
-            if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/unix")) {
-                self.unix.extend(parse::parse_unix_inodes(&text));
-            }
-        }
-        if self.inet.contains(&inode) {
-            Resource::InetSocket
-        } else if self.unix.contains(&inode) {
-            Resource::UnixSocket
-        } else {
-            Resource::Socket
-        }
-    }
-}
-
-fn read_maps(pid: i32) -> Vec<Mapping> {
-    std::fs::read_to_string(format!("/proc/{pid}/maps"))
-        .map(|t| parse::parse_maps(&t))
-        .unwrap_or_default()
-}
-
 fn read_cores() -> Vec<CoreTicks> {
     std::fs::read_to_string("/proc/stat")
         .map(|t| parse::parse_proc_stat_cores(&t))
         .unwrap_or_default()
 }
 
-/// Copy `len` bytes from another process. Used only for the small argument
-/// arrays of poll/select, which /proc does not show.
-fn read_remote(pid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
-    if addr == 0 || len == 0 {
-        return None;
-    }
-    let mut buf = vec![0u8; len];
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: len,
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: len,
-    };
-    // SAFETY: `local` points at `buf`, which is `len` bytes long and outlives
-    // the call; the remote range is only read by the kernel on our behalf.
-    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
-    (n == len as isize).then_some(buf)
-}
-
-/// The descriptors of a `struct pollfd[nfds]` array (at most 64 looked at);
-/// `None` when the memory could not be read (then the wait is unknown, not
-/// a pure timeout).
-fn read_pollfds(pid: i32, addr: u64, nfds: u64) -> Option<Vec<i32>> {
-    let n = nfds.min(64) as usize;
-    if n == 0 {
-        return Some(Vec::new());
-    }
-    let buf = read_remote(pid, addr, n * 8)?;
-    Some(
-        buf.chunks_exact(8)
-            .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-            .filter(|&fd| fd >= 0)
-            .collect(),
-    )
-}
-
-/// The descriptors set in select's read/write/except `fd_set`s.
-fn read_fdsets(pid: i32, nfds: u64, sets: &[u64]) -> Option<Vec<i32>> {
-    let bytes = (nfds.min(1024) as usize).div_ceil(8);
-    let mut fds = Vec::new();
-    for &addr in sets {
-        if addr == 0 || bytes == 0 {
-            continue;
-        }
-        let buf = read_remote(pid, addr, bytes)?;
-        {
-            for (i, b) in buf.iter().enumerate() {
-                for bit in 0..8 {
-                    if b & (1 << bit) != 0 {
-                        fds.push((i * 8 + bit) as i32);
-                    }
-                }
-            }
-        }
-    }
-    fds.sort_unstable();
-    fds.dedup();
-    Some(fds)
-}
-
 /// Clock ticks since boot now, the unit of a thread's `starttime`.
 fn uptime_ticks(tps: libc::c_long) -> u64 {
-    let secs: f64 = std::fs::read_to_string("/proc/uptime")
-        .ok()
-        .and_then(|t| t.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
+    let secs = procfs::Uptime::current().map_or(0.0, |u| u.uptime);
     (secs * tps.max(1) as f64) as u64
 }

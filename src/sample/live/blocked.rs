@@ -1,0 +1,197 @@
+//! What a blocked thread waits in: its `wchan`, its system call and, for a
+//! call on descriptors, what those descriptors are (a file, a TCP socket, a
+//! pipe…), resolved through `/proc/PID/fd`, the socket tables and, for
+//! `poll`/`select`, the argument arrays read from the target's memory
+//! (`remote.rs`). A blocked thread that has not run since the last tick is
+//! still in the same call: its answer ([`Blocked`]) is reused.
+
+use super::super::classify;
+use super::super::parse::{self, Mapping};
+use super::super::syscalls;
+use super::{LiveReader, SYSCALL_DENIED, remote};
+use crate::timeline::{FutexSite, Resource, ThreadSample};
+use procfs::process::{Syscall, Task};
+use std::collections::HashSet;
+
+/// What a blocked thread was blocked in, kept to skip re-reading it.
+#[derive(Debug, Clone)]
+pub(super) struct Blocked {
+    /// `schedstat` switch-in count when read: unchanged means the thread has
+    /// not run since, so it is still inside the same blocking call.
+    pcount: u64,
+    os_state: char,
+    wchan: Option<String>,
+    syscall: Option<String>,
+    waits_on: Option<Resource>,
+    futex: Option<FutexSite>,
+    futex_addr: Option<u64>,
+}
+
+impl LiveReader {
+    /// Fill in what `ts` waits in when it is not running: the last answer
+    /// when the thread has not been scheduled since (same call), else read.
+    pub(super) fn read_wait(
+        &mut self,
+        task: &Task,
+        pcount: Option<u64>,
+        ts: &mut ThreadSample,
+        sockets: &mut SocketTable,
+    ) {
+        let tid = task.tid;
+        if ts.os_state == 'R' {
+            self.blocked.remove(&tid);
+            return;
+        }
+        match self.blocked.get(&tid) {
+            // Not scheduled since the last tick: same call, same answer.
+            Some(b) if Some(b.pcount) == pcount && b.os_state == ts.os_state => {
+                ts.wchan.clone_from(&b.wchan);
+                ts.syscall.clone_from(&b.syscall);
+                ts.waits_on = b.waits_on;
+                ts.futex = b.futex;
+                ts.futex_addr = b.futex_addr;
+            }
+            _ => {
+                self.read_blocked(task, ts, sockets);
+                if let Some(pcount) = pcount {
+                    self.blocked.insert(
+                        tid,
+                        Blocked {
+                            pcount,
+                            os_state: ts.os_state,
+                            wchan: ts.wchan.clone(),
+                            syscall: ts.syscall.clone(),
+                            waits_on: ts.waits_on,
+                            futex: ts.futex,
+                            futex_addr: ts.futex_addr,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// What a blocked thread waits in: wchan, syscall, and what its descriptor is.
+    fn read_blocked(&mut self, task: &Task, ts: &mut ThreadSample, sockets: &mut SocketTable) {
+        let (pid, tid) = (task.pid, task.tid);
+        ts.wchan = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan"))
+            .ok()
+            .and_then(|w| parse::parse_wchan(&w));
+        let syscall = task.syscall();
+        if let Err(procfs::ProcError::PermissionDenied(_)) = syscall {
+            // No ptrace access (another user's process without
+            // CAP_SYS_PTRACE, a setuid program): the wait cannot be told
+            // apart. Counted, so a caveat says so instead of a silent "other".
+            self.fail(SYSCALL_DENIED);
+            return;
+        }
+        let Ok(Syscall::Blocked {
+            syscall_number,
+            argument_registers: args,
+            ..
+        }) = syscall
+        else {
+            return;
+        };
+        let Some(name) = syscalls::name(syscall_number) else {
+            return;
+        };
+        ts.syscall = Some(name.to_string());
+        if name == "futex" {
+            ts.futex = Some(self.futex_site(pid, args[0]));
+            ts.futex_addr = Some(args[0]);
+        } else if classify::syscall_uses_fd(name) {
+            ts.waits_on = Some(self.resolve_wait(pid, name, &args, sockets));
+        }
+    }
+
+    fn futex_site(&mut self, pid: i32, addr: u64) -> FutexSite {
+        let maps = self.maps.entry(pid).or_insert_with(|| read_maps(pid));
+        match parse::futex_site(maps, addr) {
+            FutexSite::Unknown => {
+                // The map may have grown since we read it: refresh once.
+                *maps = read_maps(pid);
+                parse::futex_site(maps, addr)
+            }
+            site => site,
+        }
+    }
+
+    fn resolve_wait(
+        &mut self,
+        pid: i32,
+        name: &str,
+        args: &[u64; 6],
+        sockets: &mut SocketTable,
+    ) -> Resource {
+        let fds: Vec<i32> = match name {
+            "poll" | "ppoll" => match remote::read_pollfds(pid, args[0], args[1]) {
+                Some(fds) => fds,
+                None => return Resource::Unknown,
+            },
+            "select" | "pselect6" => match remote::read_fdsets(pid, args[0], &args[1..4]) {
+                Some(fds) => fds,
+                None => return Resource::Unknown,
+            },
+            "epoll_wait" | "epoll_pwait" | "epoll_pwait2" => {
+                std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", args[0] as i32))
+                    .map(|t| parse::parse_epoll_targets(&t))
+                    .unwrap_or_default()
+            }
+            _ => vec![args[0] as i32],
+        };
+        let watched = classify::combine(fds.iter().map(|&fd| resolve_fd(pid, fd, sockets)));
+        classify::waited_resource(name, args, watched)
+    }
+}
+
+fn resolve_fd(pid: i32, fd: i32, sockets: &mut SocketTable) -> Resource {
+    if fd < 0 {
+        return Resource::Unknown;
+    }
+    let Ok(link) = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) else {
+        return Resource::Unknown;
+    };
+    match parse::parse_fd_link(&link.to_string_lossy()) {
+        (Resource::Socket, Some(inode)) => sockets.kind(pid, inode),
+        (r, _) => r,
+    }
+}
+
+/// Socket inodes of the target's network namespace, read at most once per tick
+/// and only when a thread is found blocked on a socket.
+#[derive(Default)]
+pub(super) struct SocketTable {
+    loaded: bool,
+    inet: HashSet<u64>,
+    unix: HashSet<u64>,
+}
+
+impl SocketTable {
+    fn kind(&mut self, pid: i32, inode: u64) -> Resource {
+        if !self.loaded {
+            self.loaded = true;
+            for t in ["tcp", "tcp6", "udp", "udp6"] {
+                if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{t}")) {
+                    self.inet.extend(parse::parse_inet_inodes(&text));
+                }
+            }
+            if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/unix")) {
+                self.unix.extend(parse::parse_unix_inodes(&text));
+            }
+        }
+        if self.inet.contains(&inode) {
+            Resource::InetSocket
+        } else if self.unix.contains(&inode) {
+            Resource::UnixSocket
+        } else {
+            Resource::Socket
+        }
+    }
+}
+
+fn read_maps(pid: i32) -> Vec<Mapping> {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map(|t| parse::parse_maps(&t))
+        .unwrap_or_default()
+}
