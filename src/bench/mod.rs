@@ -58,6 +58,41 @@ pub struct Interpreter {
     pub version: String,
 }
 
+/// How a cell came out; the JSON spellings are a contract of `bench.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CellStatus {
+    /// Timed runs were made.
+    Measured,
+    /// The strategy does not apply to this workload (the runner said so).
+    NotApplicable,
+    /// Something it needs is missing here (e.g. no Python 3.14).
+    NotAvailable,
+    /// A run failed or produced nothing.
+    Failed,
+    /// Interrupted before it ran.
+    Skipped,
+}
+
+impl CellStatus {
+    /// The `bench.json` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CellStatus::Measured => "measured",
+            CellStatus::NotApplicable => "not-applicable",
+            CellStatus::NotAvailable => "not-available",
+            CellStatus::Failed => "failed",
+            CellStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for CellStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One workload × strategy × size.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cell {
@@ -66,8 +101,9 @@ pub struct Cell {
     pub size: String,
     /// Workers asked for (sequential/asyncio/native-serial use one).
     pub workers: usize,
-    /// `measured`, `not-applicable`, `not-available` (e.g. no Python 3.14), `failed`.
-    pub status: String,
+    /// `measured`, `not-applicable`, `not-available` (e.g. no Python 3.14),
+    /// `failed`, `skipped` (Ctrl-C before it ran).
+    pub status: CellStatus,
     /// Why the cell was not measured, or how it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

@@ -2,7 +2,7 @@
 //! rounds, then compute each cell's figures against its baselines.
 
 use super::metrics::{self, serial_counterpart};
-use super::{BENCH_SCHEMA_VERSION, BenchReport, BenchSpec, Cell, CellRun, Interpreter};
+use super::{BENCH_SCHEMA_VERSION, BenchReport, BenchSpec, Cell, CellRun, CellStatus, Interpreter};
 use crate::diagnose::diagnose;
 use crate::error::Error;
 use crate::rerun::measure::{self, MeasureSpec};
@@ -83,9 +83,11 @@ pub fn run_bench(spec: &BenchSpec) -> Result<BenchReport, Error> {
             version: format!("{v} (free-threaded)"),
         });
     }
-    let dir = std::env::temp_dir().join(format!("boundcheck-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::Workload(format!("cannot create {}: {e}", dir.display())))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("boundcheck-bench-")
+        .tempdir()
+        .map_err(|e| Error::Workload(format!("cannot create a scratch directory: {e}")))?;
+    let dir = scratch.path();
     let mut ready = Vec::new();
     for size in &spec.sizes {
         for w in &spec.workloads {
@@ -102,11 +104,15 @@ pub fn run_bench(spec: &BenchSpec) -> Result<BenchReport, Error> {
             }
         }
     }
-    let total = spec.runs * ready.iter().filter(|r| r.cell.status == "measured").count();
+    let total = spec.runs
+        * ready
+            .iter()
+            .filter(|r| r.cell.status == CellStatus::Measured)
+            .count();
     let progress = crate::progress::bar(spec.quiet, "bench", total as u64);
     'rounds: for round in 0..spec.runs {
         for (i, r) in ready.iter_mut().enumerate() {
-            if r.cell.status != "measured" {
+            if r.cell.status != CellStatus::Measured {
                 continue;
             }
             if signals::received().is_some() {
@@ -122,7 +128,7 @@ pub fn run_bench(spec: &BenchSpec) -> Result<BenchReport, Error> {
                     spec.runs
                 ));
             }
-            run_cell(r, &dir, i, cores);
+            run_cell(r, dir, i, cores);
             if let Some(p) = &progress {
                 p.inc(1);
             }
@@ -131,7 +137,7 @@ pub fn run_bench(spec: &BenchSpec) -> Result<BenchReport, Error> {
     if let Some(p) = progress {
         p.finish_and_clear();
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(scratch);
     let mut cells: Vec<Cell> = ready.into_iter().map(|r| r.cell).collect();
     let mut warnings = Vec::new();
     finish(&mut cells, cores, &mut warnings);
@@ -166,7 +172,7 @@ fn prepare(
         strategy: strategy.into(),
         size: size.into(),
         workers,
-        status: "measured".into(),
+        status: CellStatus::Measured,
         reason: None,
         interpreter: None,
         runs: Vec::new(),
@@ -183,8 +189,8 @@ fn prepare(
         verdict: None,
         warning: None,
     };
-    let not = |mut cell: Cell, status: &str, reason: String| {
-        cell.status = status.into();
+    let not = |mut cell: Cell, status: CellStatus, reason: String| {
+        cell.status = status;
         cell.reason = Some(reason);
         Ready {
             cell,
@@ -221,7 +227,7 @@ fn prepare(
                 None => {
                     return not(
                     cell,
-                    "not-available",
+                    CellStatus::NotAvailable,
                     "needs Python 3.14+ (InterpreterPoolExecutor): none found; run scripts/install-pythons.sh and put its bin dir on PATH, or pass --python".into(),
                 );
                 }
@@ -235,7 +241,7 @@ fn prepare(
                 None => {
                     return not(
                     cell,
-                    "not-available",
+                    CellStatus::NotAvailable,
                     "needs a free-threaded Python (python3.14t/python3.13t on PATH or --python-ft PATH); scripts/install-pythons.sh builds one".into(),
                 );
                 }
@@ -261,7 +267,7 @@ fn prepare(
                 _prepared: Some(p),
             }
         }
-        Err(e) => not(cell, "not-applicable", e.to_string()),
+        Err(e) => not(cell, CellStatus::NotApplicable, e.to_string()),
     }
 }
 
@@ -290,15 +296,15 @@ fn run_cell(r: &mut Ready, dir: &Path, i: usize, cores: usize) {
     };
     match m {
         Err(e) => {
-            r.cell.status = "failed".into();
+            r.cell.status = CellStatus::Failed;
             r.cell.reason = Some(e);
         }
         Ok(m) if m.result.exit_status == 3 => {
-            r.cell.status = "not-applicable".into();
+            r.cell.status = CellStatus::NotApplicable;
             r.cell.reason = last_line(&stderr);
         }
         Ok(m) if m.result.exit_status != 0 => {
-            r.cell.status = "failed".into();
+            r.cell.status = CellStatus::Failed;
             r.cell.reason = Some(format!(
                 "exited with status {}: {}",
                 m.result.exit_status,
@@ -354,18 +360,22 @@ fn finish(cells: &mut [Cell], cores: usize, warnings: &mut Vec<String>) {
     // Only a cell measured in every round is a baseline.
     let median_of = |cells: &[Cell], w: &str, s: &str, size: &str| -> Option<f64> {
         let c = cells.iter().find(|c| {
-            c.workload == w && c.strategy == s && c.size == size && c.status == "measured"
+            c.workload == w && c.strategy == s && c.size == size && c.status == CellStatus::Measured
         })?;
         let walls: Vec<f64> = c.runs.iter().map(|r| r.wall_s).collect();
         crate::rerun::stats::Summary::of(&walls).map(|s| s.median)
     };
     let snapshot = cells.to_vec();
     for c in cells.iter_mut() {
-        if c.status == "measured" && c.runs.is_empty() {
-            c.status = if interrupted { "skipped" } else { "failed" }.into();
+        if c.status == CellStatus::Measured && c.runs.is_empty() {
+            c.status = if interrupted {
+                CellStatus::Skipped
+            } else {
+                CellStatus::Failed
+            };
             c.reason.get_or_insert_with(|| "no run finished".into());
         }
-        if c.status != "measured" {
+        if c.status != CellStatus::Measured {
             continue; // a cell that failed in a later round has no figures
         }
         let walls: Vec<f64> = c.runs.iter().map(|r| r.wall_s).collect();

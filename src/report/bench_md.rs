@@ -1,6 +1,6 @@
 //! `bench.md`: one table per workload and size, for people and PR comments.
 
-use crate::bench::BenchReport;
+use crate::bench::{BenchReport, CellStatus};
 use std::fmt::Write;
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -42,7 +42,7 @@ pub fn render(r: &BenchReport) -> Vec<u8> {
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
         for c in r.cells.iter().filter(|c| c.workload == w && c.size == size) {
-            if c.status != "measured" {
+            if c.status != CellStatus::Measured {
                 let _ = writeln!(
                     s,
                     "| {} | {}: {} | | | | | | | | | |",
@@ -91,14 +91,14 @@ mod tests {
     use super::*;
     use crate::bench::{BenchReport, Cell};
 
-    fn cell(strategy: &str, status: &str, median: Option<f64>) -> Cell {
+    fn cell(strategy: &str, status: CellStatus, median: Option<f64>) -> Cell {
         Cell {
             workload: "cpu".into(),
             strategy: strategy.into(),
             size: "low".into(),
             workers: 2,
-            status: status.into(),
-            reason: (status != "measured").then(|| "needs Python 3.14+".into()),
+            status,
+            reason: (status != CellStatus::Measured).then(|| "needs Python 3.14+".into()),
             interpreter: None,
             runs: Vec::new(),
             median_s: median,
@@ -128,9 +128,9 @@ mod tests {
             quick: false,
             interpreters: Vec::new(),
             cells: vec![
-                cell("sequential", "measured", Some(2.0)),
-                cell("processes", "measured", Some(1.0)),
-                cell("interpreters", "not-available", None),
+                cell("sequential", CellStatus::Measured, Some(2.0)),
+                cell("processes", CellStatus::Measured, Some(1.0)),
+                cell("interpreters", CellStatus::NotAvailable, None),
             ],
             warnings: vec!["a warning".into()],
         };

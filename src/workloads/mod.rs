@@ -47,14 +47,9 @@ pub use crate::spec::WorkloadSpec;
 pub struct Prepared {
     pub argv: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
-    dir: PathBuf,
+    /// The workload's files, removed when the workload is dropped.
+    _dir: tempfile::TempDir,
     _server: Option<DelayServer>,
-}
-
-impl Drop for Prepared {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// Write the workload files and start its server if it needs one.
@@ -76,20 +71,19 @@ pub fn prepare(spec: &WorkloadSpec) -> Result<Prepared, Error> {
     if spec.strategy == "interpreters" {
         check_python_314(&spec.python)?;
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let dir = std::env::temp_dir().join(format!(
-        "boundcheck-workload-{}-{nanos}",
-        std::process::id()
-    ));
+    // A fresh private directory (unpredictable name, mode 0700), not a
+    // guessable /tmp path another user could have created first.
+    let scratch = tempfile::Builder::new()
+        .prefix("boundcheck-workload-")
+        .tempdir()
+        .map_err(|e| Error::Workload(format!("cannot create a scratch directory: {e}")))?;
+    let dir = scratch.path().to_path_buf();
     let io_err = |e: std::io::Error| {
         Error::Workload(format!(
             "cannot write workload files to {}: {e}",
             dir.display()
         ))
     };
-    std::fs::create_dir_all(&dir).map_err(io_err)?;
     std::fs::write(dir.join("bcwork.py"), BCWORK_PY).map_err(io_err)?;
     std::fs::write(dir.join("run_workload.py"), RUNNER_PY).map_err(io_err)?;
     let server = if matches!(spec.name.as_str(), "network" | "pipeline") {
@@ -128,7 +122,7 @@ pub fn prepare(spec: &WorkloadSpec) -> Result<Prepared, Error> {
     Ok(Prepared {
         argv,
         env,
-        dir,
+        _dir: scratch,
         _server: server,
     })
 }
