@@ -6,9 +6,13 @@
 # builds a free-threaded CPython, once, into ~/.cache/boundcheck/pythons, so
 # the interpreter-pool and free-threaded tests run for real; and
 # scripts/install-browser.sh installs Debian's chromium for the browser test
-# of report.html).
+# of report.html; scripts/install-test-tools.sh the C compiler, PyPy and the
+# other tools the native, hostile and permission tests need).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
+# The suite's duration, printed however it ends.
+trap 'echo "test.sh: $((SECONDS - started)) s in total" >&2' EXIT
 
 command -v python3 >/dev/null || { echo "test.sh: python3 is needed on PATH for the live tests" >&2; exit 2; }
 
@@ -16,6 +20,8 @@ path_line=$(./scripts/install-pythons.sh | tail -1)
 eval "$path_line"
 # Headless Chromium for the HTML report test (tests/html_browser.rs).
 ./scripts/install-browser.sh
+# A C compiler with a static libc, file, setpriv, PyPy; a Python 2 is looked for.
+./scripts/install-test-tools.sh
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings

@@ -130,6 +130,11 @@ fn interpreter_pool_cell_runs_under_python_3_14() {
             c["reason"].as_str().unwrap().contains("install-pythons.sh"),
             "{c}"
         );
+        skip_or_fail(
+            "python3.14 on PATH, to measure the cell",
+            "BOUNDCHECK_SKIP_PYTHON314",
+            "scripts/install-pythons.sh (and put its bin directory on PATH)",
+        );
         return;
     }
     assert_eq!(c["status"], "measured", "{c}");
@@ -168,6 +173,11 @@ fn free_threaded_cell_names_the_version_it_measured() {
             "no free-threaded Python on PATH: run scripts/install-pythons.sh (./scripts/test.sh does)"
         );
         assert_eq!(c["status"], "not-available", "{c}");
+        skip_or_fail(
+            "a free-threaded Python on PATH, to measure the cell",
+            "BOUNDCHECK_SKIP_FREE_THREADED",
+            "scripts/install-pythons.sh (and put its bin directory on PATH)",
+        );
         return;
     }
     assert_eq!(c["status"], "measured", "{c}");

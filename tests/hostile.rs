@@ -308,14 +308,16 @@ fn statically_linked_stripped_binary_gets_a_verdict() {
     match built {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
-            eprintln!(
-                "SKIPPED: `cc -static -s` failed (no static libc?): {}",
-                String::from_utf8_lossy(&o.stderr)
+            let why = format!(
+                "a static libc for `cc -static -s` (it said: {})",
+                String::from_utf8_lossy(&o.stderr).trim()
             );
+            skip_or_fail(&why, "BOUNDCHECK_SKIP_CC", "scripts/install-test-tools.sh");
             return;
         }
         Err(e) => {
-            eprintln!("SKIPPED: no C compiler `cc` on PATH: {e}");
+            let why = format!("a C compiler, `cc` ({e})");
+            skip_or_fail(&why, "BOUNDCHECK_SKIP_CC", "scripts/install-test-tools.sh");
             return;
         }
     }
@@ -339,7 +341,11 @@ fn statically_linked_stripped_binary_gets_a_verdict() {
 #[test]
 fn python_2_target_gets_a_verdict_and_its_version() {
     let Some(py2) = python2() else {
-        eprintln!("SKIPPED: no Python 2 interpreter installed");
+        skip_or_fail(
+            "a Python 2 interpreter (python2 on PATH or in ~/.pyenv/versions/2.*)",
+            "BOUNDCHECK_SKIP_PYTHON2",
+            "scripts/install-test-tools.sh",
+        );
         return;
     };
     let _g = exclusive();
@@ -364,7 +370,11 @@ fn python_2_target_gets_a_verdict_and_its_version() {
 #[test]
 fn pypy_target_degrades_with_a_caveat_instead_of_a_wrong_word() {
     if Command::new("pypy3").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: no pypy3 on PATH");
+        skip_or_fail(
+            "PyPy (pypy3 on PATH)",
+            "BOUNDCHECK_SKIP_PYPY",
+            "scripts/install-test-tools.sh",
+        );
         return;
     }
     let _g = exclusive();

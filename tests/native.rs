@@ -5,118 +5,17 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+#[path = "native/support.rs"]
+mod support;
+use support::{compile, run};
 
 use boundcheck::sample::native::NativeSampler;
-use boundcheck::sample::offcpu::OffCpuSampler;
 use boundcheck::target::{self, LaunchOptions};
-use boundcheck::timeline::{NativeProfile, OffCpuProfile, OffCpuReason};
-use std::collections::{BTreeMap, HashMap};
+use boundcheck::timeline::{NativeProfile, OffCpuReason};
+use std::collections::HashMap;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// Compile `fixtures/native/NAME.c` once per test process, or `None` (test
-/// skipped) without a C compiler. Tests run in parallel: compiling over a
-/// binary another test is executing fails with ETXTBSY, hence the cache.
-fn compile(name: &str) -> Option<PathBuf> {
-    static BUILT: Mutex<BTreeMap<String, Option<PathBuf>>> = Mutex::new(BTreeMap::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(done) = built.get(name) {
-        return done.clone();
-    }
-    let src = common::fixture(&format!("native/{name}.c"));
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("native-{name}"));
-    let status = std::process::Command::new("cc")
-        .args(["-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .arg("-lpthread")
-        .status();
-    let done = match status {
-        Ok(s) if s.success() => Some(out),
-        Ok(s) => panic!("cc failed on {}: {s}", src.display()),
-        Err(e) => {
-            eprintln!("skipped: no C compiler ({e})");
-            None
-        }
-    };
-    built.insert(name.to_string(), done.clone());
-    done
-}
-
-/// What a run of one program produced.
-struct Run {
-    native: Option<NativeProfile>,
-    offcpu: Option<OffCpuProfile>,
-    stdout: String,
-    pid: i32,
-    /// CPU seconds of the target tree (rusage of the reaped child).
-    target_cpu_s: f64,
-    /// Wall seconds from launch to exit.
-    wall_s: f64,
-    /// CPU seconds this thread spent in `drain()` calls, and in `finish()`.
-    drain_cpu_s: f64,
-    finish_cpu_s: f64,
-}
-
-/// CPU time of the calling thread, seconds.
-fn thread_cpu_s() -> f64 {
-    // SAFETY: `ts` is a valid out-pointer.
-    unsafe {
-        let mut ts: libc::timespec = std::mem::zeroed();
-        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
-        ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-    }
-}
-
-/// Launch `argv` held before exec, open the requested samplers on it, drain
-/// them every 10 ms like the record loop does, and finish after it exits.
-fn run(argv: &[OsString], env: &[(OsString, OsString)], native: bool, offcpu: bool) -> Run {
-    let out_path = tempfile::NamedTempFile::new().expect("temp file");
-    let opts = LaunchOptions {
-        stdout: Some(out_path.reopen().expect("reopen")),
-        ..LaunchOptions::default()
-    };
-    let start = Instant::now();
-    let mut samplers = (None, None);
-    let child = target::launch_with(argv, env, &opts, |pid| {
-        if native {
-            samplers.0 = Some(NativeSampler::open(pid, true, start).expect("cpu-clock sampling"));
-        }
-        if offcpu {
-            samplers.1 = Some(OffCpuSampler::open(pid, true, start).expect("context switches"));
-        }
-    })
-    .expect("launch");
-    let pid = child.pid();
-    let (mut n, mut o) = samplers;
-    let mut drain_cpu_s = 0.0;
-    while !child.has_exited() {
-        std::thread::sleep(Duration::from_millis(10));
-        let t = thread_cpu_s();
-        n.iter_mut().for_each(NativeSampler::drain);
-        o.iter_mut().for_each(OffCpuSampler::drain);
-        drain_cpu_s += thread_cpu_s() - t;
-    }
-    let wall_s = start.elapsed().as_secs_f64();
-    let (exit, target_cpu_s) = child.wait_rusage();
-    assert_eq!(exit.code, Some(0), "fixture failed: {exit:?}");
-    let t = thread_cpu_s();
-    let native = n.map(NativeSampler::finish);
-    let offcpu = o.map(OffCpuSampler::finish);
-    Run {
-        native,
-        offcpu,
-        stdout: std::fs::read_to_string(out_path.path()).unwrap_or_default(),
-        pid,
-        target_cpu_s,
-        wall_s,
-        drain_cpu_s,
-        finish_cpu_s: thread_cpu_s() - t,
-    }
-}
 
 /// Samples per leaf function name.
 fn leaf_counts(p: &NativeProfile) -> Vec<(String, usize)> {
@@ -316,7 +215,11 @@ fn python_functions_resolve_through_the_perf_trampoline() {
         .map(|h| PathBuf::from(h).join(".cache/boundcheck/pythons/bin/python3.14"))
         .filter(|p| p.exists());
     let Some(python) = python else {
-        eprintln!("skipped: no Python 3.12+ with perf trampolines provisioned");
+        common::skip_or_fail(
+            "CPython 3.14 in ~/.cache/boundcheck/pythons (perf trampolines)",
+            "BOUNDCHECK_SKIP_PYTHON314",
+            "scripts/install-pythons.sh",
+        );
         return;
     };
     let _machine = common::exclusive();
@@ -350,74 +253,12 @@ fn python_functions_resolve_through_the_perf_trampoline() {
     );
 }
 
-/// Cost figures, printed (not asserted: timings on a shared VM are noise):
-/// `cargo test --release --test native -- --ignored --nocapture cost`.
-#[test]
-#[ignore]
-fn cost_of_native_and_off_cpu_sampling() {
-    let (Some(hot), Some(convoy)) = (compile("hot"), compile("convoy")) else {
-        return;
-    };
-    let _machine = common::exclusive();
-    let lock_fight = common::fixture("lock_fight.py").into_os_string();
-    let cases: Vec<(&str, Vec<OsString>)> = vec![
-        (
-            "hot 1 thread",
-            vec![hot.clone().into(), "1".into(), "3".into()],
-        ),
-        (
-            "hot 2 threads",
-            vec![hot.clone().into(), "2".into(), "3".into()],
-        ),
-        ("hot 8 threads", vec![hot.into(), "8".into(), "3".into()]),
-        (
-            "convoy 4 threads",
-            vec![convoy.clone().into(), "4".into(), "3".into()],
-        ),
-        (
-            "convoy 4 threads, short hold",
-            vec![convoy.into(), "4".into(), "3".into(), "200".into()],
-        ),
-        (
-            "lock_fight.py",
-            vec!["python3".into(), lock_fight, "3".into()],
-        ),
-    ];
-    println!(
-        "case | sampler | target CPU s | wall s | drain CPU ms | per target-CPU-s | finish CPU ms | events | lost"
-    );
-    for (name, argv) in &cases {
-        for (label, native, offcpu) in [
-            ("none", false, false),
-            ("native", true, false),
-            ("off-cpu", false, true),
-        ] {
-            let r = run(argv, &[], native, offcpu);
-            let events = r.native.as_ref().map_or(0, |p| p.samples.len() as u64)
-                + r.offcpu.as_ref().map_or(0, |p| {
-                    p.threads.values().flat_map(|t| t.switches.values()).sum()
-                });
-            let lost =
-                r.native.as_ref().map_or(0, |p| p.lost) + r.offcpu.as_ref().map_or(0, |p| p.lost);
-            println!(
-                "{name} | {label} | {:.3} | {:.3} | {:.1} | {:.2} % | {:.1} | {events} | {lost}",
-                r.target_cpu_s,
-                r.wall_s,
-                r.drain_cpu_s * 1e3,
-                100.0 * r.drain_cpu_s / r.target_cpu_s.max(1e-9),
-                r.finish_cpu_s * 1e3,
-            );
-        }
-    }
-}
-
 /// Through the real binary: a C program's hot function heads `cpu.folded`
 /// (its on-CPU graph is its native one), and the report carries the exact
 /// off-CPU account.
 #[test]
 fn binary_draws_a_c_programs_hot_function_in_cpu_svg() {
     let Some(hot) = compile("hot") else {
-        eprintln!("no C compiler: skipped");
         return;
     };
     let _g = common::exclusive();

@@ -1,8 +1,8 @@
 //! Permissions, for real: boundcheck run as an unprivileged user (`setpriv
 //! --reuid=nobody`) and as root without CAP_SYS_PTRACE (`setpriv
 //! --bounding-set=-sys_ptrace`, what a container without SYS_PTRACE gets).
-//! Each case is skipped with a printed reason where it cannot be set up
-//! (not root, no `setpriv`).
+//! A case that cannot be set up (not root, no `setpriv`) fails saying what
+//! it needs, unless `BOUNDCHECK_SKIP_PERMISSIONS=1` opts out.
 
 mod common;
 use common::*;
@@ -10,15 +10,24 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-/// Whether we can run commands as another user here; prints why not.
+/// Whether we can run commands as another user here; fails saying why not,
+/// unless `BOUNDCHECK_SKIP_PERMISSIONS=1` (then `false`: the test returns).
 fn can_switch_users() -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: needs root to run boundcheck as another user");
+        skip_or_fail(
+            "root, to run boundcheck as another user",
+            "BOUNDCHECK_SKIP_PERMISSIONS",
+            "the tests as root (CI does: `sudo -E scripts/test.sh`)",
+        );
         return false;
     }
     if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: no `setpriv` (util-linux) on PATH");
+        skip_or_fail(
+            "`setpriv` (util-linux)",
+            "BOUNDCHECK_SKIP_PERMISSIONS",
+            "scripts/install-test-tools.sh",
+        );
         return false;
     }
     true

@@ -166,8 +166,10 @@ fn no_stacks_flag_falls_back_to_os_signals() {
 #[test]
 fn free_threaded_python_says_its_stacks_are_unavailable() {
     let Some(ft) = on_path("python3.13t").or_else(|| on_path("python3.14t")) else {
-        eprintln!(
-            "no free-threaded Python on PATH (scripts/install-pythons.sh provides one): skipped"
+        skip_or_fail(
+            "a free-threaded Python on PATH (python3.13t or python3.14t)",
+            "BOUNDCHECK_SKIP_FREE_THREADED",
+            "scripts/install-pythons.sh (and put its bin directory on PATH)",
         );
         return;
     };

@@ -146,3 +146,15 @@ pub fn explain(r: &Run) -> String {
         r.stderr()
     )
 }
+
+/// A tool a test needs is missing here. The test fails, naming the project
+/// script that installs it, unless `SKIP_VAR=1` opts out (documented in the
+/// README's test section): then this prints the skip and returns, and the
+/// caller returns. No test passes silently for want of a tool.
+pub fn skip_or_fail(what: &str, skip_var: &str, script: &str) {
+    if std::env::var_os(skip_var).is_some_and(|v| v == "1") {
+        println!("skipped ({skip_var}=1): needs {what}");
+        return;
+    }
+    panic!("this test needs {what}: run {script}, or set {skip_var}=1 to skip it");
+}
