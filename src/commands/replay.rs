@@ -4,7 +4,7 @@
 use super::Outcome;
 use crate::error::Error;
 use crate::report::run_files::{Drawn, RunFiles};
-use crate::report::{Report, json, markdown, read_timeline, text};
+use crate::report::{Report, json, markdown, output, read_timeline, text};
 use crate::spec::ReplaySpec;
 
 pub fn run(spec: &ReplaySpec) -> Result<Outcome, Error> {
@@ -15,12 +15,12 @@ pub fn run(spec: &ReplaySpec) -> Result<Outcome, Error> {
     let mut report = Report::of(&tl);
     report.output_dir = files.renumbered();
     if o.json {
-        crate::report::output::to_stdout(&json::render_report(&report));
+        output::to_stdout(&json::render_report(&report));
     } else {
-        crate::report::output::to_stderr(&text::render(&report, &files.listed(false, &[])));
+        output::to_stderr(&text::render(&report, &files.listed(false, &[])));
     }
     if o.step_summary {
-        crate::report::output::append_step_summary(&markdown::render_report(&report));
+        output::append_step_summary(&markdown::render_report(&report));
     }
     // The timeline is on disk already: it draws the page's time charts only.
     let drawn = Drawn {

@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 const FLAMEGRAPHS: [&str; 3] = ["cpu.svg", "wall.svg", "native.svg"];
 
 pub fn run(spec: &ReportSpec) -> Result<Outcome, Error> {
-    let format = format::find(&spec.format).ok_or_else(|| Error::ReadFailed {
-        path: spec.dir.clone(),
-        reason: format!("unknown format '{}'", spec.format),
+    // The command line offers only the registry's words; this guards callers of the library.
+    let format = format::find(&spec.format).ok_or_else(|| Error::Render {
+        what: format!("the '{}' format", spec.format),
+        reason: format!("no such format (there are: {})", format::names().join(", ")),
     })?;
     let (dir, report_path) = locate(&spec.dir)?;
     let report = read_report(&report_path)?;
