@@ -192,6 +192,8 @@ pub struct BaselineSpec {
     pub out: PathBuf,
     /// Where the profiled run's report.json and timeline.json go.
     pub report_dir: PathBuf,
+    /// Replace an earlier run's report in `report_dir` (`--force`).
+    pub force: bool,
     pub quiet: bool,
 }
 
@@ -219,6 +221,8 @@ pub struct CheckSpec {
     pub save: Option<PathBuf>,
     /// Where the current profiled run's report.json and timeline.json go.
     pub report_dir: PathBuf,
+    /// Replace an earlier run's report in `report_dir` (`--force`).
+    pub force: bool,
     pub quiet: bool,
 }
 

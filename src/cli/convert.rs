@@ -156,6 +156,7 @@ fn baseline(b: BaselineArgs) -> BaselineSpec {
         runs: b.runs as usize,
         out: b.out,
         report_dir: b.report_dir.report_dir,
+        force: b.report_dir.force,
         quiet: b.quiet.quiet,
     }
 }
@@ -181,6 +182,7 @@ fn check(c: CheckArgs) -> Result<CheckSpec, String> {
         junit: c.junit,
         save: c.save,
         report_dir: c.report_dir.report_dir,
+        force: c.report_dir.force,
         quiet: c.quiet.quiet,
     })
 }

@@ -165,6 +165,11 @@ pub struct ReportDirArg {
     /// earlier report there is kept: a numbered sibling is used, as for --out).
     #[arg(long, value_name = "DIR", default_value = "boundcheck-report")]
     pub report_dir: PathBuf,
+
+    /// Replace the report of an earlier run in --report-dir instead of
+    /// writing to a new numbered directory beside it (DIR-2, DIR-3, …).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The interpreters a run, its re-runs or a bench use.

@@ -184,6 +184,10 @@ fn baseline_defaults() {
         Command::Baseline(b) => {
             assert_eq!(b.runs, 5);
             assert_eq!(b.out, PathBuf::from("boundcheck-baseline.json"));
+            assert!(
+                !b.force,
+                "an earlier report in --report-dir is kept by default"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -266,9 +270,20 @@ fn shared_flags_keep_their_meaning_in_every_subcommand() {
         }
         other => panic!("{other:?}"),
     }
-    match parse(&["boundcheck", "check", "--baseline", "b", "-q", "--", "x"]).unwrap() {
+    match parse(&[
+        "boundcheck",
+        "check",
+        "--baseline",
+        "b",
+        "-q",
+        "--force",
+        "--",
+        "x",
+    ])
+    .unwrap()
+    {
         Command::Check(c) => {
-            assert!(c.quiet);
+            assert!(c.quiet && c.force);
             assert_eq!(c.report_dir, PathBuf::from("boundcheck-report"));
         }
         other => panic!("{other:?}"),

@@ -46,8 +46,14 @@ const STDERR_TAIL_LINES: usize = 5;
 /// Record a baseline file.
 pub fn run_baseline(spec: &BaselineSpec) -> Result<Outcome, Error> {
     let out = destination(&spec.out).map_err(gate_error)?;
-    let (b, _) =
-        record(&spec.command, spec.runs, &spec.report_dir, spec.quiet).map_err(gate_error)?;
+    let (b, _) = record(
+        &spec.command,
+        spec.runs,
+        &spec.report_dir,
+        spec.force,
+        spec.quiet,
+    )
+    .map_err(gate_error)?;
     let path = out.0.write(&out.1, &baseline::render(&b))?;
     output::to_stderr(&text::render_baseline(&b, &path.display().to_string()));
     output::append_step_summary(&markdown::render_baseline(&b));
@@ -96,7 +102,7 @@ fn check(spec: &CheckSpec) -> Result<i32, Error> {
                 .runs
                 .unwrap_or(base.runs.len().max(3))
                 .min(baseline::MAX_RUNS);
-            let (b, dir) = record(argv, runs, &spec.report_dir, spec.quiet)?;
+            let (b, dir) = record(argv, runs, &spec.report_dir, spec.force, spec.quiet)?;
             report_dir = dir;
             if let Some((dir, name)) = save {
                 dir.write(&name, &baseline::render(&b))?;
@@ -131,12 +137,13 @@ fn check(spec: &CheckSpec) -> Result<i32, Error> {
 }
 
 /// Profile `argv` once (its files into `report_dir`, or a numbered sibling
-/// when that holds an earlier run), then time it `runs` times. Returns the
+/// when that holds an earlier run and `force` is off), then time it `runs` times. Returns the
 /// baseline and the directory the profiled run's files went to.
 fn record(
     argv: &[OsString],
     runs: usize,
     report_dir: &Path,
+    force: bool,
     quiet: bool,
 ) -> Result<(Baseline, PathBuf), Error> {
     let recorded_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
@@ -149,7 +156,7 @@ fn record(
         output: OutputSpec {
             out_dir: report_dir.to_path_buf(),
             json: false,
-            force: false,
+            force,
             quiet,
             exports: Vec::new(),
             // The gate writes its own step summary.
