@@ -257,6 +257,8 @@ mod live {
         let (mode, workload, command, mut rec, exit, counters, cores);
         let (mut native_profile, mut off_cpu_profile) = (None, None);
         let mut timed_out = None;
+        // CPU time and bytes written by the profiled tree, for its re-runs to match.
+        let (mut profiled_cpu_s, mut profiled_written) = (None, None);
         match &spec.target {
             TargetSpec::Attach { pid } => {
                 let pid = *pid;
@@ -358,7 +360,11 @@ mod live {
                     Ok(o) => o.finish(),
                     Err(e) => OffCpuProfile::unavailable(e.0),
                 });
-                exit = Some(child.wait());
+                // Exited, not yet reaped: its byte count is final and readable.
+                profiled_written = rerun::measure::written_bytes(child.pid());
+                let (ended, cpu_s) = child.wait_rusage();
+                exit = Some(ended);
+                profiled_cpu_s = Some(cpu_s);
                 counters = opened.map(TreeCounters::read);
                 mode = if prepared.is_some() {
                     "workload"
@@ -412,8 +418,11 @@ mod live {
         if timed_out.is_some() {
             exit_code = target::timeout::TIMED_OUT_STATUS;
         }
-        if report.rerun_skipped.is_some() {
+        if let Some(why) = &report.rerun_skipped {
             emit(spec, &out, &report, Some(&timeline), None)?;
+            if !spec.quiet && spec.rerun {
+                output::to_stderr(format!("re-runs: skipped: {why}\n").as_bytes());
+            }
             return Ok(Outcome { exit_code });
         }
         // Show and keep the diagnosis before the (longer) re-runs: an
@@ -456,6 +465,12 @@ mod live {
             budget: spec.budget,
             estimate: std::time::Duration::from_secs_f64(timeline.meta.duration_s),
             quiet: spec.quiet,
+            profiled: rerun::judge::Profiled {
+                exit_status: timeline.meta.exit.map_or(0, |e| e.shell_status()),
+                cpu_s: profiled_cpu_s,
+                children: Some(timeline.processes.len().saturating_sub(1) as u32),
+                written_bytes: profiled_written,
+            },
         };
         let rec = rerun::rerun(&ctx, &settings);
         if rec.interrupted {
@@ -497,10 +512,13 @@ mod live {
         if tl.meta.timed_out_after_s.is_some() {
             return Some("--timeout stopped the target: re-runs compare complete runs only".into());
         }
+        // A program that exits non-zero by itself (`compileall` on a few
+        // unparsable files) is re-run: a run counts when it fails the same
+        // way. One killed by a signal ended by accident, not by itself.
         match tl.meta.exit {
-            Some(e) if e.shell_status() != 0 => Some(format!(
-                "the target exited with status {}: re-runs compare successful runs only",
-                e.shell_status()
+            Some(e) if e.code.is_none() && e.signal.is_some() => Some(format!(
+                "the target was killed by signal {}: re-runs compare runs that end by themselves",
+                e.signal.unwrap_or(0)
             )),
             _ => None,
         }

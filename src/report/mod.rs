@@ -14,6 +14,7 @@ pub mod junit;
 pub mod markdown;
 pub mod output;
 pub mod pprof;
+pub mod rerun_table;
 pub mod speedscope;
 pub mod text;
 pub mod trace;
