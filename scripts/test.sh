@@ -6,7 +6,7 @@
 # builds a free-threaded CPython, once, into ~/.cache/boundcheck/pythons, so
 # the interpreter-pool and free-threaded tests run for real; and
 # scripts/install-browser.sh installs Debian's chromium for the browser test
-# of report.html).
+# of report.html; scripts/install-test-deps.sh pip-installs joblib --user).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,8 @@ path_line=$(./scripts/install-pythons.sh | tail -1)
 eval "$path_line"
 # Headless Chromium for the HTML report test (tests/html_browser.rs).
 ./scripts/install-browser.sh
+# joblib for the re-run swap tests (tests/rerun.rs).
+./scripts/install-test-deps.sh
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings

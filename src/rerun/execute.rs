@@ -305,9 +305,11 @@ fn note_swap(exp: &mut Experiment, events: &str) {
         match v["event"].as_str() {
             Some("swapped") if exp.replaced.is_none() => {
                 let from = v["from"].as_str().unwrap_or("executor");
-                exp.replaced = Some(match v["max_workers"].as_u64() {
-                    Some(n) => format!("{from}({n})"),
-                    None => format!("{from}()"),
+                // asyncio and joblib records spell the call themselves.
+                exp.replaced = Some(match (v["replaced"].as_str(), v["max_workers"].as_u64()) {
+                    (Some(call), _) => call.to_string(),
+                    (None, Some(n)) => format!("{from}({n})"),
+                    (None, None) => format!("{from}()"),
                 });
                 exp.site = v["site"].as_str().map(str::to_string);
             }
@@ -321,11 +323,17 @@ fn note_swap(exp: &mut Experiment, events: &str) {
 
 fn not_applicable(mode: &str) -> String {
     match mode {
-        "processes" | "interpreters" | "more-threads" => {
-            "the program created no ThreadPoolExecutor or multiprocessing ThreadPool to swap; run its work on one (or use --vary with a knob of your program)".into()
+        "processes" => {
+            "the program created no ThreadPoolExecutor, multiprocessing ThreadPool, process pool smaller than the CPUs or joblib Parallel on threads to swap; run its work on one (or use --vary with a knob of your program)".into()
         }
-        "threads" => "the program created no ProcessPoolExecutor or multiprocessing Pool to swap".into(),
-        "chunksize" => "the program called no pool map() whose chunksize could be raised".into(),
+        "interpreters" => {
+            "the program created no ThreadPoolExecutor to swap; run its work on one (or use --vary with a knob of your program)".into()
+        }
+        "more-threads" => {
+            "the program created no ThreadPoolExecutor, multiprocessing ThreadPool, joblib Parallel on threads, and used no asyncio default executor, to give more threads".into()
+        }
+        "threads" => "the program created no ProcessPoolExecutor, multiprocessing Pool or joblib Parallel on processes to swap".into(),
+        "chunksize" => "the program called no process pool map()/imap() whose chunksize could be raised".into(),
         _ => "nothing to swap".into(),
     }
 }
