@@ -172,6 +172,7 @@ pub fn judge(experiments: &mut [Experiment], profiled: &Profiled, warnings: &mut
 fn flag_not_comparable(experiments: &mut [Experiment], p: &Profiled, warnings: &mut Vec<String>) {
     let ran = |e: &Experiment| e.status == Status::Measured && !e.runs.is_empty();
     let mut baseline_lost = None;
+    let mut others = Vec::new();
     for e in experiments.iter_mut() {
         let why = match e.kind.as_str() {
             "as-is" if ran(e) => differs(p, &e.runs, true),
@@ -182,7 +183,7 @@ fn flag_not_comparable(experiments: &mut [Experiment], p: &Profiled, warnings: &
             if e.kind == "as-is" {
                 baseline_lost = Some(why.clone());
             } else {
-                warnings.push(format!(
+                others.push(format!(
                     "{}: not comparable with the profiled run ({why}); left out of the recommendation",
                     e.label
                 ));
@@ -192,6 +193,7 @@ fn flag_not_comparable(experiments: &mut [Experiment], p: &Profiled, warnings: &
         }
     }
     let Some(why) = baseline_lost else {
+        warnings.extend(others);
         return;
     };
     warnings.push(format!(
