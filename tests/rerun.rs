@@ -417,7 +417,12 @@ fn swap_log(mode: &str, script: &str) -> Vec<Value> {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/rerun/python/sitecustomize.py");
     let sc = dir.path().join("sc");
     std::fs::create_dir(&sc).unwrap();
-    std::fs::copy(module, sc.join("sitecustomize.py")).unwrap();
+    std::fs::copy(&module, sc.join("sitecustomize.py")).unwrap();
+    std::fs::copy(
+        module.with_file_name("boundcheck_swap_libs.py"),
+        sc.join("boundcheck_swap_libs.py"),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("app.py"), script).unwrap();
     let log = dir.path().join("swap.log");
     let out = std::process::Command::new("python3")

@@ -95,29 +95,39 @@ pub fn render_report(report: &Report) -> Vec<u8> {
             },
             if rec.interrupted { ", interrupted" } else { "" }
         );
-        let _ = writeln!(
-            s,
-            "| strategy | median | spread | speedup vs as-is | |\n|---|---:|---|---:|---|"
-        );
-        for row in crate::report::rerun_table::rows(rec) {
+        let rows = crate::report::rerun_table::rows(rec);
+        let predicted = crate::report::rerun_table::any_predicted(&rows);
+        let _ = if predicted {
+            writeln!(
+                s,
+                "| strategy | predicted | median | spread | speedup vs as-is | |\n|---|---:|---:|---|---:|---|"
+            )
+        } else {
+            writeln!(
+                s,
+                "| strategy | median | spread | speedup vs as-is | |\n|---|---:|---|---:|---|"
+            )
+        };
+        for row in rows {
+            let label = match (predicted, &row.predicted) {
+                (true, p) => format!("{} | {}", cell(&row.label), p.as_deref().unwrap_or("")),
+                (false, _) => cell(&row.label),
+            };
             match (&row.timing, &row.notes) {
                 (Some(t), _) => {
-                    let mark = t.significance();
                     let _ = writeln!(
                         s,
-                        "| {} | {} | {} | {} | {} |",
-                        cell(&row.label),
+                        "| {label} | {} | {} | {} | {} |",
                         t.median,
                         t.spread,
                         t.speedup,
-                        cell(&mark)
+                        cell(&t.significance())
                     );
                 }
                 (None, notes) => {
                     let _ = writeln!(
                         s,
-                        "| {} | | | | {} |",
-                        cell(&row.label),
+                        "| {label} | | | | {} |",
                         cell(notes.as_deref().unwrap_or(""))
                     );
                 }

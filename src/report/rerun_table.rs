@@ -136,6 +136,11 @@ fn row(e: &Experiment) -> Row {
     }
 }
 
+/// Whether any row carries a prediction: the renderers then add a column.
+pub fn any_predicted(rows: &[Row]) -> bool {
+    rows.iter().any(|r| r.predicted.is_some())
+}
+
 /// A speedup with three significant digits at most: `0.80x`, `1.76x`, `13.7x`, `137x`.
 pub fn times(x: f64) -> String {
     if x >= 99.95 {

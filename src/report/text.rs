@@ -205,19 +205,33 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
             ""
         }
     );
+    let rows = crate::report::rerun_table::rows(rec);
+    // A predicted column only once predictions exist.
+    let predicted = crate::report::rerun_table::any_predicted(&rows);
+    let pcell = |p: Option<&str>| {
+        if predicted {
+            format!("{:>9} ", p.unwrap_or(""))
+        } else {
+            String::new()
+        }
+    };
     let _ = writeln!(
         s,
-        "  {:<30} {:>8}   {:<15} speedup vs as-is",
-        "strategy", "median", "spread"
+        "  {:<30} {}{:>8}   {:<15} speedup vs as-is",
+        "strategy",
+        pcell(Some("predicted")),
+        "median",
+        "spread"
     );
-    for row in crate::report::rerun_table::rows(rec) {
+    for row in rows {
         let label = shorten(&row.label, 30);
+        let pred = pcell(row.predicted.as_deref());
         match (&row.timing, &row.notes) {
             (Some(t), _) => {
                 let mark = t.significance();
                 let _ = writeln!(
                     s,
-                    "  {label:<30} {:>8}   {:<15} {}{}",
+                    "  {label:<30} {pred}{:>8}   {:<15} {}{}",
                     t.median,
                     t.spread,
                     t.speedup,
@@ -229,7 +243,7 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
                 );
             }
             (None, notes) => {
-                let _ = writeln!(s, "  {label:<30} {}", notes.as_deref().unwrap_or(""));
+                let _ = writeln!(s, "  {label:<30} {pred}{}", notes.as_deref().unwrap_or(""));
             }
         }
     }

@@ -17,6 +17,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 const SITECUSTOMIZE_PY: &str = include_str!("python/sitecustomize.py");
+/// Its asyncio and joblib part, imported by it from the same directory.
+const SWAP_LIBS_PY: &str = include_str!("python/boundcheck_swap_libs.py");
 
 /// How to run the experiments.
 #[derive(Debug, Clone)]
@@ -188,7 +190,9 @@ fn prepare(p: &Planned, dir: &Path) -> Ready {
         }
     }
     if let Some(mode) = p.swap {
-        if std::fs::write(dir.join("sitecustomize.py"), SITECUSTOMIZE_PY).is_err() {
+        let written = std::fs::write(dir.join("sitecustomize.py"), SITECUSTOMIZE_PY)
+            .and_then(|()| std::fs::write(dir.join("boundcheck_swap_libs.py"), SWAP_LIBS_PY));
+        if written.is_err() {
             exp.status = Status::Failed;
             exp.error = Some(format!("cannot write the swap module to {}", dir.display()));
         }

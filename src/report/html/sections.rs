@@ -182,9 +182,28 @@ pub fn reruns(s: &mut String, r: &Report) {
             ""
         }
     );
-    s.push_str("<table>\n<thead><tr><th>strategy</th><th class=\"n\">median</th><th class=\"n\">range</th><th class=\"n\">speedup vs as-is</th><th>significance</th></tr></thead>\n<tbody>\n");
     use crate::report::rerun_table::{self, Mark};
-    for row in rerun_table::rows(rec) {
+    let rows = rerun_table::rows(rec);
+    // A predicted column only once predictions exist.
+    let predicted = rerun_table::any_predicted(&rows);
+    let _ = writeln!(
+        s,
+        "<table>\n<thead><tr><th>strategy</th>{}<th class=\"n\">median</th><th class=\"n\">range</th><th class=\"n\">speedup vs as-is</th><th>significance</th></tr></thead>\n<tbody>",
+        if predicted {
+            "<th class=\"n\">predicted</th>"
+        } else {
+            ""
+        }
+    );
+    for row in rows {
+        let label = match (predicted, &row.predicted) {
+            (true, p) => format!(
+                "{}</td><td class=\"n\">{}",
+                esc(&row.label),
+                esc(p.as_deref().unwrap_or(""))
+            ),
+            (false, _) => esc(&row.label),
+        };
         match (&row.timing, &row.notes) {
             (Some(t), _) => {
                 let words = esc(&t.significance());
@@ -195,8 +214,7 @@ pub fn reruns(s: &mut String, r: &Report) {
                 };
                 let _ = writeln!(
                     s,
-                    "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{mark}</td></tr>",
-                    esc(&row.label),
+                    "<tr><td>{label}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{mark}</td></tr>",
                     esc(&t.median),
                     esc(&t.spread),
                     esc(&t.speedup.replace('x', "×"))
@@ -205,8 +223,7 @@ pub fn reruns(s: &mut String, r: &Report) {
             (None, notes) => {
                 let _ = writeln!(
                     s,
-                    "<tr><td>{}</td><td colspan=\"4\">{}</td></tr>",
-                    esc(&row.label),
+                    "<tr><td>{label}</td><td colspan=\"4\">{}</td></tr>",
                     esc_code_spans(notes.as_deref().unwrap_or(""))
                 );
             }
