@@ -364,7 +364,8 @@ mod live {
                 profiled_written = rerun::measure::written_bytes(child.pid());
                 let (ended, cpu_s) = child.wait_rusage();
                 exit = Some(ended);
-                profiled_cpu_s = Some(cpu_s);
+                // No status means the wait failed: no CPU time either.
+                profiled_cpu_s = (ended.code.is_some() || ended.signal.is_some()).then_some(cpu_s);
                 counters = opened.map(TreeCounters::read);
                 mode = if prepared.is_some() {
                     "workload"

@@ -364,6 +364,10 @@ fn a_multiprocessing_thread_pool_is_swapped_to_processes_and_its_line_named() {
     assert_eq!(swap["status"], "measured", "{swap}");
     assert_eq!(swap["replaced"], "ThreadPool(4)", "{swap}");
     assert!(
+        swap["replacement"].as_str().unwrap().starts_with("Pool("),
+        "{swap}"
+    );
+    assert!(
         swap["site"]
             .as_str()
             .unwrap()
@@ -399,6 +403,10 @@ fn a_joblib_program_gets_its_backend_varied() {
     assert_eq!(swap["status"], "measured", "{swap}");
     assert_eq!(
         swap["replaced"], "Parallel(n_jobs=2, backend='threading')",
+        "{swap}"
+    );
+    assert_eq!(
+        swap["replacement"], "Parallel(n_jobs=2, backend='loky')",
         "{swap}"
     );
     assert!(

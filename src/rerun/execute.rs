@@ -315,6 +315,7 @@ fn note_swap(exp: &mut Experiment, events: &str) {
                     (None, Some(n)) => format!("{from}({n})"),
                     (None, None) => format!("{from}()"),
                 });
+                exp.replacement = replacement(&v);
                 exp.site = v["site"].as_str().map(str::to_string);
             }
             Some("error") if exp.error.is_none() => {
@@ -323,6 +324,28 @@ fn note_swap(exp: &mut Experiment, events: &str) {
             _ => {}
         }
     }
+}
+
+/// The swap's replacement as code: `ProcessPoolExecutor(2)`,
+/// `Parallel(n_jobs=2, backend='loky')`, `Pool.imap(chunksize=62)`.
+fn replacement(v: &serde_json::Value) -> Option<String> {
+    let to = v["to"].as_str()?;
+    let workers = v["to_max_workers"].as_u64();
+    Some(
+        match (
+            v["to_backend"].as_str(),
+            v["to_chunksize"].as_u64(),
+            workers,
+        ) {
+            (Some(backend), _, Some(n)) => format!("Parallel(n_jobs={n}, backend='{backend}')"),
+            (_, Some(chunks), _) => format!(
+                "{to}.{}(chunksize={chunks})",
+                v["method"].as_str().unwrap_or("map")
+            ),
+            (_, _, Some(n)) => format!("{to}({n})"),
+            _ => format!("{to}()"),
+        },
+    )
 }
 
 fn not_applicable(mode: &str) -> String {
@@ -353,4 +376,47 @@ fn env_value(env: &[(OsString, OsString)], key: &str) -> Option<OsString> {
 fn set_env(env: &mut Vec<(OsString, OsString)>, key: &str, value: OsString) {
     env.retain(|(k, _)| k != key);
     env.push((key.into(), value));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noted(lines: &str) -> Experiment {
+        let mut e = Experiment::new("x (swap)".into(), "swap".into(), None, Vec::new());
+        note_swap(&mut e, lines);
+        e
+    }
+
+    #[test]
+    fn the_swap_log_names_what_was_replaced_by_what_and_where() {
+        let e = noted(
+            r#"{"event": "swapped", "mode": "processes", "from": "ThreadPool", "to": "Pool", "max_workers": 4, "to_max_workers": 2, "site": "app.py:24"}"#,
+        );
+        assert_eq!(e.replaced.as_deref(), Some("ThreadPool(4)"));
+        assert_eq!(e.replacement.as_deref(), Some("Pool(2)"));
+        assert_eq!(e.site.as_deref(), Some("app.py:24"));
+        let e = noted(
+            r#"{"event": "swapped", "mode": "processes", "from": "Parallel", "to": "Parallel", "replaced": "Parallel(n_jobs=2, backend='threading')", "backend": "threading", "to_backend": "loky", "max_workers": 2, "to_max_workers": 2, "site": "jl.py:6"}"#,
+        );
+        assert_eq!(
+            e.replaced.as_deref(),
+            Some("Parallel(n_jobs=2, backend='threading')")
+        );
+        assert_eq!(
+            e.replacement.as_deref(),
+            Some("Parallel(n_jobs=2, backend='loky')")
+        );
+        let e = noted(
+            r#"{"event": "swapped", "mode": "chunksize", "from": "Pool", "to": "Pool", "max_workers": 2, "method": "imap", "chunksize": 1, "to_chunksize": 500, "items": 4000, "site": "app.py:9"}"#,
+        );
+        assert_eq!(e.replacement.as_deref(), Some("Pool.imap(chunksize=500)"));
+        // Only the first swap is the experiment's; errors are kept.
+        let e = noted(
+            "not json\n{\"event\": \"error\", \"message\": \"boom\"}\n{\"event\": \"swapped\", \"from\": \"A\", \"to\": \"B\"}\n{\"event\": \"swapped\", \"from\": \"C\", \"to\": \"D\"}",
+        );
+        assert_eq!(e.replaced.as_deref(), Some("A()"));
+        assert_eq!(e.replacement.as_deref(), Some("B()"));
+        assert_eq!(e.error.as_deref(), Some("boom"));
+    }
 }

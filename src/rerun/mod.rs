@@ -202,6 +202,11 @@ pub struct Experiment {
     /// What the swap replaced, e.g. `ThreadPoolExecutor(4)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced: Option<String>,
+    /// What the swap put in its place, e.g. `ProcessPoolExecutor(2)`,
+    /// `Parallel(n_jobs=2, backend='loky')`, `ProcessPoolExecutor.map(chunksize=500)`:
+    /// the code change that makes the measured gain permanent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
     /// The command line of this experiment.
     pub command: Vec<String>,
 }
@@ -234,6 +239,7 @@ impl Experiment {
             error: None,
             site: None,
             replaced: None,
+            replacement: None,
             command,
         }
     }
