@@ -421,16 +421,16 @@ fn a_joblib_program_gets_its_backend_varied() {
 /// Run `script` (as app.py) under the swap module in `mode`; its log records.
 fn swap_log(mode: &str, script: &str) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
-    let module =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/rerun/python/sitecustomize.py");
+    let module = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/rerun/python");
     let sc = dir.path().join("sc");
     std::fs::create_dir(&sc).unwrap();
-    std::fs::copy(&module, sc.join("sitecustomize.py")).unwrap();
-    std::fs::copy(
-        module.with_file_name("boundcheck_swap_libs.py"),
-        sc.join("boundcheck_swap_libs.py"),
-    )
-    .unwrap();
+    for name in [
+        "sitecustomize.py",
+        "boundcheck_swap_pools.py",
+        "boundcheck_swap_libs.py",
+    ] {
+        std::fs::copy(module.join(name), sc.join(name)).unwrap();
+    }
     std::fs::write(dir.path().join("app.py"), script).unwrap();
     let log = dir.path().join("swap.log");
     let out = std::process::Command::new("python3")

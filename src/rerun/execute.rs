@@ -16,9 +16,19 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const SITECUSTOMIZE_PY: &str = include_str!("python/sitecustomize.py");
-/// Its asyncio and joblib part, imported by it from the same directory.
-const SWAP_LIBS_PY: &str = include_str!("python/boundcheck_swap_libs.py");
+/// The swap module and the parts it imports from its own directory: the
+/// pool builders, and the asyncio and joblib patches.
+const SWAP_MODULE: [(&str, &str); 3] = [
+    ("sitecustomize.py", include_str!("python/sitecustomize.py")),
+    (
+        "boundcheck_swap_pools.py",
+        include_str!("python/boundcheck_swap_pools.py"),
+    ),
+    (
+        "boundcheck_swap_libs.py",
+        include_str!("python/boundcheck_swap_libs.py"),
+    ),
+];
 
 /// How to run the experiments.
 #[derive(Debug, Clone)]
@@ -190,8 +200,9 @@ fn prepare(p: &Planned, dir: &Path) -> Ready {
         }
     }
     if let Some(mode) = p.swap {
-        let written = std::fs::write(dir.join("sitecustomize.py"), SITECUSTOMIZE_PY)
-            .and_then(|()| std::fs::write(dir.join("boundcheck_swap_libs.py"), SWAP_LIBS_PY));
+        let written = SWAP_MODULE
+            .iter()
+            .try_for_each(|(name, text)| std::fs::write(dir.join(name), text));
         if written.is_err() {
             exp.status = Status::Failed;
             exp.error = Some(format!("cannot write the swap module to {}", dir.display()));

@@ -2,21 +2,28 @@
 
 sitecustomize.py (beside this file) imports this module in the program's
 first process when BOUNDCHECK_SWAP is `processes`, `threads` or
-`more-threads`, and calls install(its globals, mode).  Nothing here runs
+`more-threads`, hands it its helpers (borrow) and calls install(mode).  Nothing here runs
 before the program imports asyncio or joblib: an import hook patches each
 library once its module has run, so a program that uses neither pays
 nothing.  What each mode does to them is in sitecustomize.py's docstring;
-the records go to the same BOUNDCHECK_SWAP_LOG.
+the records go to the same BOUNDCHECK_SWAP_LOG.  They add "replaced", the
+program's call as a person reads it (`Parallel(n_jobs=1, backend='loky')`,
+`the asyncio default executor (6 threads)`), and joblib ones "backend" and
+"to_backend"; an asyncio record's site is the line that called
+asyncio.to_thread (or run_in_executor).
 """
 
 import sys
 
 
-def install(core, mode):
-    """Borrow sitecustomize's helpers (_bc_log, _bc_caller, ...) and hook
-    the libraries this mode varies."""
+def borrow(core):
+    """sitecustomize's helpers (_bc_log, _bc_caller, ...) as this module's globals."""
     globals().update({k: v for k, v in core.items() if k.startswith("_bc_")
                       and k not in globals()})
+
+
+def install(mode):
+    """Hook the libraries this mode varies."""
     if mode == "more-threads":
         _bc_after_import("asyncio", _bc_patch_asyncio)
     if mode in ("processes", "threads", "more-threads"):
