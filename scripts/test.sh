@@ -7,7 +7,8 @@
 # the interpreter-pool and free-threaded tests run for real; and
 # scripts/install-browser.sh installs Debian's chromium for the browser test
 # of report.html; scripts/install-test-tools.sh the C compiler, PyPy and the
-# other tools the native, hostile and permission tests need).
+# other tools the native, hostile and permission tests need;
+# scripts/install-test-deps.sh pip-installs joblib --user).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -22,6 +23,8 @@ eval "$path_line"
 ./scripts/install-browser.sh
 # A C compiler with a static libc, file, setpriv, PyPy; a Python 2 is looked for.
 ./scripts/install-test-tools.sh
+# joblib for the re-run swap tests (tests/rerun.rs).
+./scripts/install-test-deps.sh
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings

@@ -95,6 +95,15 @@ fn an_already_parallel_process_pool_is_kept() {
         "{}",
         rec(&r)
     );
+    // ~2x slower is labelled so, not "not significant" (issue 12).
+    assert_eq!(threads["significant_slower"], true, "{threads}");
+    assert_eq!(threads["min_p_value"].as_f64(), Some(0.05), "{threads}");
+    assert!(
+        r.stderr()
+            .contains("✘ significantly slower (p = 0.05, the floor for 3 vs 3 runs)"),
+        "{}",
+        r.stderr()
+    );
 }
 
 #[test]
@@ -232,4 +241,281 @@ fn no_rerun_says_why_in_the_report() {
     let r = run(&["--", "sleep", "0.2"]);
     assert_eq!(r.report()["rerun_skipped"], "--no-rerun");
     assert!(r.report()["recommendation"].is_null());
+}
+
+#[test]
+fn a_command_that_changes_state_between_runs_is_not_comparable_and_not_recommended() {
+    let _g = exclusive();
+    let cache = tempfile::tempdir().unwrap();
+    let r = run_rerun(&[
+        "--runs",
+        "2",
+        "--",
+        "python3",
+        fixture("rerun_cache.py").to_str().unwrap(),
+        cache.path().join("cache.bin").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let rec = rec(&r);
+    let asis = experiment(&r, "as-is");
+    assert_eq!(asis["comparable"], false, "{asis}");
+    let why = asis["not_comparable"].as_str().unwrap();
+    assert!(why.contains("CPU") || why.contains("wrote"), "{why}");
+    for e in rec["experiments"].as_array().unwrap() {
+        assert!(
+            e["median_s"].is_null() && e["speedup"].is_null(),
+            "no timing: {e}"
+        );
+        if e["status"] == "measured" {
+            assert_eq!(e["comparable"], false, "{e}");
+        }
+    }
+    assert!(
+        rec["speedup"].is_null() && rec["significant"] == false,
+        "{rec}"
+    );
+    assert!(
+        rec["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("did not reproduce the profiled run")),
+        "{rec}"
+    );
+    assert!(r.stderr().contains("not comparable: "), "{}", r.stderr());
+}
+
+#[test]
+fn a_command_that_exits_1_the_same_way_every_time_gets_its_re_runs() {
+    let _g = exclusive();
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        let body = format!("def f{i}(x):\n    return [y * {i} for y in range(x)]\n");
+        std::fs::write(src.path().join(format!("good{i}.py")), body).unwrap();
+    }
+    std::fs::write(src.path().join("broken.py"), "def broken(:\n").unwrap();
+    // -f: recompile every time, so each run does the same work (without it
+    // the first run writes .pyc files and later runs skip them).
+    let r = run_rerun(&[
+        "--",
+        "python3",
+        "-m",
+        "compileall",
+        "-f",
+        "-q",
+        src.path().to_str().unwrap(),
+    ]);
+    assert_eq!(r.code(), Some(1), "the target's own status: {}", r.stderr());
+    assert!(r.report()["rerun_skipped"].is_null(), "{}", r.report());
+    let asis = experiment(&r, "as-is");
+    assert_eq!(asis["status"], "measured", "{asis}");
+    assert_eq!(asis["comparable"], true, "{asis}");
+    assert!(asis["median_s"].as_f64().unwrap() > 0.0, "{asis}");
+    let runs = asis["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert!(runs.iter().all(|r| r["exit_status"] == 1), "{asis}");
+    let rec = rec(&r);
+    assert!(!rec["sentence"].as_str().unwrap().is_empty(), "{rec}");
+    assert_eq!(rec["measured"], true, "{rec}");
+}
+
+#[test]
+fn the_terminal_says_how_many_more_runs_and_why_re_runs_are_skipped() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["--runs", "1", "--out"])
+        .arg(dir.path())
+        .args(["--", "sh", "-c", "true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("running the command 2 more times (2 experiments x 1 run")
+            && err.contains("--no-rerun skips this"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["--out"])
+        .arg(dir.path())
+        .args(["--", "sh", "-c", "kill -9 $$"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(137));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("re-runs: skipped: the target was killed by signal 9"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_multiprocessing_thread_pool_is_swapped_to_processes_and_its_line_named() {
+    let _g = exclusive();
+    let r = run_rerun(&[
+        "--runs",
+        "1",
+        "--",
+        "python3",
+        fixture("mp_threadpool.py").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let swap = experiment(&r, "processes (swap)");
+    assert_eq!(swap["status"], "measured", "{swap}");
+    assert_eq!(swap["replaced"], "ThreadPool(4)", "{swap}");
+    assert!(
+        swap["replacement"].as_str().unwrap().starts_with("Pool("),
+        "{swap}"
+    );
+    assert!(
+        swap["site"]
+            .as_str()
+            .unwrap()
+            .ends_with("mp_threadpool.py:24"),
+        "{swap}"
+    );
+}
+
+fn need_joblib() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import joblib"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "joblib does not import in python3: run scripts/install-test-deps.sh"
+    );
+}
+
+#[test]
+fn a_joblib_program_gets_its_backend_varied() {
+    need_joblib();
+    let _g = exclusive();
+    let r = run_rerun(&[
+        "--runs",
+        "1",
+        "--",
+        "python3",
+        fixture("joblib_threads.py").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let swap = experiment(&r, "processes (swap)");
+    assert_eq!(swap["status"], "measured", "{swap}");
+    assert_eq!(
+        swap["replaced"], "Parallel(n_jobs=2, backend='threading')",
+        "{swap}"
+    );
+    assert_eq!(
+        swap["replacement"], "Parallel(n_jobs=2, backend='loky')",
+        "{swap}"
+    );
+    assert!(
+        swap["site"]
+            .as_str()
+            .unwrap()
+            .ends_with("joblib_threads.py:25"),
+        "{swap}"
+    );
+}
+
+/// Run `script` (as app.py) under the swap module in `mode`; its log records.
+fn swap_log(mode: &str, script: &str) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let module = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/rerun/python");
+    let sc = dir.path().join("sc");
+    std::fs::create_dir(&sc).unwrap();
+    for name in [
+        "sitecustomize.py",
+        "boundcheck_swap_pools.py",
+        "boundcheck_swap_libs.py",
+    ] {
+        std::fs::copy(module.join(name), sc.join(name)).unwrap();
+    }
+    std::fs::write(dir.path().join("app.py"), script).unwrap();
+    let log = dir.path().join("swap.log");
+    let out = std::process::Command::new("python3")
+        .arg("app.py")
+        .current_dir(dir.path())
+        .env("PYTHONPATH", &sc)
+        .env("BOUNDCHECK_SWAP", mode)
+        .env("BOUNDCHECK_SWAP_LOG", &log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn chunksize_is_raised_for_process_pools_only_and_the_call_named() {
+    let log = swap_log(
+        "chunksize",
+        "from concurrent.futures import ProcessPoolExecutor\n\
+         from multiprocessing.pool import Pool, ThreadPool\n\
+         def f(x):\n    return x + 1\n\
+         if __name__ == '__main__':\n\
+         \x20   with ProcessPoolExecutor(2) as ex:\n\
+         \x20       print(sum(ex.map(f, range(4000))))\n\
+         \x20   with Pool(2) as p:\n\
+         \x20       print(sum(p.imap_unordered(f, range(4000))))\n\
+         \x20   with ThreadPool(2) as p:\n\
+         \x20       print(sum(p.imap(f, range(4000))))\n",
+    );
+    assert_eq!(log.len(), 2, "not the ThreadPool: {log:?}");
+    assert_eq!(log[0]["from"], "ProcessPoolExecutor");
+    assert_eq!(log[0]["to_chunksize"], 500, "4000 / (4 x 2)");
+    assert_eq!(log[0]["site"], "app.py:7");
+    assert_eq!(log[1]["method"], "imap_unordered");
+    assert_eq!(log[1]["site"], "app.py:9");
+}
+
+#[test]
+fn a_process_pool_becomes_a_thread_pool_and_a_small_one_gets_every_cpu() {
+    let script = "import multiprocessing\n\
+         def f(x):\n    return x * 2\n\
+         if __name__ == '__main__':\n\
+         \x20   with multiprocessing.Pool(1) as p:\n\
+         \x20       print(sum(p.map(f, range(100))))\n";
+    let log = swap_log("threads", script);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(
+        (&log[0]["from"], &log[0]["to"]),
+        (&"Pool".into(), &"ThreadPool".into())
+    );
+    assert_eq!(log[0]["site"], "app.py:5");
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let log = swap_log("processes", script);
+    if cpus >= 2 {
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(log[0]["to_max_workers"], cpus as u64, "{log:?}");
+        assert_eq!(log[0]["site"], "app.py:5");
+    } else {
+        assert!(log.is_empty(), "one CPU: nothing bigger to give: {log:?}");
+    }
+}
+
+#[test]
+fn asyncio_gets_a_bigger_default_executor_named_at_the_await() {
+    let log = swap_log(
+        "more-threads",
+        "import asyncio, time\n\
+         def block(i):\n    time.sleep(0.01)\n    return i\n\
+         async def main():\n\
+         \x20   return await asyncio.gather(*(asyncio.to_thread(block, i) for i in range(8)))\n\
+         print(sum(asyncio.run(main())))\n",
+    );
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["from"], "asyncio default executor");
+    assert!(log[0]["to_max_workers"].as_u64().unwrap() >= 8);
+    assert_eq!(
+        log[0]["site"], "app.py:6",
+        "the to_thread call, not asyncio.run"
+    );
 }

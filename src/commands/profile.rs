@@ -67,11 +67,14 @@ pub fn profile(spec: &ProfileSpec) -> Result<ProfiledRun, Error> {
         timeline: Some(&timeline),
         flames: &flames,
     };
-    if report.rerun_skipped.is_some() {
+    if let Some(why) = &report.rerun_skipped {
         if o.json {
             output::to_stdout(&json::render_report(&report));
         } else {
             output::to_stderr(&text::render(&report, &listed));
+        }
+        if !o.quiet && spec.rerun.enabled {
+            output::to_stderr(format!("re-runs: skipped: {why}\n").as_bytes());
         }
         if o.step_summary {
             output::append_step_summary(&markdown::render_report(&report));
@@ -86,7 +89,13 @@ pub fn profile(spec: &ProfileSpec) -> Result<ProfiledRun, Error> {
         }
         files.write_diagnosis(&report, true, drawn);
         let verdict = report.diagnosis.verdict;
-        let rec = rerun_alternatives(spec, &timeline, sampled.cores, verdict);
+        let profiled = rerun::judge::Profiled {
+            exit_status: timeline.meta.exit.map_or(0, |e| e.shell_status()),
+            cpu_s: sampled.profiled_cpu_s,
+            children: Some(timeline.processes.len().saturating_sub(1) as u32),
+            written_bytes: sampled.profiled_written,
+        };
+        let rec = rerun_alternatives(spec, &timeline, sampled.cores, verdict, profiled);
         if rec.interrupted {
             exit_code = 130;
         }
@@ -118,6 +127,8 @@ struct Sampled {
     timeline: Timeline,
     exit_code: i32,
     cores: usize,
+    profiled_cpu_s: Option<f64>,
+    profiled_written: Option<u64>,
 }
 
 /// What one way of reaching the target (attach or launch) recorded.
@@ -130,6 +141,9 @@ struct Recorded {
     counters: Option<Counters>,
     cores: usize,
     timed_out: Option<Duration>,
+    /// CPU time and bytes written by the launched tree, for its re-runs to match.
+    profiled_cpu_s: Option<f64>,
+    profiled_written: Option<u64>,
 }
 
 fn launch_and_sample(spec: &ProfileSpec) -> Result<Sampled, Error> {
@@ -166,6 +180,8 @@ fn launch_and_sample(spec: &ProfileSpec) -> Result<Sampled, Error> {
         counters,
         cores,
         timed_out,
+        profiled_cpu_s,
+        profiled_written,
     } = recorded;
     let python_version = rec.python_exe.as_deref().and_then(host::python_version);
     let meta = RunMeta {
@@ -189,6 +205,8 @@ fn launch_and_sample(spec: &ProfileSpec) -> Result<Sampled, Error> {
         timeline: rec.into_timeline(meta, counters),
         exit_code,
         cores,
+        profiled_cpu_s,
+        profiled_written,
     })
 }
 
@@ -226,6 +244,8 @@ fn attach(spec: &ProfileSpec, pid: i32, on_sample: &dyn Fn(&Sample)) -> Result<R
         counters: None,
         cores,
         timed_out: None,
+        profiled_cpu_s: None,
+        profiled_written: None,
     })
 }
 
@@ -316,7 +336,12 @@ fn launch(spec: &ProfileSpec, on_sample: &dyn Fn(&Sample)) -> Result<Recorded, E
         Ok(o) => o.finish(),
         Err(e) => OffCpuProfile::unavailable(e.0),
     });
-    let exit = Some(child.wait());
+    // Exited, not yet reaped: its byte count is final and readable.
+    let profiled_written = rerun::measure::written_bytes(child.pid());
+    let (ended, cpu_s) = child.wait_rusage();
+    let exit = Some(ended);
+    // No status means the wait failed: no CPU time either.
+    let profiled_cpu_s = (ended.code.is_some() || ended.signal.is_some()).then_some(cpu_s);
     Ok(Recorded {
         rec,
         mode: if prepared.is_some() {
@@ -336,6 +361,8 @@ fn launch(spec: &ProfileSpec, on_sample: &dyn Fn(&Sample)) -> Result<Recorded, E
         counters: opened.map(TreeCounters::read),
         cores,
         timed_out: timeout.fired(),
+        profiled_cpu_s,
+        profiled_written,
     })
 }
 
@@ -345,6 +372,7 @@ fn rerun_alternatives(
     timeline: &Timeline,
     cores: usize,
     verdict: crate::diagnose::Verdict,
+    profiled: rerun::judge::Profiled,
 ) -> rerun::Recommendation {
     let ctx = rerun::plan::PlanContext {
         verdict,
@@ -369,6 +397,7 @@ fn rerun_alternatives(
         budget: spec.rerun.budget,
         estimate: Duration::from_secs_f64(timeline.meta.duration_s),
         quiet: spec.output.quiet,
+        profiled,
     };
     rerun::rerun(&ctx, &settings)
 }
@@ -387,10 +416,13 @@ fn skip_reason(spec: &ProfileSpec, tl: &Timeline) -> Option<String> {
     if tl.meta.timed_out_after_s.is_some() {
         return Some("--timeout stopped the target: re-runs compare complete runs only".into());
     }
+    // A program that exits non-zero by itself (`compileall` on a few
+    // unparsable files) is re-run: a run counts when it fails the same
+    // way. One killed by a signal ended by accident, not by itself.
     match tl.meta.exit {
-        Some(e) if e.shell_status() != 0 => Some(format!(
-            "the target exited with status {}: re-runs compare successful runs only",
-            e.shell_status()
+        Some(e) if e.code.is_none() && e.signal.is_some() => Some(format!(
+            "the target was killed by signal {}: re-runs compare runs that end by themselves",
+            e.signal.unwrap_or(0)
         )),
         _ => None,
     }

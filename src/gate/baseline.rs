@@ -107,6 +107,8 @@ impl Measurement {
                 cpu_s,
                 peak_rss_bytes: report.processes.iter().map(|p| p.peak_rss_bytes).sum(),
                 exit_status: report.exit_status.unwrap_or(0),
+                written_bytes: None,
+                children: None,
             }]
         } else {
             as_is

@@ -101,45 +101,43 @@ pub fn render_report(report: &Report) -> Vec<u8> {
             },
             if rec.interrupted { ", interrupted" } else { "" }
         );
-        let _ = writeln!(
-            s,
-            "| strategy | median | spread | speedup vs as-is | |\n|---|---:|---|---:|---|"
-        );
-        for e in &rec.experiments {
-            match (e.median_s, e.min_s, e.max_s) {
-                (Some(m), Some(lo), Some(hi)) => {
-                    let d = if m < 0.1 { 3 } else { 2 };
-                    let mark = match (e.kind.as_str(), e.significant) {
-                        ("as-is", _) => "",
-                        (_, true) => "✔ significant",
-                        (_, false) => "not significant",
-                    };
+        let rows = crate::report::rerun_table::rows(rec);
+        let predicted = crate::report::rerun_table::any_predicted(&rows);
+        let _ = if predicted {
+            writeln!(
+                s,
+                "| strategy | predicted | median | spread | speedup vs as-is | |\n|---|---:|---:|---|---:|---|"
+            )
+        } else {
+            writeln!(
+                s,
+                "| strategy | median | spread | speedup vs as-is | |\n|---|---:|---|---:|---|"
+            )
+        };
+        for row in rows {
+            let label = match (predicted, &row.predicted) {
+                (true, p) => format!("{} | {}", cell(&row.label), p.as_deref().unwrap_or("")),
+                (false, _) => cell(&row.label),
+            };
+            match (&row.timing, &row.notes) {
+                (Some(t), _) => {
                     let _ = writeln!(
                         s,
-                        "| {} | {m:.d$} s | {lo:.d$}–{hi:.d$} s | {:.2}x | {mark} |",
-                        cell(&e.label),
-                        e.speedup.unwrap_or(1.0)
+                        "| {label} | {} | {} | {} | {} |",
+                        t.median,
+                        t.spread,
+                        t.speedup,
+                        cell(&t.significance())
                     );
                 }
-                _ => {
-                    let why = e.error.as_deref().unwrap_or(e.status.as_str());
+                (None, notes) => {
                     let _ = writeln!(
                         s,
-                        "| {} | | | | {}: {} |",
-                        cell(&e.label),
-                        cell(&e.status),
-                        cell(why)
+                        "| {label} | | | | {} |",
+                        cell(notes.as_deref().unwrap_or(""))
                     );
                 }
             }
-        }
-        for n in &rec.not_measured {
-            let _ = writeln!(
-                s,
-                "| {} | | | | not measured: {} |",
-                n.strategy.as_str(),
-                cell(&n.reason)
-            );
         }
         let _ = writeln!(s, "\n**Recommendation:** {}\n", line(&rec.sentence));
         for w in &rec.warnings {

@@ -14,6 +14,7 @@ pub mod json;
 pub mod markdown;
 pub mod output;
 pub mod pprof;
+pub mod rerun_table;
 pub mod run_files;
 pub mod speedscope;
 pub mod text;

@@ -210,56 +210,61 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
             ""
         }
     );
+    let rows = crate::report::rerun_table::rows(rec);
+    // A predicted column only once predictions exist.
+    let predicted = crate::report::rerun_table::any_predicted(&rows);
+    let pcell = |p: Option<&str>| {
+        if predicted {
+            format!("{:>9} ", p.unwrap_or(""))
+        } else {
+            String::new()
+        }
+    };
     let _ = writeln!(
         s,
-        "  {:<30} {:>8}   {:<15} speedup vs as-is",
-        "strategy", "median", "spread"
+        "  {:<30} {}{:>8}   {:<15} speedup vs as-is",
+        "strategy",
+        pcell(Some("predicted")),
+        "median",
+        "spread"
     );
-    for e in &rec.experiments {
-        match (e.median_s, e.min_s, e.max_s) {
-            (Some(m), Some(lo), Some(hi)) => {
-                let mark = match (e.kind.as_str(), e.significant) {
-                    ("as-is", _) => "",
-                    (_, true) => "  ✔ significant",
-                    (_, false) => "  (not significant)",
-                };
-                // Milliseconds matter for short runs (native code).
-                let d = if m < 0.1 { 3 } else { 2 };
+    for row in rows {
+        let label = shorten(&row.label, 30);
+        let pred = pcell(row.predicted.as_deref());
+        match (&row.timing, &row.notes) {
+            (Some(t), _) => {
+                let mark = t.significance();
                 let _ = writeln!(
                     s,
-                    "  {:<30} {:>6.d$} s   {:<15} {:.2}x{mark}",
-                    shorten(&e.label, 30),
-                    m,
-                    format!("{lo:.d$}–{hi:.d$} s"),
-                    e.speedup.unwrap_or(1.0)
+                    "  {label:<30} {pred}{:>8}   {:<15} {}{}",
+                    t.median,
+                    t.spread,
+                    t.speedup,
+                    if mark.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  {mark}")
+                    }
                 );
             }
-            _ => {
-                let why = e.error.as_deref().unwrap_or(e.status.as_str());
-                let _ = writeln!(s, "  {:<30} {}: {}", shorten(&e.label, 30), e.status, why);
+            (None, notes) => {
+                let _ = writeln!(s, "  {label:<30} {pred}{}", notes.as_deref().unwrap_or(""));
             }
         }
     }
-    for n in &rec.not_measured {
-        let _ = writeln!(
-            s,
-            "  {:<30} not measured: {}",
-            n.strategy.as_str(),
-            n.reason
-        );
-    }
     let _ = writeln!(
         s,
-        "  {:<30} {:>8}   {:<15} {:.2}x",
+        "  {:<30} {:>8}   {:<15} {}",
         format!("ideal on {} cores", rec.ideal_speedup),
         "",
         "",
-        rec.ideal_speedup
+        crate::report::rerun_table::times(rec.ideal_speedup)
     );
     if let (Some(sp), Some(pf)) = (rec.parallel_speedup, rec.parallel_fraction) {
         let _ = writeln!(
             s,
-            "  all CPUs vs one: {sp:.2}x, a parallel fraction of {:.0} % (Amdahl)",
+            "  all CPUs vs one: {}, a parallel fraction of {:.0} % (Amdahl)",
+            crate::report::rerun_table::times(sp),
             pf * 100.0
         );
     }

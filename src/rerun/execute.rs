@@ -6,16 +6,29 @@
 //! quiet: their stdout goes to /dev/null and their stderr to a file that
 //! explains a failure. A signal stops the rounds; finished runs are kept.
 
+use super::judge::{self, Profiled};
 use super::measure;
 use super::plan::Planned;
-use super::{Experiment, stats};
+use super::{Experiment, Status};
 use crate::target::signals;
 use crate::workloads;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-const SITECUSTOMIZE_PY: &str = include_str!("python/sitecustomize.py");
+/// The swap module and the parts it imports from its own directory: the
+/// pool builders, and the asyncio and joblib patches.
+const SWAP_MODULE: [(&str, &str); 3] = [
+    ("sitecustomize.py", include_str!("python/sitecustomize.py")),
+    (
+        "boundcheck_swap_pools.py",
+        include_str!("python/boundcheck_swap_pools.py"),
+    ),
+    (
+        "boundcheck_swap_libs.py",
+        include_str!("python/boundcheck_swap_libs.py"),
+    ),
+];
 
 /// How to run the experiments.
 #[derive(Debug, Clone)]
@@ -24,7 +37,10 @@ pub struct Settings {
     pub budget: Option<Duration>,
     /// Expected length of one run (the profiled run's), for the budget.
     pub estimate: Duration,
+    /// No notice or progress on stderr.
     pub quiet: bool,
+    /// What the profiled run did, for the re-runs to reproduce.
+    pub profiled: Profiled,
 }
 
 /// What the rounds produced.
@@ -46,17 +62,36 @@ struct Ready {
 }
 
 pub fn execute(planned: &[Planned], settings: &Settings) -> Outcome {
-    let dir = scratch_dir();
-    let _cleanup = RemoveOnDrop(dir.clone());
     let mut warnings = Vec::new();
+    let scratch = match tempfile::Builder::new()
+        .prefix("boundcheck-rerun-")
+        .tempdir()
+    {
+        Ok(d) => d,
+        Err(e) => {
+            warnings.push(format!(
+                "no re-runs: cannot create a scratch directory: {e}"
+            ));
+            return Outcome {
+                experiments: Vec::new(),
+                interrupted: false,
+                warnings,
+            };
+        }
+    };
+    let dir = scratch.path();
     if settings.runs < 3 {
         warnings.push(format!(
             "with {} run(s) of each, no difference can reach significance (p <= 0.05 needs 3 runs each, all faster): raise --runs",
             settings.runs
         ));
     }
-    let mut ready: Vec<Ready> = planned.iter().map(|p| prepare(p, &dir)).collect();
-    let total = settings.runs * ready.iter().filter(|r| r.active).count();
+    let mut ready: Vec<Ready> = planned.iter().map(|p| prepare(p, dir)).collect();
+    let active = ready.iter().filter(|r| r.active).count();
+    let total = settings.runs * active;
+    if !settings.quiet && total > 0 {
+        crate::report::output::to_stderr(notice(settings, active).as_bytes());
+    }
     let progress = crate::progress::bar(settings.quiet, "re-runs", total as u64);
     let start = Instant::now();
     let mut interrupted = false;
@@ -88,7 +123,7 @@ pub fn execute(planned: &[Planned], settings: &Settings) -> Outcome {
                     settings.runs
                 ));
             }
-            run_and_record(r, &dir, i, round, settings.estimate);
+            run_and_record(r, dir, (i, round), settings);
             if let Some(p) = &progress {
                 p.inc(1);
             }
@@ -98,12 +133,12 @@ pub fn execute(planned: &[Planned], settings: &Settings) -> Outcome {
         p.finish_and_clear();
     }
     for r in &mut ready {
-        if r.exp.status == "measured" && r.exp.runs.is_empty() {
-            r.exp.status = "skipped".into();
+        if r.exp.status == Status::Measured && r.exp.runs.is_empty() {
+            r.exp.status = Status::Skipped;
         }
     }
     let mut experiments: Vec<Experiment> = ready.into_iter().map(|r| r.exp).collect();
-    summarise(&mut experiments, &mut warnings);
+    judge::judge(&mut experiments, &settings.profiled, &mut warnings);
     Outcome {
         experiments,
         interrupted,
@@ -111,28 +146,41 @@ pub fn execute(planned: &[Planned], settings: &Settings) -> Outcome {
     }
 }
 
+/// What is about to happen, before it takes the user's time: how many more
+/// times the command runs, for how many experiments, about how long, and
+/// how to turn it off.
+fn notice(settings: &Settings, experiments: usize) -> String {
+    let total = settings.runs * experiments;
+    let about = settings.estimate.as_secs_f64() * total as f64;
+    let about = if about < 90.0 {
+        format!("{about:.0} s")
+    } else {
+        format!("{:.0} min", about / 60.0)
+    };
+    let cap = settings
+        .budget
+        .map(|b| format!(", at most {}", humantime::format_duration(b)))
+        .unwrap_or_default();
+    format!(
+        "re-runs: running the command {total} more time{} ({} experiment{} x {} run{}, about {about}{cap}) to measure the alternatives; --no-rerun skips this\n",
+        if total == 1 { "" } else { "s" },
+        experiments,
+        if experiments == 1 { "" } else { "s" },
+        settings.runs,
+        if settings.runs == 1 { "" } else { "s" },
+    )
+}
+
 fn prepare(p: &Planned, dir: &Path) -> Ready {
-    let mut exp = Experiment {
-        label: p.label.clone(),
-        kind: p.kind.to_string(),
-        strategy: p.strategy,
-        status: "measured".into(),
-        runs: Vec::new(),
-        median_s: None,
-        min_s: None,
-        max_s: None,
-        speedup: None,
-        p_value: None,
-        significant: false,
-        error: None,
-        site: None,
-        replaced: None,
-        command: p
-            .argv
+    let mut exp = Experiment::new(
+        p.label.clone(),
+        p.kind.to_string(),
+        p.strategy,
+        p.argv
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
-    };
+    );
     let (mut argv, mut env, mut prepared) = (p.argv.clone(), p.env.clone(), None);
     if let Some(spec) = &p.workload {
         match workloads::prepare(spec) {
@@ -146,14 +194,17 @@ fn prepare(p: &Planned, dir: &Path) -> Ready {
                 prepared = Some(w);
             }
             Err(e) => {
-                exp.status = "not-applicable".into();
+                exp.status = Status::NotApplicable;
                 exp.error = Some(e.to_string());
             }
         }
     }
     if let Some(mode) = p.swap {
-        if std::fs::write(dir.join("sitecustomize.py"), SITECUSTOMIZE_PY).is_err() {
-            exp.status = "failed".into();
+        let written = SWAP_MODULE
+            .iter()
+            .try_for_each(|(name, text)| std::fs::write(dir.join(name), text));
+        if written.is_err() {
+            exp.status = Status::Failed;
             exp.error = Some(format!("cannot write the swap module to {}", dir.display()));
         }
         let mut path = OsString::from(dir.as_os_str());
@@ -164,7 +215,7 @@ fn prepare(p: &Planned, dir: &Path) -> Ready {
         set_env(&mut env, "PYTHONPATH", path);
         set_env(&mut env, "BOUNDCHECK_SWAP", mode.into());
     }
-    let active = exp.status == "measured";
+    let active = exp.status == Status::Measured;
     Ready {
         planned: p.clone(),
         argv,
@@ -175,7 +226,7 @@ fn prepare(p: &Planned, dir: &Path) -> Ready {
     }
 }
 
-fn run_and_record(r: &mut Ready, dir: &Path, i: usize, round: usize, estimate: Duration) {
+fn run_and_record(r: &mut Ready, dir: &Path, (i, round): (usize, usize), settings: &Settings) {
     let log = dir.join(format!("swap-{i}-{round}.log"));
     let stderr_path = dir.join(format!("stderr-{i}-{round}.txt"));
     let mut env = r.env.clone();
@@ -193,7 +244,7 @@ fn run_and_record(r: &mut Ready, dir: &Path, i: usize, round: usize, estimate: D
     } else {
         5
     };
-    let timeout = (estimate * factor).max(Duration::from_secs(10));
+    let timeout = (settings.estimate * factor).max(Duration::from_secs(10));
     let result = measure::measure(&measure::MeasureSpec {
         argv: &r.argv,
         env: &env,
@@ -210,46 +261,53 @@ fn run_and_record(r: &mut Ready, dir: &Path, i: usize, round: usize, estimate: D
         return;
     }
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    match result {
+    // A run counts when it ends as the profiled run did: 0 for most
+    // programs, the same failure for one that fails the same way each time.
+    let expected = settings.profiled.exit_status;
+    let run = match result {
         Err(e) => {
-            r.exp.status = "failed".into();
+            r.exp.status = Status::Failed;
             r.exp.error = Some(e);
             r.active = false;
+            return;
         }
-        Ok(run) => {
-            r.exp.runs.push(run);
-            if r.planned.swap.is_some() {
-                let events = std::fs::read_to_string(&log).unwrap_or_default();
-                note_swap(&mut r.exp, &events);
-                if r.exp.replaced.is_none() && run.exit_status == 0 {
-                    r.exp.status = "not-applicable".into();
-                    r.exp.error = Some(not_applicable(r.planned.swap.unwrap_or("")));
-                    r.active = false;
-                    return;
-                }
-            }
-            if run.exit_status == 3 && r.planned.workload.is_some() {
-                // The workload runner's "this strategy does not apply here".
-                r.exp.runs.pop();
-                r.exp.status = "not-applicable".into();
-                r.exp.error = stderr
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .map(|l| l.trim().to_string());
-                r.active = false;
-                return;
-            }
-            if run.exit_status != 0 {
-                r.exp.status = "failed".into();
-                r.exp.error = Some(super::recommend::explain_failure(
-                    r.planned.swap,
-                    run.exit_status,
-                    &stderr,
-                ));
-                r.active = false;
-            }
+        Ok(run) => run,
+    };
+    r.exp.runs.push(run);
+    if r.planned.swap.is_some() {
+        let events = std::fs::read_to_string(&log).unwrap_or_default();
+        note_swap(&mut r.exp, &events);
+        if r.exp.replaced.is_none() && run.exit_status == expected {
+            // It ran the unchanged program: not a run of this experiment.
+            r.exp.runs.pop();
+            r.exp.status = Status::NotApplicable;
+            r.exp.error = Some(not_applicable(r.planned.swap.unwrap_or("")));
+            r.active = false;
+            return;
         }
+    }
+    if run.exit_status == 3 && r.planned.workload.is_some() {
+        // The workload runner's "this strategy does not apply here".
+        r.exp.runs.pop();
+        r.exp.status = Status::NotApplicable;
+        r.exp.error = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_string());
+        r.active = false;
+        return;
+    }
+    // The as-is and pinned runs are the program itself: a different exit
+    // is judged as "not comparable" once the rounds are done.
+    if run.exit_status != expected && !matches!(r.exp.kind.as_str(), "as-is" | "core-count") {
+        r.exp.status = Status::Failed;
+        let mut why = super::recommend::explain_failure(r.planned.swap, run.exit_status, &stderr);
+        if expected != 0 {
+            why.push_str(&format!(" (the profiled run exited with {expected})"));
+        }
+        r.exp.error = Some(why);
+        r.active = false;
     }
 }
 
@@ -262,10 +320,13 @@ fn note_swap(exp: &mut Experiment, events: &str) {
         match v["event"].as_str() {
             Some("swapped") if exp.replaced.is_none() => {
                 let from = v["from"].as_str().unwrap_or("executor");
-                exp.replaced = Some(match v["max_workers"].as_u64() {
-                    Some(n) => format!("{from}({n})"),
-                    None => format!("{from}()"),
+                // asyncio and joblib records spell the call themselves.
+                exp.replaced = Some(match (v["replaced"].as_str(), v["max_workers"].as_u64()) {
+                    (Some(call), _) => call.to_string(),
+                    (None, Some(n)) => format!("{from}({n})"),
+                    (None, None) => format!("{from}()"),
                 });
+                exp.replacement = replacement(&v);
                 exp.site = v["site"].as_str().map(str::to_string);
             }
             Some("error") if exp.error.is_none() => {
@@ -276,54 +337,42 @@ fn note_swap(exp: &mut Experiment, events: &str) {
     }
 }
 
-fn not_applicable(mode: &str) -> String {
-    match mode {
-        "processes" | "interpreters" | "more-threads" => {
-            "the program created no ThreadPoolExecutor or multiprocessing ThreadPool to swap; run its work on one (or use --vary with a knob of your program)".into()
-        }
-        "threads" => "the program created no ProcessPoolExecutor or multiprocessing Pool to swap".into(),
-        "chunksize" => "the program called no pool map() whose chunksize could be raised".into(),
-        _ => "nothing to swap".into(),
-    }
+/// The swap's replacement as code: `ProcessPoolExecutor(2)`,
+/// `Parallel(n_jobs=2, backend='loky')`, `Pool.imap(chunksize=62)`.
+fn replacement(v: &serde_json::Value) -> Option<String> {
+    let to = v["to"].as_str()?;
+    let workers = v["to_max_workers"].as_u64();
+    Some(
+        match (
+            v["to_backend"].as_str(),
+            v["to_chunksize"].as_u64(),
+            workers,
+        ) {
+            (Some(backend), _, Some(n)) => format!("Parallel(n_jobs={n}, backend='{backend}')"),
+            (_, Some(chunks), _) => format!(
+                "{to}.{}(chunksize={chunks})",
+                v["method"].as_str().unwrap_or("map")
+            ),
+            (_, _, Some(n)) => format!("{to}({n})"),
+            _ => format!("{to}()"),
+        },
+    )
 }
 
-/// Medians, ranges, speedups and significance against the as-is runs.
-fn summarise(experiments: &mut [Experiment], warnings: &mut Vec<String>) {
-    let ok = |e: &Experiment| -> Vec<f64> {
-        e.runs
-            .iter()
-            .filter(|r| r.exit_status == 0)
-            .map(|r| r.wall_s)
-            .collect()
-    };
-    let baseline = experiments.first().map(ok).unwrap_or_default();
-    for e in experiments.iter_mut() {
-        let times = ok(e);
-        if let Some(s) = stats::Summary::of(&times) {
-            e.median_s = Some(s.median);
-            e.min_s = Some(s.min);
-            e.max_s = Some(s.max);
-            if s.is_wide() && s.n >= 2 {
-                warnings.push(format!(
-                    "{}: runs spread {:.2}–{:.2} s (more than {:.0} %): the machine is noisy; raise --runs",
-                    e.label,
-                    s.min,
-                    s.max,
-                    (stats::WIDE_SPREAD - 1.0) * 100.0
-                ));
-            }
+fn not_applicable(mode: &str) -> String {
+    match mode {
+        "processes" => {
+            "the program created no ThreadPoolExecutor, multiprocessing ThreadPool, process pool smaller than the CPUs or joblib Parallel on threads to swap; run its work on one (or use --vary with a knob of your program)".into()
         }
-        if e.kind != "as-is"
-            && e.status == "measured"
-            && let Some(v) = stats::compare(&baseline, &times)
-        {
-            e.speedup = Some(v.speedup);
-            e.p_value = Some(v.p_value);
-            e.significant = v.significant;
+        "interpreters" => {
+            "the program created no ThreadPoolExecutor to swap; run its work on one (or use --vary with a knob of your program)".into()
         }
-    }
-    if let Some(first) = experiments.first_mut() {
-        first.speedup = first.median_s.map(|_| 1.0);
+        "more-threads" => {
+            "the program created no ThreadPoolExecutor, multiprocessing ThreadPool, joblib Parallel on threads, and used no asyncio default executor, to give more threads".into()
+        }
+        "threads" => "the program created no ProcessPoolExecutor, multiprocessing Pool or joblib Parallel on processes to swap".into(),
+        "chunksize" => "the program called no process pool map()/imap() whose chunksize could be raised".into(),
+        _ => "nothing to swap".into(),
     }
 }
 
@@ -340,19 +389,45 @@ fn set_env(env: &mut Vec<(OsString, OsString)>, key: &str, value: OsString) {
     env.push((key.into(), value));
 }
 
-fn scratch_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let dir = std::env::temp_dir().join(format!("boundcheck-rerun-{}-{nanos}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    dir
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-struct RemoveOnDrop(PathBuf);
+    fn noted(lines: &str) -> Experiment {
+        let mut e = Experiment::new("x (swap)".into(), "swap".into(), None, Vec::new());
+        note_swap(&mut e, lines);
+        e
+    }
 
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    #[test]
+    fn the_swap_log_names_what_was_replaced_by_what_and_where() {
+        let e = noted(
+            r#"{"event": "swapped", "mode": "processes", "from": "ThreadPool", "to": "Pool", "max_workers": 4, "to_max_workers": 2, "site": "app.py:24"}"#,
+        );
+        assert_eq!(e.replaced.as_deref(), Some("ThreadPool(4)"));
+        assert_eq!(e.replacement.as_deref(), Some("Pool(2)"));
+        assert_eq!(e.site.as_deref(), Some("app.py:24"));
+        let e = noted(
+            r#"{"event": "swapped", "mode": "processes", "from": "Parallel", "to": "Parallel", "replaced": "Parallel(n_jobs=2, backend='threading')", "backend": "threading", "to_backend": "loky", "max_workers": 2, "to_max_workers": 2, "site": "jl.py:6"}"#,
+        );
+        assert_eq!(
+            e.replaced.as_deref(),
+            Some("Parallel(n_jobs=2, backend='threading')")
+        );
+        assert_eq!(
+            e.replacement.as_deref(),
+            Some("Parallel(n_jobs=2, backend='loky')")
+        );
+        let e = noted(
+            r#"{"event": "swapped", "mode": "chunksize", "from": "Pool", "to": "Pool", "max_workers": 2, "method": "imap", "chunksize": 1, "to_chunksize": 500, "items": 4000, "site": "app.py:9"}"#,
+        );
+        assert_eq!(e.replacement.as_deref(), Some("Pool.imap(chunksize=500)"));
+        // Only the first swap is the experiment's; errors are kept.
+        let e = noted(
+            "not json\n{\"event\": \"error\", \"message\": \"boom\"}\n{\"event\": \"swapped\", \"from\": \"A\", \"to\": \"B\"}\n{\"event\": \"swapped\", \"from\": \"C\", \"to\": \"D\"}",
+        );
+        assert_eq!(e.replaced.as_deref(), Some("A()"));
+        assert_eq!(e.replacement.as_deref(), Some("B()"));
+        assert_eq!(e.error.as_deref(), Some("boom"));
     }
 }

@@ -2,7 +2,9 @@
 //! thread blocked in `waitid`, not by the sampler's coarse ticks), CPU time
 //! of the whole tree (`wait4` rusage covers every descendant the target
 //! reaped) and peak memory of the whole tree (a light sampler sums the
-//! processes' peak RSS). The child runs in its own process group with stdin
+//! processes' peak RSS) and the bytes the tree wrote (`wchar`, read from the
+//! exited but not yet reaped root, whose count includes every child it
+//! reaped). The child runs in its own process group with stdin
 //! from /dev/null, so a hung run is killed with all it started.
 
 use super::RunResult;
@@ -86,6 +88,8 @@ pub fn measure(spec: &MeasureSpec) -> Result<Measured, String> {
         end = waiter.join().unwrap_or_else(|_| Instant::now());
         rec
     });
+    // Exited, not yet reaped: its counts are final and still readable.
+    let written_bytes = written_bytes(child.pid());
     let (exit, cpu_s) = child.wait_rusage();
     // Orphans of a killed run (pool workers) were adopted by us as subreaper:
     // reap whatever has exited so no zombies pile up over many runs.
@@ -110,8 +114,35 @@ pub fn measure(spec: &MeasureSpec) -> Result<Measured, String> {
             cpu_s,
             peak_rss_bytes: sampled_peak.max(summed_peaks),
             exit_status: exit.shell_status(),
+            written_bytes,
+            children: Some(rec.processes.len().saturating_sub(1) as u32),
         },
         exit,
         recording: rec,
     })
+}
+
+/// Bytes written by a process and the children it reaped (`wchar` of
+/// `/proc/PID/io`): every write to a file, pipe, socket or terminal. Read
+/// it after the process exited and before it is reaped, when the count is
+/// final. `None` when the kernel does not say (no task I/O accounting).
+pub fn written_bytes(pid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    parse_wchar(&text)
+}
+
+fn parse_wchar(io: &str) -> Option<u64> {
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wchar_is_read_from_proc_io_text() {
+        let text = "rchar: 10\nwchar: 100000\nsyscr: 0\nsyscw: 100\nwrite_bytes: 0\n";
+        assert_eq!(super::parse_wchar(text), Some(100_000));
+        assert_eq!(super::parse_wchar("rchar: 1\n"), None);
+    }
 }

@@ -9,6 +9,7 @@
 
 #[cfg(target_os = "linux")]
 pub mod execute;
+pub mod judge;
 #[cfg(target_os = "linux")]
 pub mod measure;
 pub mod plan;
@@ -113,6 +114,37 @@ pub struct Recommendation {
     pub interrupted: bool,
 }
 
+/// What became of an experiment. The spellings are a public contract
+/// (`recommendation.experiments[].status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Every run finished as the profiled run did (its exit status).
+    Measured,
+    /// A run exited otherwise, timed out or could not start: no timing.
+    Failed,
+    /// Nothing to change in this program (no executor to swap, a workload
+    /// strategy that does not apply): no timing.
+    NotApplicable,
+    /// Not run: the budget ran out or the re-runs were interrupted first.
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Measured => "measured",
+            Status::Failed => "failed",
+            Status::NotApplicable => "not-applicable",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// One alternative and all of its runs.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Experiment {
@@ -124,9 +156,19 @@ pub struct Experiment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<Strategy>,
     /// `measured`, `failed`, `not-applicable`, `skipped` (budget or interrupt).
-    pub status: String,
+    pub status: Status,
+    /// False when these runs did not reproduce the profiled run (exit status,
+    /// CPU time, child processes or bytes written differ beyond noise): the
+    /// program changed between runs, so its times compare nothing. Such an
+    /// experiment carries no timing and is never recommended.
+    #[serde(default = "yes")]
+    pub comparable: bool,
+    /// Why it is not comparable, in words with both figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_comparable: Option<String>,
     pub runs: Vec<RunResult>,
-    /// Median, min and max wall time of the successful runs, seconds.
+    /// Median, min and max wall time of the runs, seconds; only for a
+    /// `measured`, comparable experiment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub median_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,7 +181,18 @@ pub struct Experiment {
     /// One-sided Mann-Whitney p-value that this is faster than as-is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
+    /// `p_value` ≤ 0.05: significantly faster.
     pub significant: bool,
+    /// One-sided Mann-Whitney p-value that this is slower than as-is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value_slower: Option<f64>,
+    /// `p_value_slower` ≤ 0.05: significantly slower.
+    #[serde(default)]
+    pub significant_slower: bool,
+    /// The smallest p-value this many runs (this experiment's and as-is's)
+    /// can give at all: 1 / C(n1 + n2, n1), e.g. 0.05 for 3 vs 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_p_value: Option<f64>,
     /// Why it failed or did not apply, with the code change that would help.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -149,8 +202,53 @@ pub struct Experiment {
     /// What the swap replaced, e.g. `ThreadPoolExecutor(4)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced: Option<String>,
+    /// What the swap put in its place, e.g. `ProcessPoolExecutor(2)`,
+    /// `Parallel(n_jobs=2, backend='loky')`, `ProcessPoolExecutor.map(chunksize=500)`:
+    /// the code change that makes the measured gain permanent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
     /// The command line of this experiment.
     pub command: Vec<String>,
+}
+
+impl Experiment {
+    /// A planned experiment before its first run: measured until a run says otherwise.
+    pub fn new(
+        label: String,
+        kind: String,
+        strategy: Option<Strategy>,
+        command: Vec<String>,
+    ) -> Self {
+        Experiment {
+            label,
+            kind,
+            strategy,
+            status: Status::Measured,
+            comparable: true,
+            not_comparable: None,
+            runs: Vec::new(),
+            median_s: None,
+            min_s: None,
+            max_s: None,
+            speedup: None,
+            p_value: None,
+            significant: false,
+            p_value_slower: None,
+            significant_slower: false,
+            min_p_value: None,
+            error: None,
+            site: None,
+            replaced: None,
+            replacement: None,
+            command,
+        }
+    }
+
+    /// Whether its times stand for the strategy: measured in every round
+    /// and reproducing the profiled run.
+    pub fn has_timing(&self) -> bool {
+        self.status == Status::Measured && self.comparable
+    }
 }
 
 /// One run of one experiment.
@@ -164,6 +262,14 @@ pub struct RunResult {
     pub peak_rss_bytes: u64,
     /// Exit status as a shell reports it.
     pub exit_status: i32,
+    /// Bytes the program and the children it reaped wrote to any file,
+    /// pipe, socket or terminal (`wchar` of `/proc/PID/io` at exit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_bytes: Option<u64>,
+    /// Child processes the sampler saw (it may miss ones shorter than its
+    /// 50 ms tick).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<u32>,
 }
 
 /// A strategy that was not measured, and why.

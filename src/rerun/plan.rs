@@ -3,9 +3,13 @@
 //! - Any command: **as-is** and the **core-count** experiment (pinned to one
 //!   CPU), whose ratio is the parallel speedup the program really gets.
 //! - A Python command: executor **swaps** injected through a `sitecustomize`
-//!   (no code change), chosen by verdict: CPU-bound threads → processes,
-//!   interpreters (3.14+), free-threaded Python; I/O-bound pools → more
-//!   threads, processes → threads; tiny tasks → `chunksize`.
+//!   (no code change), chosen by verdict: CPU-bound threads → processes
+//!   (also a process pool smaller than the CPUs, joblib on threads or with
+//!   `n_jobs=1`), interpreters (3.14+), free-threaded Python; I/O-bound
+//!   pools → more threads (also asyncio's default executor and joblib on
+//!   threads), processes → threads (also joblib on `loky`); tiny tasks →
+//!   `chunksize`. One experiment per mode: the mode varies whichever of
+//!   these the program uses.
 //! - A built-in workload: every other strategy of the same workload.
 //! - `--vary`: every point of the grid.
 //!

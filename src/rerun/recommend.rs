@@ -89,7 +89,7 @@ pub fn recommend(
             e.kind != "as-is"
                 && e.kind != "core-count"
                 && e.strategy.is_some()
-                && e.status == "measured"
+                && e.status == super::Status::Measured
         })
         .filter(|e| e.significant && e.speedup.is_some_and(|s| s >= MIN_GAIN))
         .max_by(|a, b| {
@@ -222,31 +222,27 @@ mod tests {
     use crate::rerun::RunResult;
 
     fn exp(label: &str, kind: &str, strategy: Option<Strategy>, times: &[f64]) -> Experiment {
-        Experiment {
-            label: label.into(),
-            kind: kind.into(),
+        let mut e = Experiment::new(
+            label.into(),
+            kind.into(),
             strategy,
-            status: "measured".into(),
-            runs: times
-                .iter()
-                .map(|&t| RunResult {
-                    wall_s: t,
-                    cpu_s: t,
-                    peak_rss_bytes: 0,
-                    exit_status: 0,
-                })
-                .collect(),
-            median_s: stats::Summary::of(times).map(|s| s.median),
-            min_s: None,
-            max_s: None,
-            speedup: None,
-            p_value: None,
-            significant: false,
-            error: None,
-            site: Some("app.py:17".into()),
-            replaced: Some("ThreadPoolExecutor(4)".into()),
-            command: vec!["python3".into(), "app.py".into()],
-        }
+            vec!["python3".into(), "app.py".into()],
+        );
+        e.runs = times
+            .iter()
+            .map(|&t| RunResult {
+                wall_s: t,
+                cpu_s: t,
+                peak_rss_bytes: 0,
+                exit_status: 0,
+                written_bytes: None,
+                children: None,
+            })
+            .collect();
+        e.median_s = stats::Summary::of(times).map(|s| s.median);
+        e.site = Some("app.py:17".into());
+        e.replaced = Some("ThreadPoolExecutor(4)".into());
+        e
     }
 
     fn with_stats(mut v: Vec<Experiment>) -> Vec<Experiment> {

@@ -9,6 +9,11 @@
 //!   nothing about the noise's shape, which on shared VMs is far from normal.
 //!   With 3 runs each, p ≤ 0.05 is reached only when every candidate run beats
 //!   every as-is run (p = 1/20): a deliberately strict bar for few runs;
+//! - a loss is **significantly slower** by the same test the other way
+//!   round, so a clear slowdown is labelled as such, not as "not significant";
+//! - the smallest p a test of n1 vs n2 runs can reach is [`min_p_value`]
+//!   (1 / C(n1 + n2, n1)): a report prints it beside p, so `p = 0.05` with
+//!   3 vs 3 runs reads as "as sure as 3 runs can be", not as a weak result;
 //! - the spread is **wide** when max/min of a strategy exceeds [`WIDE_SPREAD`]:
 //!   the machine is noisy and `--runs` should be raised.
 
@@ -118,6 +123,23 @@ fn u_distribution(m: usize, n: usize) -> Vec<f64> {
     std::mem::take(&mut f[m][n])
 }
 
+/// The smallest p-value a one-sided exact Mann-Whitney test of `n1` vs
+/// `n2` runs can give (complete separation): 1 / C(n1 + n2, n1). `None`
+/// when either side has no runs.
+pub fn min_p_value(n1: usize, n2: usize) -> Option<f64> {
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    // C(n1 + n2, k) built up multiplicatively stays exact in f64 for the
+    // sizes a re-run makes (≤ 30 per side: C(60, 30) ≈ 1.2e17).
+    let k = n1.min(n2);
+    let mut c = 1.0_f64;
+    for i in 1..=k {
+        c = c * (n1 + n2 - k + i) as f64 / i as f64;
+    }
+    Some(1.0 / c)
+}
+
 /// A candidate strategy against the as-is runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Verdict {
@@ -127,6 +149,12 @@ pub struct Verdict {
     pub p_value: f64,
     /// `p_value <= ALPHA`.
     pub significant: bool,
+    /// One-sided Mann-Whitney p-value that the candidate is slower.
+    pub p_value_slower: f64,
+    /// `p_value_slower <= ALPHA`.
+    pub significant_slower: bool,
+    /// The smallest p these run counts allow ([`min_p_value`]).
+    pub min_p_value: f64,
 }
 
 pub fn compare(baseline: &[f64], candidate: &[f64]) -> Option<Verdict> {
@@ -136,10 +164,16 @@ pub fn compare(baseline: &[f64], candidate: &[f64]) -> Option<Verdict> {
         return None;
     }
     let p = mann_whitney_less(candidate, baseline);
+    // Slower is the same test with the roles swapped: the baseline's times
+    // being the smaller ones.
+    let p_slower = mann_whitney_less(baseline, candidate);
     Some(Verdict {
         speedup: b.median / c.median,
         p_value: p,
         significant: p <= ALPHA,
+        p_value_slower: p_slower,
+        significant_slower: p_slower <= ALPHA,
+        min_p_value: min_p_value(b.n, c.n).unwrap_or(1.0),
     })
 }
 
@@ -194,6 +228,40 @@ mod tests {
         // Distribution sums to C(m+n, m).
         let d = u_distribution(3, 5);
         assert_eq!(d.iter().sum::<f64>(), 56.0);
+    }
+
+    #[test]
+    fn a_clear_slowdown_is_significantly_slower_and_never_significantly_faster() {
+        // A parallel program pinned to one CPU: 1.8x slower, fully separated.
+        let base = [2.00, 2.05, 2.10];
+        let v = compare(&base, &[3.60, 3.70, 3.75]).unwrap();
+        assert!(v.significant_slower && !v.significant, "{v:?}");
+        assert!((v.p_value_slower - 0.05).abs() < 1e-12, "{v:?}");
+        assert!(v.speedup < 0.6);
+        // Overlapping runs: neither way.
+        let v = compare(&base, &[1.95, 2.07, 2.20]).unwrap();
+        assert!(!v.significant_slower && !v.significant, "{v:?}");
+        // A win is not a loss.
+        let v = compare(&base, &[1.0, 1.1, 1.2]).unwrap();
+        assert!(v.significant && !v.significant_slower, "{v:?}");
+    }
+
+    #[test]
+    fn the_floor_of_p_is_one_over_the_arrangements() {
+        assert_eq!(min_p_value(3, 3), Some(1.0 / 20.0));
+        assert_eq!(min_p_value(4, 4), Some(1.0 / 70.0));
+        assert_eq!(min_p_value(2, 3), Some(1.0 / 10.0));
+        assert_eq!(min_p_value(3, 2), min_p_value(2, 3));
+        assert_eq!(min_p_value(1, 1), Some(0.5));
+        assert_eq!(min_p_value(0, 3), None);
+        // 2 vs 2 runs can never reach ALPHA: the reason for the --runs warning.
+        assert!(min_p_value(2, 2).unwrap() > ALPHA);
+        // It is what the test itself gives on complete separation.
+        let p = mann_whitney_less(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0]);
+        assert!((p - min_p_value(5, 3).unwrap()).abs() < 1e-15);
+        // 30 vs 30 stays finite and tiny.
+        let tiny = min_p_value(30, 30).unwrap();
+        assert!(tiny > 0.0 && tiny < 1e-16, "{tiny}");
     }
 
     #[test]

@@ -25,6 +25,8 @@ fn side(walls: &[f64]) -> Measurement {
             cpu_s: w,
             peak_rss_bytes: 100 << 20,
             exit_status: 0,
+            written_bytes: None,
+            children: None,
         })
         .collect();
     let report = report(Verdict::CpuSerial, 0.9);

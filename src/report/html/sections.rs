@@ -182,52 +182,59 @@ pub fn reruns(s: &mut String, r: &Report) {
             ""
         }
     );
-    s.push_str("<table>\n<thead><tr><th>strategy</th><th class=\"n\">median</th><th class=\"n\">range</th><th class=\"n\">speedup vs as-is</th><th>significance</th></tr></thead>\n<tbody>\n");
-    for e in &rec.experiments {
-        match (e.median_s, e.min_s, e.max_s) {
-            (Some(m), Some(lo), Some(hi)) => {
-                let d = if m < 0.1 { 3 } else { 2 };
-                let mark = match (e.kind.as_str(), e.significant, e.p_value) {
-                    ("as-is", _, _) => String::new(),
-                    (_, true, Some(p)) => {
-                        format!("<span class=\"pass\">✔ significant</span> (p = {p:.3})")
-                    }
-                    (_, true, None) => "<span class=\"pass\">✔ significant</span>".into(),
-                    (_, false, Some(p)) => format!("not significant (p = {p:.3})"),
-                    (_, false, None) => "not significant".into(),
+    use crate::report::rerun_table::{self, Mark};
+    let rows = rerun_table::rows(rec);
+    // A predicted column only once predictions exist.
+    let predicted = rerun_table::any_predicted(&rows);
+    let _ = writeln!(
+        s,
+        "<table>\n<thead><tr><th>strategy</th>{}<th class=\"n\">median</th><th class=\"n\">range</th><th class=\"n\">speedup vs as-is</th><th>significance</th></tr></thead>\n<tbody>",
+        if predicted {
+            "<th class=\"n\">predicted</th>"
+        } else {
+            ""
+        }
+    );
+    for row in rows {
+        let label = match (predicted, &row.predicted) {
+            (true, p) => format!(
+                "{}</td><td class=\"n\">{}",
+                esc(&row.label),
+                esc(p.as_deref().unwrap_or(""))
+            ),
+            (false, _) => esc(&row.label),
+        };
+        match (&row.timing, &row.notes) {
+            (Some(t), _) => {
+                let words = esc(&t.significance());
+                let mark = match t.mark {
+                    Mark::Faster => format!("<span class=\"pass\">{words}</span>"),
+                    Mark::Slower => format!("<span class=\"fail\">{words}</span>"),
+                    _ => words,
                 };
                 let _ = writeln!(
                     s,
-                    "<tr><td>{}</td><td class=\"n\">{m:.d$} s</td><td class=\"n\">{lo:.d$}–{hi:.d$} s</td><td class=\"n\">{:.2}×</td><td>{mark}</td></tr>",
-                    esc(&e.label),
-                    e.speedup.unwrap_or(1.0)
+                    "<tr><td>{label}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{mark}</td></tr>",
+                    esc(&t.median),
+                    esc(&t.spread),
+                    esc(&t.speedup.replace('x', "×"))
                 );
             }
-            _ => {
-                let why = e.error.as_deref().unwrap_or(e.status.as_str());
+            (None, notes) => {
                 let _ = writeln!(
                     s,
-                    "<tr><td>{}</td><td colspan=\"4\">{}: {}</td></tr>",
-                    esc(&e.label),
-                    esc(&e.status),
-                    esc_code_spans(why)
+                    "<tr><td>{label}</td><td colspan=\"4\">{}</td></tr>",
+                    esc_code_spans(notes.as_deref().unwrap_or(""))
                 );
             }
         }
-    }
-    for n in &rec.not_measured {
-        let _ = writeln!(
-            s,
-            "<tr><td>{}</td><td colspan=\"4\">not measured: {}</td></tr>",
-            esc(n.strategy.as_str()),
-            esc_code_spans(&n.reason)
-        );
     }
     s.push_str("</tbody>\n</table>\n");
     if let (Some(sp), Some(frac)) = (rec.parallel_speedup, rec.parallel_fraction) {
         let _ = writeln!(
             s,
-            "<p class=\"note\">All CPUs vs one: {sp:.2}× of an ideal {:.0}× (parallel fraction {:.0} %, Amdahl).</p>",
+            "<p class=\"note\">All CPUs vs one: {} of an ideal {:.0}× (parallel fraction {:.0} %, Amdahl).</p>",
+            crate::report::rerun_table::times(sp).replace('x', "×"),
             rec.ideal_speedup,
             frac * 100.0
         );

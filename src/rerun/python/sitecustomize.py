@@ -6,17 +6,28 @@ code.  It is inert unless BOUNDCHECK_SWAP names a mode:
 
   processes     concurrent.futures.ThreadPoolExecutor -> ProcessPoolExecutor
                 (max_workers capped to the usable CPUs; initializer/initargs
-                kept, thread_name_prefix dropped) and
-                multiprocessing.pool.ThreadPool -> multiprocessing.pool.Pool
+                kept, thread_name_prefix dropped),
+                multiprocessing.pool.ThreadPool -> multiprocessing.pool.Pool,
+                a process pool smaller than the usable CPUs
+                (ProcessPoolExecutor(k), multiprocessing.Pool(k)) -> one
+                worker per CPU, and joblib.Parallel on the threading or
+                sequential backend, or with n_jobs=1 -> backend "loky" with
+                n_jobs = the usable CPUs
   interpreters  ThreadPoolExecutor -> concurrent.futures.InterpreterPoolExecutor
                 (3.14+; max_workers capped to the usable CPUs).  Older
                 Pythons: one error record, nothing swapped.
-  threads       ProcessPoolExecutor -> ThreadPoolExecutor and
+  threads       ProcessPoolExecutor -> ThreadPoolExecutor,
                 multiprocessing.Pool / multiprocessing.pool.Pool -> ThreadPool
+                and joblib.Parallel on "loky" or "multiprocessing" ->
+                backend "threading" (n_jobs kept)
   chunksize     ProcessPoolExecutor.map(chunksize=1) and
                 Pool.map(chunksize=1) / Pool.imap / Pool.imap_unordered
                 (default chunksize 1) get max(1, n // (4 * workers))
-  more-threads  ThreadPoolExecutor(k) and ThreadPool(k) -> max(8, 4k) workers
+  more-threads  ThreadPoolExecutor(k) and ThreadPool(k) -> max(8, 4k) workers;
+                asyncio's default executor (loop.run_in_executor(None, ...),
+                asyncio.to_thread) -> max(8, 4k) threads, k its own default;
+                joblib.Parallel on "threading" or with n_jobs=1 -> backend
+                "threading" with max(8, 4k) jobs
 
 Only executors created by the program's own code are swapped: the frame that
 calls the constructor (or map) must not be in the standard library (so
@@ -42,13 +53,13 @@ BOUNDCHECK_SWAP_LOG=FILE appends one JSON line per distinct event:
    "site": "app.py:17"}
 max_workers is what the program passed (null: the default), to_max_workers
 what the replacement got, site the file:line (relative to the start-up
-directory when inside it) of the program's call.  chunksize records name the
-pool ("from" = "to" = "ProcessPoolExecutor", "Pool" or "ThreadPool",
-"max_workers" = its worker count) and add "method" ("map", "imap",
-"imap_unordered"), "chunksize" (the caller's), "to_chunksize" and "items",
-with site = the map call.  Errors:
+directory when inside it) of the program's call.  Errors:
   {"event": "error", "mode": "...", "message": "..."}
-No swapped line means the program had nothing to swap.
+No swapped line means the program had nothing to swap.  The swaps live in
+two parts beside this file, each saying what its records add:
+boundcheck_swap_pools.py (the builders, chunksize, pool size) and
+boundcheck_swap_libs.py (asyncio and joblib, patched when the program
+imports them).
 
 Any other sitecustomize on sys.path is imported afterwards (best effort).
 Written for Python 3.9 to 3.14 (run on 3.9-3.13; the 3.14 paths are untested).
@@ -64,8 +75,6 @@ _FACTORY_FRAMES = {
     ("multiprocessing.context", "Pool"),
     ("multiprocessing.dummy", "Pool"),
 }
-_REIMPORT_NAMES = ("__mp_main__", "<fake __main__>")
-_MATERIALISE_CAP = 1000000
 
 _bc_state = {
     "mode": "",
@@ -139,6 +148,16 @@ def _bc_stdlib_dirs():
     return dirs
 
 
+def _bc_own_files():
+    """This file and its parts beside it."""
+    try:
+        here = os.path.normcase(os.path.realpath(os.path.abspath(__file__)))
+        parts = ("boundcheck_swap_pools.py", "boundcheck_swap_libs.py")
+        return (here,) + tuple(os.path.join(os.path.dirname(here), p) for p in parts)
+    except Exception:
+        return ()
+
+
 def _bc_kind(filename):
     """'user', 'stdlib' or 'library' for a code object's file name."""
     kinds = _bc_state["kinds"]
@@ -154,7 +173,9 @@ def _bc_kind(filename):
         except Exception:
             path = filename
         parts = path.replace("\\", "/").split("/")
-        if "site-packages" in parts or "dist-packages" in parts:
+        if path in _bc_own_files():
+            kind = "stdlib"  # our own factories call the originals
+        elif "site-packages" in parts or "dist-packages" in parts:
             kind = "library"
         elif any(path == d or path.startswith(d + os.sep) for d in _bc_stdlib_dirs()):
             kind = "stdlib"
@@ -323,208 +344,6 @@ def _bc_mark_active():
         os.environ[_ACTIVE_ENV] = "1"
 
 
-# ----------------------------------------------------- executor builders
-
-def _bc_tpe_to(target_name, target, cap):
-    """ThreadPoolExecutor(...) -> target(...) with the worker count capped."""
-
-    def build(frame, args, kwargs):
-        try:
-            max_workers, prefix, initializer, initargs = _bc_args_tpe(*args, **kwargs)
-        except TypeError:
-            _bc_error("ThreadPoolExecutor not swapped: unexpected arguments (%d positional, "
-                      "keywords %s)" % (len(args), ", ".join(sorted(kwargs)) or "none"))
-            return None
-        n = max_workers if max_workers is not None else _bc_ncpu()
-        if cap and isinstance(n, int):
-            n = min(n, _bc_ncpu())
-        cls = target()
-        if target_name == "InterpreterPoolExecutor":
-            factory = lambda: cls(n, prefix, initializer, initargs)
-        else:
-            factory = lambda: cls(max_workers=n, initializer=initializer, initargs=initargs)
-        record = {"from": "ThreadPoolExecutor", "to": target_name,
-                  "max_workers": max_workers, "to_max_workers": n}
-        return factory, record
-
-    return build
-
-
-def _bc_threadpool_to_pool(frame, args, kwargs):
-    try:
-        processes, initializer, initargs = _bc_args_tpe_pool(*args, **kwargs)
-    except TypeError:
-        _bc_error("ThreadPool not swapped: unexpected arguments")
-        return None
-    import multiprocessing.pool as mpp
-
-    n = processes if processes is not None else _bc_ncpu()
-    if isinstance(n, int):
-        n = min(n, _bc_ncpu())
-    orig_pool = getattr(mpp.Pool, "_bc_orig", mpp.Pool)
-    factory = lambda: orig_pool(n, initializer, initargs)
-    record = {"from": "ThreadPool", "to": "Pool", "max_workers": processes, "to_max_workers": n}
-    return factory, record
-
-
-def _bc_args_tpe_pool(processes=None, initializer=None, initargs=()):
-    return processes, initializer, initargs
-
-
-def _bc_ppe_to_threads(frame, args, kwargs):
-    try:
-        max_workers, initializer, initargs = _bc_args_ppe(*args, **kwargs)
-    except TypeError:
-        _bc_error("ProcessPoolExecutor not swapped: unexpected arguments")
-        return None
-    import concurrent.futures.thread as cft
-
-    orig_tpe = getattr(cft.ThreadPoolExecutor, "_bc_orig", cft.ThreadPoolExecutor)
-    n = max_workers if max_workers is not None else _bc_ncpu()
-    factory = lambda: orig_tpe(max_workers=n, initializer=initializer, initargs=initargs)
-    record = {"from": "ProcessPoolExecutor", "to": "ThreadPoolExecutor",
-              "max_workers": max_workers, "to_max_workers": n}
-    return factory, record
-
-
-def _bc_pool_to_threads(frame, args, kwargs):
-    try:
-        processes, initializer, initargs = _bc_args_pool(*args, **kwargs)
-    except TypeError:
-        _bc_error("Pool not swapped: unexpected arguments")
-        return None
-    import multiprocessing.pool as mpp
-
-    orig_tp = getattr(mpp.ThreadPool, "_bc_orig", mpp.ThreadPool)
-    n = processes if processes is not None else _bc_ncpu()
-    factory = lambda: orig_tp(n, initializer, initargs)
-    record = {"from": "Pool", "to": "ThreadPool", "max_workers": processes, "to_max_workers": n}
-    return factory, record
-
-
-def _bc_more_threads_tpe(orig):
-    def build(frame, args, kwargs):
-        try:
-            max_workers, prefix, initializer, initargs = _bc_args_tpe(*args, **kwargs)
-        except TypeError:
-            _bc_error("ThreadPoolExecutor not swapped: unexpected arguments")
-            return None
-        k = max_workers if max_workers is not None else _bc_default_threads()
-        if not isinstance(k, int) or k <= 0:
-            return None
-        n = max(8, 4 * k)
-        factory = lambda: orig(n, prefix, initializer, initargs)
-        record = {"from": "ThreadPoolExecutor", "to": "ThreadPoolExecutor",
-                  "max_workers": max_workers, "to_max_workers": n}
-        return factory, record
-
-    return build
-
-
-def _bc_more_threads_pool(orig):
-    def build(frame, args, kwargs):
-        try:
-            processes, initializer, initargs = _bc_args_tpe_pool(*args, **kwargs)
-        except TypeError:
-            _bc_error("ThreadPool not swapped: unexpected arguments")
-            return None
-        k = processes if processes is not None else _bc_ncpu()
-        if not isinstance(k, int) or k <= 0:
-            return None
-        n = max(8, 4 * k)
-        factory = lambda: orig(n, initializer, initargs)
-        record = {"from": "ThreadPool", "to": "ThreadPool", "max_workers": processes,
-                  "to_max_workers": n}
-        return factory, record
-
-    return build
-
-
-# ------------------------------------------------------------- chunksize
-
-def _bc_count(iterable):
-    """(length, iterable to use instead); materialises what has no len()."""
-    try:
-        return len(iterable), iterable
-    except TypeError:
-        pass
-    import itertools
-
-    it = iter(iterable)
-    head = list(itertools.islice(it, _MATERIALISE_CAP))
-    if len(head) < _MATERIALISE_CAP:
-        return len(head), head
-    return len(head), itertools.chain(head, it)  # long or endless: estimate
-
-
-def _bc_patch_ppe_map(ppe_cls):
-    import functools
-
-    orig_map = ppe_cls.map
-
-    @functools.wraps(orig_map)
-    def map(self, fn, *iterables, **kwargs):
-        chunksize = kwargs.get("chunksize", 1)
-        if (chunksize == 1 and iterables and kwargs.get("buffersize") is None
-                and _bc_is_root()):
-            frame = sys._getframe(1)
-            try:
-                caller = _bc_caller(frame)
-                if caller is not None:
-                    counted = [_bc_count(it) for it in iterables]
-                    iterables = tuple(c[1] for c in counted)
-                    n = min(c[0] for c in counted)
-                    workers = getattr(self, "_max_workers", None) or _bc_ncpu()
-                    new = max(1, n // (4 * workers))
-                    if new > 1:
-                        kwargs["chunksize"] = new
-                        name = type(self).__name__
-                        _bc_log({"event": "swapped", "from": name, "to": name,
-                                 "max_workers": workers, "method": "map",
-                                 "chunksize": 1, "to_chunksize": new, "items": n,
-                                 "site": _bc_site(caller)})
-            except Exception as err:
-                _bc_error("map not re-chunked: %s: %s" % (type(err).__name__, err))
-            finally:
-                frame = caller = None
-        return orig_map(self, fn, *iterables, **kwargs)
-
-    ppe_cls.map = map
-
-
-def _bc_patch_pool_method(pool_cls, method, takes_default):
-    """Pool.map keeps chunksize=None (the pool already computes len / (4 *
-    workers), rounded up); an explicit 1, and imap's default 1, are raised."""
-    import functools
-
-    orig = getattr(pool_cls, method)
-
-    @functools.wraps(orig)
-    def wrapper(self, func, iterable, chunksize=takes_default, *rest, **kwargs):
-        if chunksize == 1 and _bc_is_root():
-            frame = sys._getframe(1)
-            try:
-                caller = _bc_caller(frame)
-                if caller is not None:
-                    n, iterable = _bc_count(iterable)
-                    workers = getattr(self, "_processes", None) or _bc_ncpu()
-                    new = max(1, n // (4 * workers))
-                    if new > 1:
-                        name = type(self).__name__
-                        _bc_log({"event": "swapped", "from": name, "to": name,
-                                 "max_workers": workers, "method": method,
-                                 "chunksize": chunksize, "to_chunksize": new, "items": n,
-                                 "site": _bc_site(caller)})
-                        chunksize = new
-            except Exception as err:
-                _bc_error("%s not re-chunked: %s: %s" % (method, type(err).__name__, err))
-            finally:
-                frame = caller = None
-        return orig(self, func, iterable, chunksize, *rest, **kwargs)
-
-    setattr(pool_cls, method, wrapper)
-
-
 # -------------------------------------------------------------- install
 
 def _bc_set_tpe(cls):
@@ -546,7 +365,30 @@ def _bc_preimport_interpreter():
         return None
 
 
+def _bc_import(name):
+    """A part of this module kept in its own file beside it (pools: the
+    executor builders, chunksize and pool size; libs: asyncio and joblib),
+    given this module's helpers."""
+    try:
+        module = __import__(name)
+        module.borrow(globals())
+        return module
+    except Exception as err:
+        _bc_error("%s unavailable: %s: %s" % (name, type(err).__name__, err))
+        return None
+
+
+def _bc_libs(mode):
+    """asyncio and joblib: patched when the program imports them."""
+    libs = _bc_import("boundcheck_swap_libs")
+    if libs is not None:
+        libs.install(mode)
+
+
 def _bc_install_root(mode):
+    pools = _bc_import("boundcheck_swap_pools")
+    if pools is None:
+        return
     if mode == "processes":
         import concurrent.futures.thread as cft
         import concurrent.futures.process as cfp
@@ -556,9 +398,22 @@ def _bc_install_root(mode):
         tpe = cft.ThreadPoolExecutor
         _bc_set_tpe(_bc_make_swap_class(tpe, _bc_guarded_decide(
             "ThreadPoolExecutor",
-            _bc_tpe_to("ProcessPoolExecutor", lambda: cfp.ProcessPoolExecutor, True))))
+            pools._bc_tpe_to("ProcessPoolExecutor", lambda: cfp.ProcessPoolExecutor, True))))
         mpp.ThreadPool = _bc_make_swap_class(
-            mpp.ThreadPool, _bc_guarded_decide("ThreadPool", _bc_threadpool_to_pool))
+            mpp.ThreadPool, _bc_guarded_decide("ThreadPool", pools._bc_threadpool_to_pool))
+        ppe = cfp.ProcessPoolExecutor
+        bigger = _bc_make_swap_class(ppe, _bc_guarded_decide(
+            "ProcessPoolExecutor", pools._bc_bigger_pool("ProcessPoolExecutor", ppe, "max_workers")))
+        cfp.ProcessPoolExecutor = bigger
+        import concurrent.futures as cf
+
+        cf.ProcessPoolExecutor = bigger
+        # multiprocessing.Pool() looks the module global up at call time;
+        # ThreadPool.__init__ calls Pool.__init__, which the stand-in inherits.
+        pool = mpp.Pool
+        mpp.Pool = _bc_make_swap_class(pool, _bc_guarded_decide(
+            "Pool", pools._bc_bigger_pool("Pool", pool, "processes")))
+        _bc_libs(mode)
     elif mode == "interpreters":
         ipe = _bc_preimport_interpreter()
         if ipe is None:
@@ -570,7 +425,7 @@ def _bc_install_root(mode):
 
         tpe = cft.ThreadPoolExecutor
         _bc_set_tpe(_bc_make_swap_class(tpe, _bc_guarded_decide(
-            "ThreadPoolExecutor", _bc_tpe_to("InterpreterPoolExecutor", lambda: ipe, True))))
+            "ThreadPoolExecutor", pools._bc_tpe_to("InterpreterPoolExecutor", lambda: ipe, True))))
     elif mode == "threads":
         import concurrent.futures as cf
         import concurrent.futures.thread as cft  # noqa: F401  (the target)
@@ -578,21 +433,22 @@ def _bc_install_root(mode):
         import multiprocessing.pool as mpp
 
         swap = _bc_make_swap_class(cfp.ProcessPoolExecutor, _bc_guarded_decide(
-            "ProcessPoolExecutor", _bc_ppe_to_threads))
+            "ProcessPoolExecutor", pools._bc_ppe_to_threads))
         cfp.ProcessPoolExecutor = swap
         cf.ProcessPoolExecutor = swap
         # ThreadPool.__init__ calls the module global Pool.__init__: the
         # stand-in inherits it, so ThreadPool keeps working.
         mpp.Pool = _bc_make_swap_class(
-            mpp.Pool, _bc_guarded_decide("Pool", _bc_pool_to_threads))
+            mpp.Pool, _bc_guarded_decide("Pool", pools._bc_pool_to_threads))
+        _bc_libs(mode)
     elif mode == "chunksize":
         import concurrent.futures.process as cfp
         import multiprocessing.pool as mpp
 
-        _bc_patch_ppe_map(cfp.ProcessPoolExecutor)
-        _bc_patch_pool_method(mpp.Pool, "map", None)
-        _bc_patch_pool_method(mpp.Pool, "imap", 1)
-        _bc_patch_pool_method(mpp.Pool, "imap_unordered", 1)
+        pools._bc_patch_ppe_map(cfp.ProcessPoolExecutor)
+        pools._bc_patch_pool_method(mpp.Pool, "map", None)
+        pools._bc_patch_pool_method(mpp.Pool, "imap", 1)
+        pools._bc_patch_pool_method(mpp.Pool, "imap_unordered", 1)
     elif mode == "more-threads":
         import concurrent.futures.thread as cft
         import multiprocessing.pool as mpp
@@ -600,60 +456,11 @@ def _bc_install_root(mode):
         _bc_preimport_interpreter()
         tpe = cft.ThreadPoolExecutor
         _bc_set_tpe(_bc_make_swap_class(tpe, _bc_guarded_decide(
-            "ThreadPoolExecutor", _bc_more_threads_tpe(tpe))))
+            "ThreadPoolExecutor", pools._bc_more_threads_tpe(tpe))))
         tp = mpp.ThreadPool
         mpp.ThreadPool = _bc_make_swap_class(
-            tp, _bc_guarded_decide("ThreadPool", _bc_more_threads_pool(tp)))
-
-
-def _bc_reimport_frame(frame):
-    """The module-level frame of a child's re-import of the main script, if any."""
-    while frame is not None:
-        if (frame.f_code.co_name == "<module>"
-                and frame.f_globals.get("__name__") in _REIMPORT_NAMES):
-            return frame
-        frame = frame.f_back
-    return None
-
-
-def _bc_install_tripwire(mode):
-    """In a child of a swapped run: refuse pools created while the child
-    re-imports an unguarded main script (see the module docstring)."""
-    import concurrent.futures.thread as cft
-
-    if mode == "processes":
-        import multiprocessing.pool as mpp
-
-        targets = [("ThreadPool", mpp, "ThreadPool")]
-        target_name = "ProcessPoolExecutor"
-    else:
-        targets = []
-        target_name = "InterpreterPoolExecutor"
-    _bc_preimport_interpreter()
-
-    def tripwire(label):
-        def decide(frame, args, kwargs):
-            reimport = _bc_reimport_frame(frame)
-            if reimport is None:
-                return None
-            site = _bc_site(frame)
-            where = reimport.f_globals.get("__name__")
-            reimport = None
-            message = (
-                "boundcheck swap: %s created at %s while a %s child re-imports the main "
-                "script (as %s): the script has no `if __name__ == \"__main__\":` guard, "
-                "so its top-level work would run again in every worker. Swapping to %s "
-                "needs that guard."
-                % (label, site, "subinterpreter" if where == "<fake __main__>" else "worker",
-                   where, target_name))
-            _bc_error(message)
-            raise RuntimeError(message)
-
-        return decide
-
-    _bc_set_tpe(_bc_make_swap_class(cft.ThreadPoolExecutor, tripwire("ThreadPoolExecutor")))
-    for label, module, attr in targets:
-        setattr(module, attr, _bc_make_swap_class(getattr(module, attr), tripwire(label)))
+            tp, _bc_guarded_decide("ThreadPool", pools._bc_more_threads_pool(tp)))
+        _bc_libs(mode)
 
 
 def _bc_in_subinterpreter():
@@ -697,7 +504,9 @@ def _bc_setup():
     if not root:
         if os.environ.get(_ACTIVE_ENV) == "1" and mode in ("processes", "interpreters"):
             _bc_state["root_pid"] = None
-            _bc_install_tripwire(mode)
+            pools = _bc_import("boundcheck_swap_pools")
+            if pools is not None:
+                pools._bc_install_tripwire(mode)
         return
     os.environ[_ROOT_ENV] = str(pid)
     _bc_state["root_pid"] = pid

@@ -1,0 +1,267 @@
+//! The re-run table, computed once as rows of words and numbers already
+//! formatted; text, markdown and HTML only lay the cells out.
+//!
+//! The cell rules live here and nowhere else:
+//! - a time has 2 decimals (3 under 0.1 s, where milliseconds matter);
+//! - a speedup has three significant digits at most (`1.76x`, `13.7x`,
+//!   `137x`): run-to-run noise of a few percent makes more digits false;
+//! - significance is `✔ significant`, `✘ significantly slower` or
+//!   `(not significant)`, with p in the direction of the median and, when p
+//!   is the smallest this many runs can give, that said (`p = 0.05, the
+//!   floor for 3 vs 3 runs`), so it does not read as a weak result;
+//! - an experiment without timing (failed, not applicable, skipped, not
+//!   comparable) shows its status and reason, never a time.
+
+use crate::rerun::{Experiment, Recommendation, Status};
+
+/// How one timed row compares with as-is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// The as-is row itself.
+    Baseline,
+    /// Significantly faster.
+    Faster,
+    /// Significantly slower.
+    Slower,
+    /// Neither, at this many runs.
+    Neither,
+}
+
+impl Mark {
+    pub fn words(self) -> &'static str {
+        match self {
+            Mark::Baseline => "",
+            Mark::Faster => "✔ significant",
+            Mark::Slower => "✘ significantly slower",
+            Mark::Neither => "(not significant)",
+        }
+    }
+}
+
+/// The cells of a row that was timed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    /// `4.21 s`.
+    pub median: String,
+    /// `4.15–4.40 s`.
+    pub spread: String,
+    /// `1.93x` against as-is.
+    pub speedup: String,
+    pub mark: Mark,
+    /// `p = 0.05, the floor for 3 vs 3 runs`; none for the as-is row.
+    pub p: Option<String>,
+}
+
+impl Timing {
+    /// The significance cell in words: `✔ significant (p = 0.05, the floor
+    /// for 3 vs 3 runs)`, `not significant (p = 0.35)`, `(not significant)`.
+    pub fn significance(&self) -> String {
+        match (self.mark, &self.p) {
+            (Mark::Neither, Some(p)) => format!("not significant ({p})"),
+            (mark, Some(p)) => format!("{} ({p})", mark.words()),
+            (mark, None) => mark.words().to_string(),
+        }
+    }
+}
+
+/// One line of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub label: String,
+    /// Present only for a measured, comparable experiment.
+    pub timing: Option<Timing>,
+    /// For a row without timing: its status and the reason
+    /// (`not comparable: …`, `failed: …`, `not measured: …`).
+    pub notes: Option<String>,
+    /// The speedup a model predicted for this row's strategy (`1.8x`), when
+    /// one did; filled by the diagnosis' predictions, empty until then.
+    pub predicted: Option<String>,
+}
+
+/// Every experiment, then every strategy that was not measured.
+pub fn rows(rec: &Recommendation) -> Vec<Row> {
+    let mut out: Vec<Row> = rec.experiments.iter().map(row).collect();
+    out.extend(rec.not_measured.iter().map(|n| Row {
+        label: n.strategy.as_str().to_string(),
+        timing: None,
+        notes: Some(format!("not measured: {}", n.reason)),
+        predicted: None,
+    }));
+    out
+}
+
+fn row(e: &Experiment) -> Row {
+    let timing = match (e.has_timing(), e.median_s, e.min_s, e.max_s) {
+        (true, Some(m), Some(lo), Some(hi)) => {
+            let d = if m < 0.1 { 3 } else { 2 };
+            let (mark, p) = if e.kind == "as-is" {
+                (Mark::Baseline, None)
+            } else if e.significant {
+                (Mark::Faster, e.p_value)
+            } else if e.significant_slower {
+                (Mark::Slower, e.p_value_slower)
+            } else if e.speedup.unwrap_or(1.0) < 1.0 {
+                (Mark::Neither, e.p_value_slower)
+            } else {
+                (Mark::Neither, e.p_value)
+            };
+            Some(Timing {
+                median: format!("{m:.d$} s"),
+                spread: format!("{lo:.d$}–{hi:.d$} s"),
+                speedup: times(e.speedup.unwrap_or(1.0)),
+                mark,
+                p: p.map(|p| p_words(p, e)),
+            })
+        }
+        _ => None,
+    };
+    let notes = match (&timing, e.status) {
+        (Some(_), _) => None,
+        (None, Status::Measured) if !e.comparable => Some(format!(
+            "not comparable: {}",
+            e.not_comparable
+                .as_deref()
+                .unwrap_or("differs from the profiled run")
+        )),
+        (None, status) => Some(match &e.error {
+            Some(why) => format!("{}: {why}", status.as_str()),
+            None => status.as_str().to_string(),
+        }),
+    };
+    Row {
+        label: e.label.clone(),
+        timing,
+        notes,
+        predicted: None,
+    }
+}
+
+/// Whether any row carries a prediction: the renderers then add a column.
+pub fn any_predicted(rows: &[Row]) -> bool {
+    rows.iter().any(|r| r.predicted.is_some())
+}
+
+/// A speedup with three significant digits at most: `0.80x`, `1.76x`, `13.7x`, `137x`.
+pub fn times(x: f64) -> String {
+    if x >= 99.95 {
+        format!("{x:.0}x")
+    } else if x >= 9.995 {
+        format!("{x:.1}x")
+    } else {
+        format!("{x:.2}x")
+    }
+}
+
+/// `p = 0.35`, or `p = 0.05, the floor for 3 vs 3 runs` at the smallest p
+/// these run counts allow.
+fn p_words(p: f64, e: &Experiment) -> String {
+    let shown = if p >= 0.01 {
+        format!("{p:.2}")
+    } else if p >= 0.001 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.1e}")
+    };
+    match e.min_p_value {
+        Some(floor) if (p - floor).abs() <= floor * 1e-9 => {
+            let n = e.runs.len();
+            let base = runs_of_baseline(n, floor);
+            format!("p = {shown}, the floor for {base} vs {n} runs")
+        }
+        _ => format!("p = {shown}"),
+    }
+}
+
+/// The as-is run count that, with `n` runs here, gives this floor
+/// (1 / C(base + n, n)); `n` when none does (equal counts are the rule).
+fn runs_of_baseline(n: usize, floor: f64) -> usize {
+    (1..=30)
+        .find(|&b| {
+            crate::rerun::stats::min_p_value(b, n)
+                .is_some_and(|f| (f - floor).abs() <= floor * 1e-9)
+        })
+        .unwrap_or(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rerun::RunResult;
+
+    #[test]
+    fn speedups_carry_three_significant_digits_at_most() {
+        assert_eq!(times(136.83), "137x");
+        assert_eq!(times(13.71), "13.7x");
+        assert_eq!(times(1.764), "1.76x");
+        assert_eq!(times(0.7996), "0.80x");
+        assert_eq!(times(9.999), "10.0x");
+        assert_eq!(times(99.96), "100x");
+    }
+
+    fn exp(n: usize) -> Experiment {
+        let mut e = Experiment::new("processes (swap)".into(), "swap".into(), None, Vec::new());
+        e.runs = vec![
+            RunResult {
+                wall_s: 1.0,
+                cpu_s: 1.0,
+                peak_rss_bytes: 1,
+                exit_status: 0,
+                written_bytes: None,
+                children: None,
+            };
+            n
+        ];
+        e.median_s = Some(1.0);
+        e.min_s = Some(0.9);
+        e.max_s = Some(1.1);
+        e.speedup = Some(1.93);
+        e.min_p_value = crate::rerun::stats::min_p_value(3, n);
+        e
+    }
+
+    #[test]
+    fn p_at_its_floor_says_so_and_a_slowdown_is_labelled() {
+        let mut e = exp(3);
+        e.significant = true;
+        e.p_value = Some(0.05);
+        let t = row(&e).timing.unwrap();
+        assert_eq!(t.mark.words(), "✔ significant");
+        assert_eq!(t.p.as_deref(), Some("p = 0.05, the floor for 3 vs 3 runs"));
+        assert_eq!(t.speedup, "1.93x");
+        let mut e = exp(3);
+        e.speedup = Some(0.55);
+        e.significant_slower = true;
+        e.p_value_slower = Some(0.05);
+        e.p_value = Some(1.0);
+        let t = row(&e).timing.unwrap();
+        assert_eq!(t.mark, Mark::Slower);
+        assert_eq!(t.mark.words(), "✘ significantly slower");
+        let mut e = exp(5);
+        e.p_value = Some(0.35);
+        let t = row(&e).timing.unwrap();
+        assert_eq!(t.p.as_deref(), Some("p = 0.35"));
+        assert_eq!(t.significance(), "not significant (p = 0.35)");
+    }
+
+    #[test]
+    fn rows_without_timing_show_the_status_and_reason_only() {
+        let mut e = exp(1);
+        e.status = Status::NotApplicable;
+        e.error = Some("nothing to swap".into());
+        let r = row(&e);
+        assert!(r.timing.is_none());
+        assert_eq!(r.notes.as_deref(), Some("not-applicable: nothing to swap"));
+        let mut e = exp(3);
+        e.comparable = false;
+        e.not_comparable = Some("the re-runs used 0.05 s of CPU".into());
+        let r = row(&e);
+        assert!(
+            r.timing.is_none(),
+            "a median of another program is no timing"
+        );
+        assert_eq!(
+            r.notes.as_deref(),
+            Some("not comparable: the re-runs used 0.05 s of CPU")
+        );
+    }
+}
