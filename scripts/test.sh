@@ -6,7 +6,8 @@
 # builds a free-threaded CPython, once, into ~/.cache/boundcheck/pythons, so
 # the interpreter-pool and free-threaded tests run for real; and
 # scripts/install-browser.sh installs Debian's chromium for the browser test
-# of report.html).
+# of report.html; scripts/test-wheel.sh installs maturin and zig from PyPI
+# into ~/.cache/boundcheck/build-venv, once, to build the wheel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +21,9 @@ eval "$path_line"
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test
+# Release hygiene: the crate packages (what `cargo publish` would upload);
+# the Python wheel builds, installs into a fresh venv and runs from there.
+started=$SECONDS
+cargo package --no-verify --allow-dirty --quiet
+echo "test.sh: cargo package --no-verify passed in $((SECONDS - started)) s" >&2
+./scripts/test-wheel.sh

@@ -32,6 +32,10 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
             Ok(Outcome { exit_code: 0 })
         }
         TargetSpec::Report(r) => crate::rerender::run(r),
+        TargetSpec::Print(bytes) => {
+            output::to_stdout(bytes);
+            Ok(Outcome { exit_code: 0 })
+        }
         TargetSpec::NativeWorkload(w) => {
             match crate::workloads::native::run(&w.name, &w.strategy, w.workers, &w.size) {
                 Ok(r) => {
@@ -380,7 +384,8 @@ mod live {
             | TargetSpec::NativeWorkload(_)
             | TargetSpec::Baseline(_)
             | TargetSpec::Check(_)
-            | TargetSpec::Report(_) => {
+            | TargetSpec::Report(_)
+            | TargetSpec::Print(_) => {
                 unreachable!("handled by run()")
             }
         }

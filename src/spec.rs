@@ -26,6 +26,9 @@ pub enum TargetSpec {
     Check(crate::gate::CheckSpec),
     /// `boundcheck report DIR`: render a recorded run again.
     Report(ReportSpec),
+    /// `boundcheck completions` / `man`: bytes made from the command line's
+    /// definitions, printed on stdout as they are.
+    Print(Vec<u8>),
 }
 
 /// A format `boundcheck report` renders a recorded run in. This enum is the

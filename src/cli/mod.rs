@@ -1,7 +1,11 @@
 //! The command line. clap types stay in this file: [`Cli::into_spec`]
 //! converts them once into plain [`Spec`] settings.
 
+pub mod generate;
+mod hint;
 mod parse;
+
+pub use hint::parse_args;
 
 use crate::spec::{Spec, TargetSpec};
 use crate::workloads::{STRATEGIES, WORKLOADS, WorkloadSpec};
@@ -112,6 +116,16 @@ pub enum Sub {
     /// DIR/report.html, a self-contained page (no scripts, nothing fetched);
     /// markdown and json go to stdout. Exit 2 when DIR holds no readable report.
     Report(ReportArgs),
+    /// Print a completion script for a shell on stdout, e.g.
+    /// `boundcheck completions bash > ~/.local/share/bash-completion/completions/boundcheck`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: generate::Shell,
+    },
+    /// Print the man page (roff) on stdout, e.g.
+    /// `boundcheck man > ~/.local/share/man/man1/boundcheck.1`.
+    Man,
     /// Re-run diagnosis and reporting on a recorded timeline.json (no process needed).
     Replay {
         /// A timeline.json written by an earlier run.
@@ -491,6 +505,14 @@ impl Cli {
                     output,
                 };
                 return Ok(plain(TargetSpec::Report(spec), r.dir, false, true));
+            }
+            Some(Sub::Completions { shell }) => {
+                let bytes = generate::completions(shell);
+                return Ok(plain(TargetSpec::Print(bytes), PathBuf::new(), false, true));
+            }
+            Some(Sub::Man) => {
+                let bytes = generate::man_page();
+                return Ok(plain(TargetSpec::Print(bytes), PathBuf::new(), false, true));
             }
             _ => {}
         }

@@ -1,0 +1,128 @@
+//! The GitHub Action's shell part (`scripts/action.sh`, what `action.yml`
+//! runs) on a real program: a baseline, then a check that passes and one
+//! that regressed, with the step summary, the outputs and the files the
+//! artifact keeps.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Output;
+
+/// `scripts/action.sh run` in `dir` with these inputs, GitHub's files in `dir`.
+fn action(dir: &Path, inputs: &[(&str, &str)]) -> Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/action.sh");
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(script)
+        .arg("run")
+        .current_dir(dir)
+        .env("BOUNDCHECK", env!("CARGO_BIN_EXE_boundcheck"))
+        .env("GITHUB_OUTPUT", dir.join("github_output"))
+        .env("GITHUB_STEP_SUMMARY", dir.join("step_summary.md"));
+    for (k, v) in inputs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run scripts/action.sh")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The last `exit-code=` the script wrote to $GITHUB_OUTPUT.
+fn exit_code(dir: &Path) -> String {
+    read(&dir.join("github_output"))
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("exit-code="))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn the_action_records_a_baseline_then_fails_the_check_of_a_slower_program() {
+    let _machine = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // Sleeps are steady under load: a 0.2 s program against a 0.8 s one is
+    // a regression whatever else runs on the machine.
+    let o = action(
+        d,
+        &[
+            ("BC_MODE", "baseline"),
+            ("BC_RUNS", "3"),
+            ("BC_COMMAND", "python3 -c 'import time; time.sleep(0.2)'"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "the run phase itself failed: {err}");
+    assert_eq!(exit_code(d), "0", "{err}");
+    assert!(d.join("boundcheck-baseline.json").is_file(), "{err}");
+    let outputs = read(&d.join("github_output"));
+    assert!(
+        outputs.contains(&format!("{}/boundcheck-report/", d.display())),
+        "the artifact's files are absolute paths: {outputs}"
+    );
+    assert!(
+        d.join("boundcheck-report/report.html").is_file(),
+        "the artifact gets the page: {err}"
+    );
+
+    let o = action(
+        d,
+        &[
+            ("BC_COMMAND", "python3 -c 'import time; time.sleep(0.8)'"),
+            ("BC_RUNS", "3"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "the run phase itself failed: {err}");
+    assert_eq!(
+        exit_code(d),
+        "1",
+        "a 4x slower program is a regression: {err}"
+    );
+    assert!(err.contains("REGRESSION"), "{err}");
+    let summary = read(&d.join("step_summary.md"));
+    assert!(
+        summary.contains("| wall-time |") || summary.contains("wall-time"),
+        "the step summary gets the gate's markdown table: {summary}"
+    );
+    assert!(d.join("boundcheck-junit.xml").is_file(), "{err}");
+}
+
+#[test]
+fn a_missing_baseline_fails_the_step_and_says_why_in_the_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let o = action(
+        d,
+        &[
+            ("BC_BASELINE", "no-such-baseline.json"),
+            ("BC_COMMAND", "true"),
+        ],
+    );
+    assert!(o.status.success());
+    assert_eq!(exit_code(d), "2");
+    let summary = read(&d.join("step_summary.md"));
+    assert!(summary.contains("cannot read the baseline"), "{summary}");
+}
+
+#[test]
+fn when_boundcheck_writes_no_summary_the_script_says_what_happened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // A usage error stops boundcheck before it writes any markdown.
+    let o = action(d, &[("BC_ARGS", "--no-such-flag"), ("BC_COMMAND", "true")]);
+    assert!(o.status.success());
+    assert_eq!(exit_code(d), "2");
+    let summary = read(&d.join("step_summary.md"));
+    assert!(summary.contains("could not decide (exit 2)"), "{summary}");
+}
+
+#[test]
+fn an_empty_command_is_an_error_naming_the_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = action(dir.path(), &[("BC_COMMAND", "")]);
+    assert_eq!(exit_code(dir.path()), "2");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("'command' input is empty"));
+}
