@@ -133,7 +133,7 @@ fn emit(
         Some(tl) => flamegraphs(tl)?,
         None => Vec::new(),
     };
-    let files = listed_files(out, timeline.is_some(), &flames);
+    let files = listed_files(spec, out, timeline.is_some(), &flames);
     if spec.json {
         output::to_stdout(&report_bytes);
     } else {
@@ -173,19 +173,21 @@ fn exports(spec: &Spec, report: &Report, tl: Option<&Timeline>) -> Vec<(&'static
         .collect()
 }
 
-/// The files the summary's `report` line names: the report, the page, the
-/// timeline when one is written, and the flamegraphs' SVGs.
-fn listed_files(out: &OutputDir, with_timeline: bool, flames: &[(String, Vec<u8>)]) -> Vec<String> {
+/// The files the summary's `report` line names: every file the run writes
+/// (the report, the page, the timeline when one is written, each flamegraph
+/// with its folded stacks, the `--format` extras).
+fn listed_files(
+    spec: &Spec,
+    out: &OutputDir,
+    with_timeline: bool,
+    flames: &[(String, Vec<u8>)],
+) -> Vec<String> {
     let mut files = vec![out.path(REPORT_FILE), out.path(html::HTML_FILE)];
     if with_timeline {
         files.push(out.path(TIMELINE_FILE));
     }
-    files.extend(
-        flames
-            .iter()
-            .filter(|(name, _)| name.ends_with(".svg"))
-            .map(|(name, _)| out.path(name)),
-    );
+    files.extend(flames.iter().map(|(name, _)| out.path(name)));
+    files.extend(spec.exports.iter().map(|f| out.path(f.file_name())));
     files.iter().map(|p| p.display().to_string()).collect()
 }
 
@@ -240,7 +242,7 @@ mod live {
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let host = host::host_facts();
-        let progress = crate::progress::spinner(spec.quiet);
+        let progress = crate::progress::sampling(spec);
         let settings = SamplerSettings {
             rate_hz: spec.rate_hz,
             attach: matches!(spec.target, TargetSpec::Attach { .. }),
@@ -424,7 +426,7 @@ mod live {
         // Show and keep the diagnosis before the (longer) re-runs: an
         // interrupted or failed re-run then loses nothing measured so far.
         let flames = flamegraphs(&timeline)?;
-        let files = listed_files(&out, true, &flames);
+        let files = listed_files(spec, &out, true, &flames);
         if !spec.json {
             output::to_stderr(&text::render(&report, &[]));
         }
