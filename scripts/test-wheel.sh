@@ -6,7 +6,9 @@
 # an empty directory far from the source tree, so nothing the binary needs can
 # come from the repository. Also checks that the installed binary is the
 # wheel's (not a cargo build found on PATH) and that `--version` matches
-# Cargo.toml. Prints how long each step took.
+# Cargo.toml, and that the re-runs work from it (the swap module is compiled
+# in: a ThreadPoolExecutor program's "processes (swap)" re-run is measured).
+# Prints how long each step took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -62,4 +64,42 @@ if [[ "$verdict" != cpu-serial ]]; then
     echo "test-wheel: FAIL: the cpu workload (sequential) was diagnosed $verdict, not cpu-serial" >&2
     exit 1
 fi
-echo "test-wheel: ok: the wheel's boundcheck ran the cpu workload (verdict $verdict) in $(elapsed "$t2"); total $(elapsed "$t0")" >&2
+echo "test-wheel: ok: the wheel's boundcheck ran the cpu workload (verdict $verdict) in $(elapsed "$t2")" >&2
+t3=$(date +%s.%N)
+
+# The re-run machinery from the wheel: the swap module lives inside the
+# binary, so a thread pool swapped for a process pool must be measured.
+cat >"$work/run/pool.py" <<'PY'
+from concurrent.futures import ThreadPoolExecutor
+
+def work(n):
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+if __name__ == "__main__":
+    with ThreadPoolExecutor(2) as ex:
+        print(sum(ex.map(work, [400_000] * 8)))
+PY
+(
+    cd "$work/run"
+    PATH="$work/venv/bin:$PATH" boundcheck --runs 1 --budget 60s --quiet --out rerun -- python3 pool.py
+) >"$work/stdout" 2>"$work/stderr" || {
+    rc=$?
+    cat "$work/stderr" >&2
+    echo "test-wheel: FAIL: boundcheck from the wheel (with re-runs) exited $rc" >&2
+    exit 1
+}
+swap=$(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+e = [x for x in r.get("recommendation", {}).get("experiments", []) if x.get("label") == "processes (swap)"]
+print(e[0]["status"] if e else "absent (verdict " + r["diagnosis"]["verdict"] + ")")' "$work/run/rerun/report.json")
+if [[ "$swap" != measured ]]; then
+    cat "$work/stderr" >&2
+    echo "test-wheel: FAIL: the processes swap re-run from the wheel is $swap, not measured" >&2
+    exit 1
+fi
+echo "test-wheel: ok: re-runs from the wheel swapped the thread pool for processes in $(elapsed "$t3")" >&2
+echo "test-wheel: ok: total $(elapsed "$t0")" >&2

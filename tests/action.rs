@@ -126,3 +126,30 @@ fn an_empty_command_is_an_error_naming_the_input() {
     assert_eq!(exit_code(dir.path()), "2");
     assert!(String::from_utf8_lossy(&o.stderr).contains("'command' input is empty"));
 }
+
+#[test]
+fn every_input_of_the_action_is_documented_and_reaches_the_script() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let action = read(&root.join("action.yml"));
+    let docs = read(&root.join("docs/ci-gating.md"));
+    let inputs: Vec<&str> = action
+        .split("\ninputs:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\noutputs:").next())
+        .expect("an inputs: block before outputs:")
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|name| !name.starts_with(' '))
+        .collect();
+    assert!(inputs.len() >= 10, "{inputs:?}");
+    for input in inputs {
+        assert!(
+            docs.contains(&format!("| `{input}` |")),
+            "input {input} is not in docs/ci-gating.md's table"
+        );
+        assert!(
+            action.contains(&format!("${{{{ inputs.{input} }}}}")),
+            "input {input} is never used by action.yml"
+        );
+    }
+}
