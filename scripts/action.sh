@@ -13,8 +13,8 @@
 # Inputs come as environment variables (action.yml maps its inputs onto them):
 #   BC_MODE            check (default) or baseline
 #   BC_COMMAND         the command to measure, as shell words: quotes are
-#                      honoured, no pipes or redirections (it is not run by a
-#                      shell), e.g.  python3 app.py --workers 4
+#                      honoured; no pipes, redirections, variables or $(…)
+#                      (it is not run by a shell), e.g.  python3 app.py --workers 4
 #   BC_BASELINE        the baseline file (default boundcheck-baseline.json):
 #                      read by check, written by baseline
 #   BC_RUNS            timed runs (default: boundcheck's, 5 for baseline)
@@ -74,10 +74,12 @@ run() {
     local report_dir=${BC_REPORT_DIR:-boundcheck-report}
     local junit=${BC_JUNIT-boundcheck-junit.xml}
     local -a command extra args
-    # Shell words without a shell: quotes and escapes are honoured, nothing
-    # else (the workflow author writes these inputs).
-    eval "command=(${BC_COMMAND:-})"
-    eval "extra=(${BC_ARGS:-})"
+    # Shell words without a shell (Python's shlex): quotes and escapes are
+    # honoured; `$(…)`, `$VAR`, globs and pipes are not, so an input can
+    # never run code of its own.
+    words() { python3 -c 'import shlex, sys; sys.stdout.write("".join(w + "\0" for w in shlex.split(sys.argv[1])))' "$1"; }
+    mapfile -d '' -t command < <(words "${BC_COMMAND:-}")
+    mapfile -d '' -t extra < <(words "${BC_ARGS:-}")
     if [[ ${#command[@]} -eq 0 ]]; then
         echo "boundcheck action: the 'command' input is empty: give the command to measure, e.g. python3 app.py" >&2
         echo "exit-code=2" >>"$out_file"

@@ -153,3 +153,36 @@ fn every_input_of_the_action_is_documented_and_reaches_the_script() {
         );
     }
 }
+
+#[test]
+fn the_command_input_is_split_like_shell_words_but_never_run_by_a_shell() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // A stand-in for boundcheck that shows each argument it gets as [arg].
+    let show = d.join("show-args");
+    std::fs::write(&show, "#!/bin/sh\nprintf '[%s]' \"$@\"\n").expect("write");
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&show)
+        .status()
+        .expect("chmod");
+    let o = std::process::Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/action.sh"))
+        .arg("run")
+        .current_dir(d)
+        .env("BOUNDCHECK", &show)
+        .env("GITHUB_OUTPUT", d.join("github_output"))
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env(
+            "BC_COMMAND",
+            r#"python3 -c 'print("a b")' $(touch injected) "two words""#,
+        )
+        .output()
+        .expect("run scripts/action.sh");
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        printed.ends_with(r#"[--][python3][-c][print("a b")][$(touch][injected)][two words]"#),
+        "{printed}"
+    );
+    assert!(!d.join("injected").exists(), "the input ran a command");
+}
