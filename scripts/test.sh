@@ -17,6 +17,8 @@ path_line=$(./scripts/install-pythons.sh | tail -1)
 eval "$path_line"
 # Headless Chromium for the HTML report test (tests/html_browser.rs).
 ./scripts/install-browser.sh
+# man, groff and script for the man page and terminal tests.
+./scripts/install-doc-tools.sh
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings

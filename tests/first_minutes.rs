@@ -171,7 +171,7 @@ fn the_program_s_output_never_shares_a_line_with_the_progress() {
     let o = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .output()
-        .expect("`script` (Debian: bsdutils / util-linux) is needed to give boundcheck a terminal");
+        .expect("`script` gives boundcheck a terminal: run scripts/install-doc-tools.sh");
     let shown = String::from_utf8_lossy(&o.stdout);
     assert!(shown.contains("line from the program 3"), "{shown}");
     for line in shown.split(['\n', '\r']) {

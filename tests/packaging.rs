@@ -88,7 +88,7 @@ fn the_man_page_renders_with_every_subcommand() {
         .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
         .arg(&file)
         .output()
-        .expect("groff is needed for this test (Debian: apt-get install groff-base)");
+        .expect("groff is needed for this test: run scripts/install-doc-tools.sh");
     assert!(groff.status.success());
     assert_eq!(String::from_utf8_lossy(&groff.stderr), "", "groff warnings");
     let man = std::process::Command::new("man")
@@ -97,7 +97,7 @@ fn the_man_page_renders_with_every_subcommand() {
         .env("MANPAGER", "cat")
         .env("MANWIDTH", "100")
         .output()
-        .expect("man is needed for this test (Debian: apt-get install man-db)");
+        .expect("man is needed for this test: run scripts/install-doc-tools.sh");
     let shown = String::from_utf8_lossy(&man.stdout);
     assert!(
         man.status.success(),
