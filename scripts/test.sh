@@ -8,7 +8,9 @@
 # scripts/install-browser.sh installs Debian's chromium for the browser test
 # of report.html; scripts/install-test-tools.sh the C compiler, PyPy and the
 # other tools the native, hostile and permission tests need;
-# scripts/install-test-deps.sh pip-installs joblib --user).
+# scripts/install-test-deps.sh pip-installs joblib --user; scripts/test-wheel.sh
+# installs maturin and zig from PyPI into ~/.cache/boundcheck/build-venv, once,
+# to build the wheel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -25,7 +27,15 @@ eval "$path_line"
 ./scripts/install-test-tools.sh
 # joblib for the re-run swap tests (tests/rerun.rs).
 ./scripts/install-test-deps.sh
+# man, groff and script for the man page and terminal tests.
+./scripts/install-doc-tools.sh
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test
+# Release hygiene: the crate packages (what `cargo publish` would upload);
+# the Python wheel builds, installs into a fresh venv and runs from there.
+step=$SECONDS
+cargo package --no-verify --allow-dirty --quiet
+echo "test.sh: cargo package --no-verify passed in $((SECONDS - step)) s" >&2
+./scripts/test-wheel.sh

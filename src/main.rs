@@ -3,12 +3,10 @@
 //! command could not be executed / found (as a shell would say).
 
 use boundcheck::Error;
-use boundcheck::cli::Cli;
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = boundcheck::cli::parse_args();
     let command = match cli.into_command() {
         Ok(s) => s,
         Err(msg) => {

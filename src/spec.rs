@@ -27,6 +27,9 @@ pub enum Command {
     Check(CheckSpec),
     /// A native workload in this process (the bench's native cells).
     NativeWorkload(WorkloadSpec),
+    /// `boundcheck completions` / `man`: bytes made from the command line's
+    /// definitions, printed on stdout as they are.
+    Print(Vec<u8>),
 }
 
 /// What to profile.
@@ -52,13 +55,22 @@ pub struct WorkloadSpec {
 }
 
 impl WorkloadSpec {
-    /// `cpu/threads/2/med`, the label in reports (workers 0 resolved to the CPU count).
+    /// `cpu/threads/2/med`, the label in reports.
     pub fn label(&self) -> String {
-        let workers = match self.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let workers = self.resolved_workers();
         format!("{}/{}/{}/{}", self.name, self.strategy, workers, self.size)
+    }
+
+    /// The workers that will run at once: 0 resolved to one per usable CPU,
+    /// and 1 for `sequential` (as the runner reports it). Resolved here, not
+    /// by the runner, so the command a report shows says what ran, never
+    /// `--workers 0`.
+    pub fn resolved_workers(&self) -> usize {
+        match (self.strategy.as_str(), self.workers) {
+            ("sequential", _) => 1,
+            (_, 0) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            (_, n) => n,
+        }
     }
 }
 

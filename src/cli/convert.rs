@@ -33,6 +33,8 @@ impl Cli {
             Some(Sub::Baseline(b)) => Command::Baseline(baseline(b)),
             Some(Sub::Check(c)) => Command::Check(check(c)?),
             Some(Sub::Report(r)) => Command::Report(report(r)),
+            Some(Sub::Completions { shell }) => Command::Print(super::generate::completions(shell)),
+            Some(Sub::Man) => Command::Print(super::generate::man_page()),
             Some(Sub::Replay {
                 timeline,
                 output,

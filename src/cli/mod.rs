@@ -4,7 +4,11 @@
 //! argument group flattened where it applies.
 
 mod convert;
+pub mod generate;
+mod hint;
 mod parse;
+
+pub use hint::parse_args;
 
 use crate::workloads::{STRATEGIES, WORKLOADS};
 use clap::{Args, Parser, Subcommand};
@@ -129,6 +133,16 @@ pub enum Sub {
     /// DIR/report.html, a self-contained page (no scripts, nothing fetched);
     /// markdown and json go to stdout. Exit 2 when DIR holds no readable report.
     Report(ReportArgs),
+    /// Print a completion script for a shell on stdout, e.g.
+    /// `boundcheck completions bash > ~/.local/share/bash-completion/completions/boundcheck`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: generate::Shell,
+    },
+    /// Print the man page (roff) on stdout, e.g.
+    /// `boundcheck man > ~/.local/share/man/man1/boundcheck.1`.
+    Man,
     /// Re-run diagnosis and reporting on a recorded timeline.json (no process needed).
     Replay {
         /// A timeline.json written by an earlier run.

@@ -38,6 +38,10 @@ pub fn run(command: &Command) -> Result<Outcome, Error> {
         Command::Replay(spec) => replay::run(spec),
         Command::Report(spec) => report::run(spec),
         Command::NativeWorkload(spec) => Ok(native_workload::run(spec)),
+        Command::Print(bytes) => {
+            crate::report::output::to_stdout(bytes);
+            Ok(Outcome { exit_code: 0 })
+        }
         #[cfg(target_os = "linux")]
         Command::Profile(spec) => profile::run(spec),
         #[cfg(target_os = "linux")]

@@ -151,7 +151,7 @@ fn launch_and_sample(spec: &ProfileSpec) -> Result<Sampled, Error> {
     target::become_subreaper();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let host = host::host_facts();
-    let progress = crate::progress::spinner(spec.output.quiet);
+    let progress = sampling_progress(spec);
     let on_sample = |s: &Sample| {
         if let Some(p) = &progress {
             p.set_message(format!(
@@ -427,3 +427,32 @@ fn skip_reason(spec: &ProfileSpec, tl: &Timeline) -> Option<String> {
         _ => None,
     }
 }
+
+/// What to show while a target is sampled. A launched target writes to the
+/// same terminal as boundcheck (its stderr always, its stdout too unless
+/// redirected), and a spinner redrawn in place would glue its output onto
+/// the spinner's line: so a launched target gets one static line before it
+/// starts and no live redraws; an attached process (whose output goes
+/// elsewhere) keeps the spinner.
+fn sampling_progress(spec: &ProfileSpec) -> Option<indicatif::ProgressBar> {
+    use std::io::{IsTerminal, Write};
+    let what = match &spec.target {
+        Target::Attach { .. } => return crate::progress::spinner(spec.output.quiet),
+        Target::Workload(w) => format!("the {} workload ({})", w.name, w.strategy),
+        Target::Command(argv) => {
+            let words: Vec<String> = argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            text::shorten(&words.join(" "), COMMAND_SHOWN)
+        }
+    };
+    if !spec.output.quiet && std::io::stderr().is_terminal() {
+        let line = format!("boundcheck: sampling {what}; the diagnosis follows when it exits\n");
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+    None
+}
+
+/// Characters of the command shown on the static sampling line.
+const COMMAND_SHOWN: usize = 60;

@@ -93,10 +93,7 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
     if delay_share > 0.15 {
         out.push(caveat(
             "cpu-competition",
-            format!(
-                "threads waited {:.0} % of core-time for a CPU: other programs competed for the machine, or the program has more runnable threads than cores",
-                delay_share * 100.0
-            ),
+            super::competition::message(f, delay_share),
         ));
     }
     if tl.stacks.is_empty()

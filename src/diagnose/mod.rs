@@ -5,6 +5,7 @@
 //! (observed value beside its threshold) so the report shows *why*.
 
 mod caveats;
+mod competition;
 pub mod features;
 mod rules;
 pub mod stacks;

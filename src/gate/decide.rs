@@ -20,6 +20,11 @@ use crate::timeline::Host;
 /// classes by chance.
 pub const VERDICT_MIN_CONFIDENCE: f64 = 0.5;
 
+/// A median change smaller than this (0.5 %, or half a point of efficiency)
+/// is reported as unchanged: runs on a shared machine vary by more, and the
+/// figure shown (one decimal) would otherwise read "+0.0 %: less than before".
+pub const UNCHANGED_WITHIN: f64 = 0.005;
+
 /// Apply every policy.
 pub fn decide(base: &Measurement, cur: &Measurement, policy: &Policy) -> GateOutcome {
     let wall = |m: &Measurement| m.runs.iter().map(|r| r.wall_s).collect::<Vec<_>>();
@@ -313,6 +318,9 @@ fn worse_check(
             "{what}, beyond {} on the medians but not significantly (p = {p:.3} > {ALPHA}): within policy; more runs would tell",
             check.limit
         )
+    } else if worse_by.abs() < UNCHANGED_WITHIN {
+        // "+0.0 %: less than before" read as a contradiction (issue 15).
+        format!("{what}: unchanged")
     } else if worse_by < 0.0 && matches!(limit, Limit::Growth(_)) {
         format!("{what}: less than before")
     } else {

@@ -54,7 +54,10 @@ pub fn state_label(t: &ThreadSample) -> &'static str {
 /// Colours of the state leaves: hot for CPU, cool for waits, grey for idle.
 const STATE_COLOURS: [(&str, (u8, u8, u8)); 11] = [
     ("[gil-held]", (230, 120, 40)),
-    ("[on-cpu]", (230, 120, 40)),
+    // Brown, not gil-held's orange: on-CPU time with no Python state (a
+    // native program, or a Python thread between stack reads) is a
+    // different finding from running bytecode under the GIL.
+    ("[on-cpu]", (165, 85, 20)),
     ("[native-nogil]", (240, 200, 40)),
     ("[runnable]", (200, 80, 80)),
     ("[gil-wait]", (200, 40, 40)),

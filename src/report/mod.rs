@@ -11,6 +11,7 @@ pub mod format;
 pub mod groups;
 pub mod html;
 pub mod json;
+pub mod launcher;
 pub mod markdown;
 pub mod output;
 pub mod pprof;
@@ -163,8 +164,14 @@ impl Report {
     }
 
     fn build(tl: &Timeline, f: &Features, diagnosis: Diagnosis) -> Report {
-        let mut threads: Vec<ThreadSummary> = f
+        let noise = launcher::noise_pids(tl);
+        let listed: Vec<_> = f
             .threads
+            .iter()
+            .filter(|t| !noise.contains(&t.pid))
+            .cloned()
+            .collect();
+        let mut threads: Vec<ThreadSummary> = listed
             .iter()
             .map(|t| ThreadSummary {
                 pid: t.pid,
@@ -184,7 +191,7 @@ impl Report {
             .collect();
         threads.sort_by(|a, b| b.cpu_s.total_cmp(&a.cpu_s).then(a.tid.cmp(&b.tid)));
         let thread_groups = if threads.len() > TOP_THREADS {
-            groups::by_name(&f.threads)
+            groups::by_name(&listed)
         } else {
             Vec::new()
         };
@@ -214,6 +221,7 @@ impl Report {
             processes: tl
                 .processes
                 .iter()
+                .filter(|p| !noise.contains(&p.pid))
                 .map(|p| ProcessSummary {
                     pid: p.pid,
                     ppid: p.ppid,

@@ -75,19 +75,16 @@ impl RunFiles {
         (self.out.dir() != self.asked.as_path()).then(|| self.out.dir().display().to_string())
     }
 
-    /// The files the summary's `report` line names: the report, the page, the
-    /// timeline when one is written, and the flamegraphs' SVGs.
+    /// The files the summary's `report` line names: every file the run
+    /// writes (the report, the page, the timeline when one is written, each
+    /// flamegraph with its folded stacks, the `--format` extras).
     pub fn listed(&self, with_timeline: bool, flames: &[(String, Vec<u8>)]) -> Vec<String> {
         let mut files = vec![self.out.path(REPORT_FILE), self.out.path(html::HTML_FILE)];
         if with_timeline {
             files.push(self.out.path(TIMELINE_FILE));
         }
-        files.extend(
-            flames
-                .iter()
-                .filter(|(name, _)| name.ends_with(".svg"))
-                .map(|(name, _)| self.out.path(name)),
-        );
+        files.extend(flames.iter().map(|(name, _)| self.out.path(name)));
+        files.extend(self.extras.iter().map(|f| self.out.path(f.file_name)));
         files.iter().map(|p| p.display().to_string()).collect()
     }
 

@@ -82,7 +82,9 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
     }
     let _ = writeln!(
         s,
-        "  cores     {:.2} of {} busy (this program) · {}",
+        // Two scopes on one line, each named: the program's own CPU use,
+        // then each core of the whole machine (other programs included).
+        "  cores     this program: {:.2} cores busy of {}; whole machine: {}",
         d.cores_busy,
         d.cores_available,
         report

@@ -186,7 +186,8 @@ fn prepare(p: &Planned, dir: &Path) -> Ready {
         match workloads::prepare(spec) {
             Ok(w) => {
                 argv = w.argv.clone();
-                env = w.env.clone();
+                // The workload's own variables, then the plan's (PYTHON_GIL=0).
+                env = w.env.iter().chain(&p.env).cloned().collect();
                 exp.command = argv
                     .iter()
                     .map(|a| a.to_string_lossy().into_owned())

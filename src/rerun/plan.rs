@@ -201,6 +201,23 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
             p.workload = Some(spec);
             out.push(p);
         }
+        // `--python-ft` (or one found on PATH): the threads strategy with the GIL off.
+        match &ctx.python_ft {
+            Some(py) => {
+                let mut spec = w.clone();
+                spec.strategy = "threads".into();
+                spec.python = py.clone();
+                let mut p = Planned::new("free-threaded (workload)", "workload", ctx, Vec::new());
+                p.strategy = Some(Strategy::FreeThreaded);
+                p.env.push(("PYTHON_GIL".into(), "0".into()));
+                p.workload = Some(spec);
+                out.push(p);
+            }
+            None => not.push(NotMeasured {
+                strategy: Strategy::FreeThreaded,
+                reason: "no free-threaded Python found (python3.14t or python3.13t on PATH, or --python-ft PATH)".into(),
+            }),
+        }
         if matches!(w.name.as_str(), "cpu" | "memory") {
             // The same computation in Rust, run as a child like the rest.
             let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("boundcheck"));

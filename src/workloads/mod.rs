@@ -102,7 +102,7 @@ pub fn prepare(spec: &WorkloadSpec) -> Result<Prepared, Error> {
         "--strategy".into(),
         spec.strategy.clone().into(),
         "--workers".into(),
-        spec.workers.to_string().into(),
+        spec.resolved_workers().to_string().into(),
         "--size".into(),
         spec.size.clone().into(),
     ];

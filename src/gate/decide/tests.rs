@@ -217,3 +217,20 @@ fn a_host_error_outranks_a_regression() {
     };
     assert_eq!(decide(&base, &cur, &strict).exit_code(), EXIT_ERROR);
 }
+
+#[test]
+fn a_change_that_rounds_to_nothing_reads_as_unchanged() {
+    // 0.03 % faster: shown as +0.0 %, which must not say "less than before".
+    let cur: Vec<f64> = BASE.iter().map(|v| v * 0.9997).collect();
+    let o = decide(&side(&BASE), &side(&cur), &Policy::default());
+    let wall = check(&o, "wall-time");
+    assert!(
+        wall.detail.contains("(+0.0 %): unchanged"),
+        "{}",
+        wall.detail
+    );
+    // A real improvement still says so.
+    let cur: Vec<f64> = BASE.iter().map(|v| v * 0.8).collect();
+    let o = decide(&side(&BASE), &side(&cur), &Policy::default());
+    assert!(check(&o, "wall-time").detail.ends_with("less than before"));
+}
