@@ -469,7 +469,7 @@ mod live {
             profiled: rerun::judge::Profiled {
                 exit_status: timeline.meta.exit.map_or(0, |e| e.shell_status()),
                 cpu_s: profiled_cpu_s,
-                children: Some(timeline.processes.len().saturating_sub(1) as u32),
+                children: Some(rerun::judge::lasting_children(&timeline.processes)),
                 written_bytes: profiled_written,
             },
         };
