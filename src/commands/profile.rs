@@ -92,7 +92,7 @@ pub fn profile(spec: &ProfileSpec) -> Result<ProfiledRun, Error> {
         let profiled = rerun::judge::Profiled {
             exit_status: timeline.meta.exit.map_or(0, |e| e.shell_status()),
             cpu_s: sampled.profiled_cpu_s,
-            children: Some(timeline.processes.len().saturating_sub(1) as u32),
+            children: Some(rerun::judge::lasting_children(&timeline.processes)),
             written_bytes: sampled.profiled_written,
         };
         let rec = rerun_alternatives(spec, &timeline, sampled.cores, verdict, profiled);

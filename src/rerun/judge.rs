@@ -32,12 +32,27 @@ pub const WRITTEN_RATIO_LIMIT: f64 = 2.0;
 /// Below this difference in bytes written, a tty-only progress bar or a log
 /// line is not a different program.
 pub const WRITTEN_FLOOR_BYTES: u64 = 64 * 1024;
-/// Child processes seen beyond this ratio either way. The re-runs sample at
-/// 20 Hz, the profile at 100 Hz: short-lived children are seen by one and
-/// missed by the other, so the bar is wide.
+/// Lasting child processes beyond this ratio either way. Sampling still
+/// catches a lasting child late or early, so the bar is wide.
 pub const CHILDREN_RATIO_LIMIT: f64 = 3.0;
 /// And by at least this many processes.
 pub const CHILDREN_FLOOR: u32 = 3;
+/// Only children seen for at least this long are counted. The re-runs
+/// sample at 20 Hz, the profile at 100 Hz, so a short child is seen by one
+/// and missed by the other: pyenv's `python3` shim alone starts ~15 bash
+/// and readlink children of a few ms each, which the profile saw as 20
+/// children and the re-runs as 5. 0.2 s is four ticks of the slower sampler.
+pub const CHILD_MIN_LIFE_S: f64 = 0.2;
+
+/// The lasting children of a run's tree: processes whose parent is in the
+/// tree and that were seen for at least [`CHILD_MIN_LIFE_S`].
+pub fn lasting_children(processes: &[crate::timeline::ProcessInfo]) -> u32 {
+    let pids: std::collections::HashSet<i32> = processes.iter().map(|p| p.pid).collect();
+    processes
+        .iter()
+        .filter(|p| pids.contains(&p.ppid) && p.last_seen_s - p.first_seen_s >= CHILD_MIN_LIFE_S)
+        .count() as u32
+}
 
 /// What the profiled run did: what its re-runs must reproduce.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -46,7 +61,7 @@ pub struct Profiled {
     pub exit_status: i32,
     /// CPU time of the whole tree, seconds (`wait4` rusage, as re-runs take it).
     pub cpu_s: Option<f64>,
-    /// Child processes the sampler saw.
+    /// Lasting child processes ([`lasting_children`]).
     pub children: Option<u32>,
     /// Bytes written (`wchar` at exit).
     pub written_bytes: Option<u64>,
@@ -101,7 +116,7 @@ pub fn differs(p: &Profiled, runs: &[RunResult], cpu: bool) -> Option<String> {
         )
     {
         return Some(format!(
-            "the re-runs started {now:.0} child processes (median), the profiled run {then}"
+            "the re-runs started {now:.0} lasting child processes (median), the profiled run {then}"
         ));
     }
     None
@@ -276,6 +291,31 @@ mod tests {
             why.contains("status 0") && why.contains("exited with 1"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn only_children_that_last_are_counted() {
+        let p = |pid, ppid, life: f64| crate::timeline::ProcessInfo {
+            pid,
+            ppid,
+            name: String::new(),
+            cmdline: Vec::new(),
+            first_seen_s: 1.0,
+            last_seen_s: 1.0 + life,
+            peak_rss_bytes: 0,
+            read_bytes: 0,
+            write_bytes: 0,
+        };
+        // The root (its parent is outside), two pool workers, and a shim's
+        // short-lived helpers.
+        let tree = [
+            p(10, 1, 3.0),
+            p(11, 10, 2.5),
+            p(12, 10, 2.5),
+            p(13, 10, 0.01),
+            p(14, 13, 0.0),
+        ];
+        assert_eq!(lasting_children(&tree), 2);
     }
 
     #[test]

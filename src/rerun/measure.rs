@@ -115,7 +115,7 @@ pub fn measure(spec: &MeasureSpec) -> Result<Measured, String> {
             peak_rss_bytes: sampled_peak.max(summed_peaks),
             exit_status: exit.shell_status(),
             written_bytes,
-            children: Some(rec.processes.len().saturating_sub(1) as u32),
+            children: Some(super::judge::lasting_children(&rec.processes)),
         },
         exit,
         recording: rec,

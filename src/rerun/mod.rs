@@ -266,8 +266,8 @@ pub struct RunResult {
     /// pipe, socket or terminal (`wchar` of `/proc/PID/io` at exit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_bytes: Option<u64>,
-    /// Child processes the sampler saw (it may miss ones shorter than its
-    /// 50 ms tick).
+    /// Child processes seen for at least 0.2 s (shorter ones are seen or
+    /// missed by chance of the sampler's tick).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub children: Option<u32>,
 }
