@@ -35,3 +35,10 @@ pub fn spinner(quiet: bool) -> Option<ProgressBar> {
     p.enable_steady_tick(std::time::Duration::from_millis(120));
     Some(p)
 }
+
+/// A one-off line on stderr about long work about to start (the re-runs'
+/// notice); errors writing it (a closed stderr) are ignored, as for the bars.
+pub fn note(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}

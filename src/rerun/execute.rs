@@ -90,7 +90,7 @@ pub fn execute(planned: &[Planned], settings: &Settings) -> Outcome {
     let active = ready.iter().filter(|r| r.active).count();
     let total = settings.runs * active;
     if !settings.quiet && total > 0 {
-        crate::report::output::to_stderr(notice(settings, active).as_bytes());
+        crate::progress::note(&notice(settings, active));
     }
     let progress = crate::progress::bar(settings.quiet, "re-runs", total as u64);
     let start = Instant::now();
