@@ -450,6 +450,8 @@ mod live {
                 _ => None,
             },
             vary: spec.vary.clone(),
+            predictions: report.diagnosis.predictions.clone(),
+            site: report.diagnosis.site.as_ref().map(|s| s.at.label()),
         };
         let settings = rerun::execute::Settings {
             runs: spec.runs.max(1),

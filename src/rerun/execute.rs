@@ -132,6 +132,9 @@ fn prepare(p: &Planned, dir: &Path) -> Ready {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
+        predicted_speedup: None,
+        predicted_low: None,
+        predicted_high: None,
     };
     let (mut argv, mut env, mut prepared) = (p.argv.clone(), p.env.clone(), None);
     if let Some(spec) = &p.workload {

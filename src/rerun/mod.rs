@@ -11,6 +11,7 @@
 pub mod execute;
 #[cfg(target_os = "linux")]
 pub mod measure;
+mod advice;
 pub mod plan;
 pub mod recommend;
 pub mod stats;
@@ -18,6 +19,7 @@ pub mod stats;
 use serde::{Deserialize, Serialize};
 
 pub use crate::diagnose::Strategy;
+use crate::diagnose::Prediction;
 
 /// What the re-runs measured and what to do.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -44,6 +46,13 @@ pub struct Recommendation {
     /// The parallel fraction that speedup implies (Amdahl's law), 0–1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel_fraction: Option<f64>,
+    /// The diagnosis's prediction for the recommended strategy (for an
+    /// unmeasured recommendation, the only figure there is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Prediction>,
+    /// How well the predictions matched the experiments that measured them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction_check: Option<PredictionCheck>,
     /// Every experiment, ranked by median wall time (as-is first).
     pub experiments: Vec<Experiment>,
     /// Strategies that were considered but not measured, and why.
@@ -92,6 +101,29 @@ pub struct Experiment {
     pub replaced: Option<String>,
     /// The command line of this experiment.
     pub command: Vec<String>,
+    /// The diagnosis's predicted speedup for this experiment's strategy, ×.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_speedup: Option<f64>,
+    /// Its pessimistic and optimistic ends, ×.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_high: Option<f64>,
+}
+
+/// Predicted against measured, over the experiments that measured a
+/// predicted strategy (native ceilings of built-in workloads left out: the
+/// native prediction is a ceiling, not a forecast).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PredictionCheck {
+    /// Experiments paired with a prediction.
+    pub pairs: usize,
+    /// Median of |ln(predicted ÷ measured speedup)|: 0.22 is about ±25 %.
+    pub median_abs_log_error: f64,
+    /// Pairs whose measured speedup fell within ±25 % of the prediction.
+    pub within_25_percent: usize,
+    /// Pairs whose measured speedup fell inside the predicted low–high range.
+    pub within_range: usize,
 }
 
 /// One run of one experiment.
@@ -119,10 +151,16 @@ pub struct NotMeasured {
 pub fn rerun(ctx: &plan::PlanContext, settings: &execute::Settings) -> Recommendation {
     let (planned, not_measured) = plan::plan(ctx);
     let outcome = execute::execute(&planned, settings);
+    let judgement = recommend::Judgement {
+        verdict: ctx.verdict,
+        cores: ctx.cores,
+        runs: settings.runs,
+        predictions: &ctx.predictions,
+        python_version: ctx.python_version.as_deref(),
+        site: ctx.site.as_deref(),
+    };
     recommend::recommend(
-        ctx.verdict,
-        ctx.cores,
-        settings.runs,
+        &judgement,
         outcome.experiments,
         not_measured,
         outcome.warnings,
