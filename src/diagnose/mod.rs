@@ -181,11 +181,11 @@ impl Site {
 fn site_of(verdict: Verdict, f: &Features) -> Option<Site> {
     let py = f.py.as_ref()?;
     let (state, at) = match verdict {
-        Verdict::GilContended => ("gil-wait", py.hottest("gil-wait")),
+        Verdict::GilContended => ("gil-wait", py.hottest_own("gil-wait")),
         Verdict::LockContended => ("lock-wait", py.hottest("lock-wait")),
         Verdict::EventLoopBlocked => ("event-loop", py.loop_steps.first()),
         Verdict::IoDisk | Verdict::IoNetwork => ("io-wait", py.hottest("io-wait")),
-        _ => ("on-cpu", py.hottest("on-cpu")),
+        _ => ("on-cpu", py.hottest_own("on-cpu")),
     };
     Some(Site {
         state: state.to_string(),

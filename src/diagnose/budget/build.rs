@@ -69,12 +69,12 @@ pub fn budget(tl: &Timeline) -> Budget {
     let charged_total: f64 = charged.values().sum();
     let mut gating: Vec<i32> = charged
         .iter()
-        .filter(|&(&tid, &secs)| {
-            Some(tid) == main || (charged_total > 0.0 && secs / charged_total >= GATING_MIN_SHARE)
-        })
+        .filter(|&(_, &secs)| charged_total > 0.0 && secs / charged_total >= GATING_MIN_SHARE)
         .map(|(&tid, _)| tid)
+        .chain(main)
         .collect();
     gating.sort_unstable();
+    gating.dedup();
     let mut all: Seconds = [0.0; 11];
     let mut threads: Vec<(f64, ThreadBudget)> = acc
         .iter()

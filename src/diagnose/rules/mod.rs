@@ -176,3 +176,26 @@ pub fn decide(f: &Features, b: &Budget) -> Decision {
         .find_map(|rule| rule(f, b))
         .unwrap_or_else(|| specific::dominant(f, b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::THRESHOLDS;
+
+    /// `docs/diagnosis.md` lists every threshold with its value: the table
+    /// and the code must not drift apart.
+    #[test]
+    fn the_threshold_table_in_the_docs_matches_the_code() {
+        let doc = include_str!("../../../docs/diagnosis.md");
+        for (name, value) in THRESHOLDS {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{name}` |")))
+                .unwrap_or_else(|| panic!("docs/diagnosis.md has no row for {name}"));
+            let cell = row.split('|').nth(2).unwrap_or("").trim();
+            let documented: f64 = cell.parse().unwrap_or(f64::NAN);
+            assert_eq!(documented, value, "{name}: docs say {cell}, code says {value}");
+        }
+        let rows = doc.lines().filter(|l| l.starts_with("| `") && l.contains("_")).count();
+        assert!(rows >= THRESHOLDS.len());
+    }
+}
