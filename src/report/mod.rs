@@ -5,6 +5,7 @@
 //! (see also `docs/report-schema.md`).
 
 pub mod bench_md;
+pub mod budget;
 pub mod bench_svg;
 pub mod flame;
 pub mod groups;

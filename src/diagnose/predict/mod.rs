@@ -84,13 +84,15 @@ struct Inputs {
     cores: f64,
     /// Threads wanting a CPU (at least 1).
     k: f64,
-    /// CPU seconds of the whole tree plus its run-queue delay: the cores it
-    /// would use if they were free (a program squeezed by other load wants
-    /// its cores already; more workers would not get them).
+    /// CPU seconds a pool would spread: with several threads wanting a CPU,
+    /// their Python (GIL-held) CPU only — GIL-free native code already runs
+    /// in parallel on threads; with one busy thread, all of its CPU.
     work: f64,
-    /// Seconds of the run in its CPU-side section (CPU, queue, GIL wait),
-    /// outside an event loop's long steps (those are `offload`'s).
+    /// Seconds of the run in that work's section (its CPU, run-queue and
+    /// GIL waits), outside an event loop's long steps (those are `offload`'s).
     section: f64,
+    /// CPU seconds of the whole tree.
+    cpu_total: f64,
     /// CPU seconds in pool machinery (dispatch, pickling): serial in the
     /// parent whatever the executor.
     serial_cpu: f64,
@@ -141,13 +143,24 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
     let (net_waiters, disk_waiters, fsync_share) = waiters(tl);
     let loop_long = gating_loop_share(f, b).unwrap_or(0.0);
     let pool_share = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share());
+    let (work, section_share) = if wanting >= 2 {
+        let cpu = r.cpu_python + r.cpu_native;
+        let py = if cpu > 0.0 { r.cpu_python / cpu } else { 1.0 };
+        (
+            b.all_threads.cpu_python * f.thread_time_s,
+            r.cpu_python + r.gil_wait + r.run_queue * py,
+        )
+    } else {
+        (f.cpu_s, r.cpu() + r.gil_wait)
+    };
     let i = Inputs {
         t,
         cores: f.cores_available.max(1) as f64,
         k: wanting.max(1) as f64,
-        work: f.cpu_s + f.run_delay_s,
-        section: ((r.cpu() + r.gil_wait - loop_long).max(0.0) * t).min(t),
-        serial_cpu: pool_share * f.cpu_s,
+        work,
+        section: ((section_share - loop_long).max(0.0) * t).min(t),
+        cpu_total: f.cpu_s,
+        serial_cpu: pool_share * work,
         split_over,
         net_waiters,
         disk_waiters,
@@ -365,7 +378,7 @@ fn batch(i: &Inputs, f: &Features, cpu: f64, ipc: f64, disk: f64) -> Prediction 
 }
 
 fn shrink_lock(i: &Inputs, lock: f64) -> Prediction {
-    let floor = i.work / i.cores;
+    let floor = i.cpu_total / i.cores;
     let redo = |kept: f64| (i.t * (1.0 - lock * (1.0 - kept))).max(floor.min(i.t));
     pred(
         Strategy::ShrinkLock,
@@ -374,7 +387,7 @@ fn shrink_lock(i: &Inputs, lock: f64) -> Prediction {
         format!(
             "{:.0} % of the run waits on a lock another thread holds; holding it only around shared state removes that wait (low: half), the {:.2} s of CPU still needs the {} cores",
             lock * 100.0,
-            i.work,
+            i.cpu_total,
             i.cores
         ),
     )
