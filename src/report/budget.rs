@@ -6,7 +6,7 @@
 
 use super::html::esc;
 use crate::diagnose::budget::{Budget, Part, Shares};
-use crate::diagnose::{Diagnosis, Prediction};
+use crate::diagnose::{Diagnosis, Prediction, Strategy};
 use std::fmt::Write;
 
 /// Parts under this share are left out of a one-line split.
@@ -74,7 +74,13 @@ pub fn text(d: &Diagnosis) -> String {
         .predictions
         .iter()
         .take(SUMMARY_PREDICTIONS)
-        .map(|p| format!("{} {}", p.strategy.as_str(), range(p)))
+        .map(|p| match p.strategy {
+            Strategy::Native => format!(
+                "native ≤{} (a ceiling)",
+                crate::rerun::advice_times(p.high.max(p.predicted_speedup))
+            ),
+            s => format!("{} {}", s.as_str(), range(p)),
+        })
         .collect::<Vec<_>>()
         .join(" · ");
     if !list.is_empty() {
