@@ -21,6 +21,7 @@ fn label(p: Part) -> (&'static str, &'static str) {
         Part::CpuPython => ("cpu-python", "#d62728"),
         Part::CpuNative => ("cpu-native", "#ff9896"),
         Part::RunQueue => ("run-queue", "#8c564b"),
+        Part::Preempted => ("preempted", "#c49c94"),
         Part::GilWait => ("gil-wait", "#9467bd"),
         Part::LockWait => ("lock-wait", "#e377c2"),
         Part::Disk => ("disk", "#1f77b4"),

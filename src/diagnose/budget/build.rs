@@ -4,10 +4,10 @@
 use super::{
     Budget, GATING_MIN_SHARE, Judge, MAX_THREADS, Part, Shares, ThreadBudget, part_of,
 };
-use crate::timeline::{OffCpuReason, ThreadOffCpu, Timeline};
+use crate::timeline::{OffCpuReason, ThreadOffCpu, ThreadState, Timeline};
 use std::collections::BTreeMap;
 
-type Seconds = [f64; 11];
+type Seconds = [f64; 12];
 
 /// The off-CPU parts, among which a thread's wait seconds are split.
 const WAIT_PARTS: [Part; 8] = [
@@ -27,6 +27,9 @@ struct ThreadAcc {
     observed_s: f64,
     cpu_s: f64,
     run_delay_s: f64,
+    /// Of `run_delay_s`, the part while the program's own runnable threads
+    /// did not outnumber the cores: other programs held them.
+    preempted_s: f64,
     /// Sampled wall time per part.
     sampled: Seconds,
 }
@@ -36,16 +39,28 @@ pub fn budget(tl: &Timeline) -> Budget {
     let judge = Judge::new(tl);
     let main = main_thread(tl);
     let mut acc: BTreeMap<i32, ThreadAcc> = BTreeMap::new();
-    let mut run: Seconds = [0.0; 11];
+    let mut run: Seconds = [0.0; 12];
     let mut charged: BTreeMap<i32, f64> = BTreeMap::new();
     let mut wall_s = 0.0;
+    let cores = tl.meta.cores_available.max(1);
     for s in &tl.samples {
         let w = s.interval_s;
         wall_s += w;
+        // Other programs, not the program's own threads, kept a runnable
+        // thread off the CPU when its runnable threads fit on the cores.
+        let own_runnable = s
+            .threads
+            .iter()
+            .filter(|t| matches!(t.state, ThreadState::OnCpu | ThreadState::Runnable))
+            .count();
+        let others_hold_cpu = own_runnable <= cores;
         let parts: Vec<(i32, Part)> = s
             .threads
             .iter()
-            .map(|t| (t.tid, part_of(&judge, tl, t)))
+            .map(|t| match part_of(&judge, tl, t) {
+                Part::RunQueue if others_hold_cpu => (t.tid, Part::Preempted),
+                p => (t.tid, p),
+            })
             .collect();
         for (t, &(_, p)) in s.threads.iter().zip(&parts) {
             let a = acc.entry(t.tid).or_default();
@@ -53,6 +68,9 @@ pub fn budget(tl: &Timeline) -> Budget {
             a.observed_s += w;
             a.cpu_s += t.cpu_s;
             a.run_delay_s += t.run_delay_s;
+            if others_hold_cpu {
+                a.preempted_s += t.run_delay_s;
+            }
             a.sampled[p as usize] += w;
         }
         charge_tick(&parts, main, w, &mut run, &mut charged);
@@ -75,7 +93,7 @@ pub fn budget(tl: &Timeline) -> Budget {
         .collect();
     gating.sort_unstable();
     gating.dedup();
-    let mut all: Seconds = [0.0; 11];
+    let mut all: Seconds = [0.0; 12];
     let mut threads: Vec<(f64, ThreadBudget)> = acc
         .iter()
         .map(|(&tid, a)| {
@@ -177,7 +195,7 @@ fn exact_split(a: &ThreadAcc, perf: Option<&ThreadOffCpu>) -> Seconds {
     let cpu = a.cpu_s.clamp(0.0, obs);
     let rq = a.run_delay_s.clamp(0.0, obs - cpu);
     let waits = (obs - cpu - rq).max(0.0);
-    let mut out: Seconds = [0.0; 11];
+    let mut out: Seconds = [0.0; 12];
     let (py, native) = (
         a.sampled[Part::CpuPython as usize],
         a.sampled[Part::CpuNative as usize],
@@ -188,11 +206,17 @@ fn exact_split(a: &ThreadAcc, perf: Option<&ThreadOffCpu>) -> Seconds {
     } else {
         out[Part::CpuNative as usize] = cpu;
     }
-    out[Part::RunQueue as usize] = rq;
+    let others = if a.run_delay_s > 0.0 {
+        rq * (a.preempted_s / a.run_delay_s).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    out[Part::RunQueue as usize] = rq - others;
+    out[Part::Preempted as usize] = others;
     let weights = match perf {
         Some(o) => perf_weights(o, &a.sampled),
         None => {
-            let mut w: Seconds = [0.0; 11];
+            let mut w: Seconds = [0.0; 12];
             for p in WAIT_PARTS {
                 w[p as usize] = a.sampled[p as usize];
             }
@@ -215,7 +239,7 @@ fn exact_split(a: &ThreadAcc, perf: Option<&ThreadOffCpu>) -> Seconds {
 /// it, a `poll` among the kinds of descriptor the samples saw; preemption is
 /// left out (the run-queue seconds are already exact).
 fn perf_weights(o: &ThreadOffCpu, sampled: &Seconds) -> Seconds {
-    let mut w: Seconds = [0.0; 11];
+    let mut w: Seconds = [0.0; 12];
     let mut spread = |secs: f64, among: &[Part], default: Part| {
         let total: f64 = among.iter().map(|&p| sampled[p as usize]).sum();
         if total > 0.0 {

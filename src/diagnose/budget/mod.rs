@@ -40,6 +40,7 @@ pub enum Part {
     CpuPython,
     CpuNative,
     RunQueue,
+    Preempted,
     GilWait,
     LockWait,
     Disk,
@@ -51,10 +52,11 @@ pub enum Part {
 }
 
 impl Part {
-    pub const ALL: [Part; 11] = [
+    pub const ALL: [Part; 12] = [
         Part::CpuPython,
         Part::CpuNative,
         Part::RunQueue,
+        Part::Preempted,
         Part::GilWait,
         Part::LockWait,
         Part::Disk,
@@ -75,6 +77,7 @@ impl Part {
     }
 
     /// Doing or wanting something itself (not waiting for others, not asleep).
+    /// A thread preempted by other programs wanted the CPU: it counts.
     fn is_active(self) -> bool {
         !matches!(self, Part::Parked | Part::Ipc | Part::Other | Part::Sleep)
     }
@@ -89,8 +92,14 @@ pub struct Shares {
     /// On a CPU in native code: the GIL released (hashlib, zlib, numpy), or
     /// a program that is not Python.
     pub cpu_native: f64,
-    /// Runnable, waiting for a CPU (the kernel's run-queue delay).
+    /// Runnable, waiting for a CPU while the program's own runnable threads
+    /// outnumbered the cores (the kernel's run-queue delay).
     pub run_queue: f64,
+    /// Runnable, waiting for a CPU that *other programs* held (the program's
+    /// own runnable threads did not outnumber the cores): time the machine
+    /// took, not a bound of the program. The verdict and the predictions
+    /// read the run without it (`Shares::quiet`).
+    pub preempted: f64,
     /// Waiting to take the GIL.
     pub gil_wait: f64,
     /// Blocked on a lock another thread holds (`threading.Lock`, a mutex).
@@ -116,11 +125,12 @@ impl Shares {
         self.as_array()[p.index()]
     }
 
-    fn as_array(&self) -> [f64; 11] {
+    fn as_array(&self) -> [f64; 12] {
         [
             self.cpu_python,
             self.cpu_native,
             self.run_queue,
+            self.preempted,
             self.gil_wait,
             self.lock_wait,
             self.disk,
@@ -133,7 +143,7 @@ impl Shares {
     }
 
     /// Shares from seconds per part (all zero when there is no time).
-    fn from_seconds(s: &[f64; 11]) -> Shares {
+    fn from_seconds(s: &[f64; 12]) -> Shares {
         let total: f64 = s.iter().sum();
         let f = |p: Part| {
             if total > 0.0 {
@@ -146,6 +156,7 @@ impl Shares {
             cpu_python: f(Part::CpuPython),
             cpu_native: f(Part::CpuNative),
             run_queue: f(Part::RunQueue),
+            preempted: f(Part::Preempted),
             gil_wait: f(Part::GilWait),
             lock_wait: f(Part::LockWait),
             disk: f(Part::Disk),
@@ -155,6 +166,21 @@ impl Shares {
             parked: f(Part::Parked),
             other: f(Part::Other),
         }
+    }
+
+    /// The run as it would be on a quiet machine: without the time other
+    /// programs held the cores, the other parts scaled back to sum to 1.
+    pub fn quiet(&self) -> Shares {
+        let keep = 1.0 - self.preempted;
+        if keep <= 0.0 || self.preempted <= 0.0 {
+            return Shares {
+                preempted: 0.0,
+                ..*self
+            };
+        }
+        let mut secs = self.as_array();
+        secs[Part::Preempted.index()] = 0.0;
+        Shares::from_seconds(&secs)
     }
 
     /// Time on a CPU or queued for one.

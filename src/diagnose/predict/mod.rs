@@ -47,7 +47,7 @@ pub const NET_OVERLAP: (f64, f64, f64) = (8.0, 2.0, 16.0);
 pub const DISK_OVERLAP: (f64, f64, f64) = (2.0, 1.3, 4.0);
 /// Further overlap of network waits that are already concurrent: the far
 /// end (a server, a link) may be what limits them (center, low, high).
-pub const MORE_NET_OVERLAP: (f64, f64, f64) = (2.0, 1.0, 4.0);
+pub const MORE_NET_OVERLAP: (f64, f64, f64) = (2.0, 1.3, 4.0);
 /// Further overlap of disk waits that are already concurrent.
 pub const MORE_DISK_OVERLAP: (f64, f64, f64) = (1.2, 1.0, 2.0);
 /// Share of pool machinery time that bigger tasks remove (center, low, high).
@@ -124,8 +124,10 @@ fn pred(strategy: Strategy, t: f64, times: (f64, f64, f64), basis: String) -> Pr
 
 /// A predicted speedup for every strategy but `keep`, most promising first.
 pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
-    let r = &b.run;
-    let t = b.wall_s.max(1e-6);
+    // Predict for the program on a quiet machine: the time other programs
+    // held the cores is neither a bound nor a gain.
+    let r = &b.run.quiet();
+    let t = (b.wall_s * (1.0 - b.run.preempted)).max(1e-6);
     let mut per_process: BTreeMap<i32, usize> = BTreeMap::new();
     for th in f
         .threads
@@ -144,14 +146,12 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
     let loop_long = gating_loop_share(f, b).unwrap_or(0.0);
     let pool_share = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share());
     let (work, section_share) = if wanting >= 2 {
-        let cpu = r.cpu_python + r.cpu_native;
-        let py = if cpu > 0.0 { r.cpu_python / cpu } else { 1.0 };
         (
             b.all_threads.cpu_python * f.thread_time_s,
-            r.cpu_python + r.gil_wait + r.run_queue * py,
+            r.cpu_python + r.gil_wait,
         )
     } else {
-        (f.cpu_s, r.cpu() + r.gil_wait)
+        (f.cpu_s, r.cpu_python + r.cpu_native + r.gil_wait)
     };
     let i = Inputs {
         t,
