@@ -85,6 +85,7 @@ impl Part {
 
 /// Shares of wall time, summing to 1 (the field names are the report's keys).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
 pub struct Shares {
     /// On a CPU running Python: holding the GIL (or a Python thread seen
     /// running without stacks).
