@@ -37,7 +37,10 @@ fn every_recorded_budget_sums_to_one_for_the_run_and_for_every_thread() {
         let d = diagnose(&tl);
         let b = &d.budget;
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        for (what, total) in [("run", b.run.total()), ("all threads", b.all_threads.total())] {
+        for (what, total) in [
+            ("run", b.run.total()),
+            ("all threads", b.all_threads.total()),
+        ] {
             if (total - 1.0).abs() > 0.01 {
                 bad.push(format!("{name}: {what} sums to {total:.4}"));
             }
@@ -60,5 +63,9 @@ fn every_recorded_budget_sums_to_one_for_the_run_and_for_every_thread() {
             );
         }
     }
-    assert!(bad.is_empty(), "budgets that do not sum to 1:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "budgets that do not sum to 1:\n{}",
+        bad.join("\n")
+    );
 }

@@ -145,9 +145,11 @@ impl StackFeatures {
                     .stack
                     .map(|id| tl.stacks.frames_of(id))
                     .unwrap_or_default();
+                // A loop method on the stack (not the module's own import,
+                // which a program importing asyncio also shows once).
                 let in_loop = frames
                     .iter()
-                    .any(|f| f.file.ends_with("asyncio/base_events.py"));
+                    .any(|f| f.file.ends_with("asyncio/base_events.py") && f.name != "<module>");
                 if in_loop || f.loops.contains_key(&t.tid) {
                     let lf = f.loops.entry(t.tid).or_default();
                     lf.observed_s += s.interval_s;
@@ -211,7 +213,14 @@ impl StackFeatures {
                 }
                 if kind == "on-cpu" {
                     f.cpu_samples += 1;
-                    if leaf.is_some_and(|l| l.is_pool_machinery()) {
+                    // A thread "on CPU" without the GIL whose innermost frame
+                    // is locking code (`threading`, `queue`, a semaphore) is
+                    // inside a C-level acquire or retaking the GIL: a hand-off,
+                    // not dispatch work (pipe reads and writes without the
+                    // GIL are real IPC work and still count).
+                    let handoff = t.py == Some(PyState::NativeNogil)
+                        && leaf.is_some_and(|l| l.is_sync_machinery());
+                    if leaf.is_some_and(|l| l.is_pool_machinery()) && !handoff {
                         f.pool_cpu_samples += 1;
                     }
                     if let Some(step) = loop_step(&tl.stacks.frames_of(id)) {

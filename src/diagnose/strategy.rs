@@ -65,7 +65,6 @@ impl Strategy {
     }
 }
 
-
 impl Strategy {
     /// How much code a remedy asks a person to change, 1 (a constructor or
     /// an interpreter) to 3 (a rewrite in another language). When a remedy

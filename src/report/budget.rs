@@ -163,7 +163,10 @@ pub fn html(s: &mut String, d: &Diagnosis) {
     );
     for p in Part::ALL {
         let (name, colour) = label(p);
-        let _ = write!(s, "<span><i style=\"background:{colour}\"></i>{name}</span> ");
+        let _ = write!(
+            s,
+            "<span><i style=\"background:{colour}\"></i>{name}</span> "
+        );
     }
     s.push_str("</p>\n<table class=\"budget\">\n<tbody>\n");
     let _ = write!(s, "<tr><th>run ({:.2} s)</th><td>", b.wall_s);

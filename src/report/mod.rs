@@ -5,8 +5,8 @@
 //! (see also `docs/report-schema.md`).
 
 pub mod bench_md;
-pub mod budget;
 pub mod bench_svg;
+pub mod budget;
 pub mod flame;
 pub mod groups;
 pub mod html;

@@ -35,14 +35,16 @@ fn measured(experiments: &[Experiment], s: Strategy) -> bool {
 }
 
 /// The cheapest remedy predicted to pay that no experiment measured.
-pub fn unmeasured_remedy<'a>(j: &'a Judgement, experiments: &[Experiment]) -> Option<&'a Prediction> {
+pub fn unmeasured_remedy<'a>(
+    j: &'a Judgement,
+    experiments: &[Experiment],
+) -> Option<&'a Prediction> {
     j.predictions
         .iter()
         .filter(|p| worth_changing_code(p, j.python_version) && !measured(experiments, p.strategy))
         .min_by(|a, b| {
-            a.strategy
-                .effort()
-                .cmp(&b.strategy.effort())
+            a.effort
+                .cmp(&b.effort)
                 .then(b.predicted_speedup.total_cmp(&a.predicted_speedup))
         })
 }
@@ -92,7 +94,9 @@ fn code_change(s: Strategy, site: Option<&str>, cores: usize) -> String {
         Strategy::Offload => format!(
             "Move the CPU work of {at} out of the event loop: `await loop.run_in_executor(ProcessPoolExecutor(), fn, *args)`."
         ),
-        Strategy::FreeThreaded => "Run it on a free-threaded Python (3.13t/3.14t, PYTHON_GIL=0).".to_string(),
+        Strategy::FreeThreaded => {
+            "Run it on a free-threaded Python (3.13t/3.14t, PYTHON_GIL=0).".to_string()
+        }
         Strategy::Native => format!("Move the hot loop of {at} into native code (Rust/C, numpy)."),
         Strategy::Keep => String::new(),
     }
@@ -128,7 +132,10 @@ pub fn check_predictions(experiments: &[Experiment]) -> Option<PredictionCheck> 
     if pairs.is_empty() {
         return None;
     }
-    let mut errors: Vec<f64> = pairs.iter().map(|(p, m, _, _)| (p / m).ln().abs()).collect();
+    let mut errors: Vec<f64> = pairs
+        .iter()
+        .map(|(p, m, _, _)| (p / m).ln().abs())
+        .collect();
     errors.sort_by(f64::total_cmp);
     let mid = errors.len() / 2;
     let median = if errors.len() % 2 == 1 {

@@ -7,11 +7,11 @@
 //! strategy ([`recommend`]). The door type is [`Recommendation`], which the
 //! report carries as `recommendation`.
 
+mod advice;
 #[cfg(target_os = "linux")]
 pub mod execute;
 #[cfg(target_os = "linux")]
 pub mod measure;
-mod advice;
 /// A speedup with sensible precision (`1.76x`, `13.7x`, `137x`).
 pub use advice::times as advice_times;
 pub mod plan;
@@ -20,8 +20,8 @@ pub mod stats;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::diagnose::Strategy;
 use crate::diagnose::Prediction;
+pub use crate::diagnose::Strategy;
 
 /// What the re-runs measured and what to do.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]

@@ -170,7 +170,10 @@ pub fn recommend(
         rec.sentence = advice::unmeasured_sentence(j, p, &experiments);
         rec.prediction = Some(p.clone());
     } else {
-        let why = if experiments.iter().any(|e| candidate(e) && e.median_s.is_some()) {
+        let why = if experiments
+            .iter()
+            .any(|e| candidate(e) && e.median_s.is_some())
+        {
             "no alternative measured here was significantly faster, and no code change is predicted to gain 1.3x"
         } else {
             "no alternative could be measured for this program, and no code change is predicted to gain 1.3x"
@@ -303,6 +306,7 @@ mod tests {
             low,
             high,
             basis: "test".into(),
+            effort: s.effort(),
         }
     }
 
@@ -330,7 +334,13 @@ mod tests {
             ),
         ]);
         let preds = [prediction(Strategy::Processes, 1.9, 1.4, 2.0)];
-        let r = recommend(&judge(Verdict::GilContended, &preds), v, Vec::new(), Vec::new(), false);
+        let r = recommend(
+            &judge(Verdict::GilContended, &preds),
+            v,
+            Vec::new(),
+            Vec::new(),
+            false,
+        );
         assert_eq!(r.strategy, Strategy::Processes);
         assert!(r.measured && r.significant);
         assert!(r.sentence.contains("1.93x"), "{}", r.sentence);
@@ -343,7 +353,10 @@ mod tests {
         );
         // About 1.0x from two CPUs: a serialised program.
         assert!(r.parallel_speedup.unwrap() < 1.05);
-        assert_eq!(r.experiments[1].label, "processes (swap)", "ranked by median");
+        assert_eq!(
+            r.experiments[1].label, "processes (swap)",
+            "ranked by median"
+        );
         assert_eq!(r.experiments[1].predicted_speedup, Some(1.9));
         let check = r.prediction_check.expect("one pair");
         assert_eq!((check.pairs, check.within_25_percent), (1, 1));
@@ -361,7 +374,13 @@ mod tests {
             ),
         ]);
         let preds = [prediction(Strategy::Processes, 1.02, 0.9, 1.05)];
-        let r = recommend(&judge(Verdict::CpuParallel, &preds), v, Vec::new(), Vec::new(), false);
+        let r = recommend(
+            &judge(Verdict::CpuParallel, &preds),
+            v,
+            Vec::new(),
+            Vec::new(),
+            false,
+        );
         assert_eq!(r.strategy, Strategy::Keep);
         assert!(
             r.sentence
@@ -384,13 +403,26 @@ mod tests {
             prediction(Strategy::Processes, 1.9, 1.4, 2.0),
             prediction(Strategy::Native, 8.0, 1.0, 40.0),
         ];
-        let r = recommend(&judge(Verdict::GilContended, &preds), v, Vec::new(), Vec::new(), false);
+        let r = recommend(
+            &judge(Verdict::GilContended, &preds),
+            v,
+            Vec::new(),
+            Vec::new(),
+            false,
+        );
         assert_eq!(r.strategy, Strategy::Processes);
         assert!(!r.measured);
-        assert!(r.sentence.contains("not measured; predicted 1.90x"), "{}", r.sentence);
+        assert!(
+            r.sentence.contains("not measured; predicted 1.90x"),
+            "{}",
+            r.sentence
+        );
         assert!(r.sentence.contains("`spin (app.py:21)`"), "{}", r.sentence);
         assert!(r.sentence.contains("no executor created"), "{}", r.sentence);
-        assert_eq!(r.prediction.as_ref().map(|p| p.strategy), Some(Strategy::Processes));
+        assert_eq!(
+            r.prediction.as_ref().map(|p| p.strategy),
+            Some(Strategy::Processes)
+        );
     }
 
     #[test]
@@ -405,7 +437,13 @@ mod tests {
             ),
         ]);
         let preds = [prediction(Strategy::Processes, 1.9, 1.4, 2.0)];
-        let r = recommend(&judge(Verdict::GilContended, &preds), v, Vec::new(), Vec::new(), false);
+        let r = recommend(
+            &judge(Verdict::GilContended, &preds),
+            v,
+            Vec::new(),
+            Vec::new(),
+            false,
+        );
         assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
         let check = r.prediction_check.expect("one pair");
         assert_eq!(check.within_25_percent, 0);
@@ -415,12 +453,32 @@ mod tests {
     fn a_workload_headline_is_python_level_with_the_native_ceiling_beside_it() {
         let v = with_stats(vec![
             exp("as-is (threads)", "as-is", None, &[4.0, 4.1, 4.2]),
-            exp("processes (workload)", "workload", Some(Strategy::Processes), &[2.2, 2.3, 2.4]),
-            exp("native-parallel (workload)", "workload", Some(Strategy::Native), &[0.1, 0.1, 0.1]),
+            exp(
+                "processes (workload)",
+                "workload",
+                Some(Strategy::Processes),
+                &[2.2, 2.3, 2.4],
+            ),
+            exp(
+                "native-parallel (workload)",
+                "workload",
+                Some(Strategy::Native),
+                &[0.1, 0.1, 0.1],
+            ),
         ]);
-        let r = recommend(&judge(Verdict::GilContended, &[]), v, Vec::new(), Vec::new(), false);
+        let r = recommend(
+            &judge(Verdict::GilContended, &[]),
+            v,
+            Vec::new(),
+            Vec::new(),
+            false,
+        );
         assert_eq!(r.strategy, Strategy::Processes, "{}", r.sentence);
-        assert!(r.sentence.contains("Native ceiling: 41.0x"), "{}", r.sentence);
+        assert!(
+            r.sentence.contains("Native ceiling: 41.0x"),
+            "{}",
+            r.sentence
+        );
     }
 
     #[test]

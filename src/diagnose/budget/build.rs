@@ -1,9 +1,7 @@
 //! Building the budget from a timeline: per-thread exact splits, and the run
 //! budget charged along the threads that gate the end of the run.
 
-use super::{
-    Budget, GATING_MIN_SHARE, Judge, MAX_THREADS, Part, Shares, ThreadBudget, part_of,
-};
+use super::{Budget, GATING_MIN_SHARE, Judge, MAX_THREADS, Part, Shares, ThreadBudget, part_of};
 use crate::timeline::{OffCpuReason, ThreadOffCpu, ThreadState, Timeline};
 use std::collections::BTreeMap;
 
@@ -73,7 +71,19 @@ pub fn budget(tl: &Timeline) -> Budget {
             }
             a.sampled[p as usize] += w;
         }
-        charge_tick(&parts, main, w, &mut run, &mut charged);
+        // A main thread waking from `join`/`Future.result` that must retake
+        // the GIL still waits on the thread holding it: that thread's work.
+        let main_retaking = s.threads.iter().any(|t| {
+            Some(t.tid) == main
+                && t.py == Some(crate::timeline::PyState::GilWait)
+                && t.stack.is_some_and(|id| {
+                    tl.stacks
+                        .frames_of(id)
+                        .last()
+                        .is_some_and(|f| f.is_sync_machinery() || f.is_pool_machinery())
+                })
+        });
+        charge_tick(&parts, main, main_retaking, w, &mut run, &mut charged);
     }
     let perf = tl
         .off_cpu
@@ -158,6 +168,7 @@ fn main_thread(tl: &Timeline) -> Option<i32> {
 fn charge_tick(
     parts: &[(i32, Part)],
     main: Option<i32>,
+    main_retaking: bool,
     w: f64,
     run: &mut Seconds,
     charged: &mut BTreeMap<i32, f64>,
@@ -165,13 +176,18 @@ fn charge_tick(
     let own = parts.iter().find(|(tid, _)| Some(*tid) == main);
     if let Some(&(tid, p)) = own
         && !p.delegates()
+        && !main_retaking
     {
         run[p as usize] += w;
         *charged.entry(tid).or_default() += w;
         return;
     }
     let others: Vec<&(i32, Part)> = parts.iter().filter(|(t, _)| Some(*t) != main).collect();
-    let active: Vec<&(i32, Part)> = others.iter().copied().filter(|(_, p)| p.is_active()).collect();
+    let active: Vec<&(i32, Part)> = others
+        .iter()
+        .copied()
+        .filter(|(_, p)| p.is_active())
+        .collect();
     let chosen = if active.is_empty() { others } else { active };
     if chosen.is_empty() {
         if let Some(&(tid, p)) = own {

@@ -280,7 +280,11 @@ impl Judge {
             .iter()
             .filter(|p| p.name.starts_with("python"))
             .map(|p| p.pid)
-            .chain(tl.stack_sampling.iter().flat_map(|s| s.python_pids.iter().copied()))
+            .chain(
+                tl.stack_sampling
+                    .iter()
+                    .flat_map(|s| s.python_pids.iter().copied()),
+            )
             .collect();
         Judge {
             python_pids,
@@ -319,9 +323,7 @@ impl Judge {
             Some(true) => Part::Parked,
             Some(false) => Part::LockWait,
             None if shared => Part::LockWait,
-            None if !self.have_addresses && self.busy_switchers.contains(&t.tid) => {
-                Part::LockWait
-            }
+            None if !self.have_addresses && self.busy_switchers.contains(&t.tid) => Part::LockWait,
             None => Part::Parked,
         }
     }

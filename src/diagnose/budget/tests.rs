@@ -45,7 +45,11 @@ fn a_main_thread_parked_on_its_workers_is_charged_to_what_they_do() {
     let b = budget(&tl);
     assert!(b.run.cpu() > 0.95, "{:?}", b.run);
     assert_eq!(b.gating_threads.len(), 3, "{:?}", b.gating_threads);
-    let main = b.threads.iter().find(|t| t.tid == 100).expect("main listed");
+    let main = b
+        .threads
+        .iter()
+        .find(|t| t.tid == 100)
+        .expect("main listed");
     assert!(main.shares.parked > 0.95, "{main:?}");
     for t in &b.threads {
         assert!(sums_to_one(&t.shares), "{t:?}");
@@ -63,9 +67,16 @@ fn a_busy_helper_does_not_make_a_waiting_program_cpu_bound() {
     }));
     let b = budget(&tl);
     assert!(b.run.network > 0.95, "{:?}", b.run);
-    assert!(b.all_threads.cpu() > 0.4, "the helper is busy: {:?}", b.all_threads);
+    assert!(
+        b.all_threads.cpu() > 0.4,
+        "the helper is busy: {:?}",
+        b.all_threads
+    );
     assert_eq!(b.gating_threads, vec![100]);
-    assert_eq!(crate::diagnose::diagnose(&tl).verdict, crate::diagnose::Verdict::IoNetwork);
+    assert_eq!(
+        crate::diagnose::diagnose(&tl).verdict,
+        crate::diagnose::Verdict::IoNetwork
+    );
 }
 
 #[test]
@@ -82,7 +93,10 @@ fn threads_that_only_wait_for_work_make_an_idle_run() {
     }));
     let b = budget(&tl);
     assert!(b.run.sleep + b.run.parked > 0.95, "{:?}", b.run);
-    assert_eq!(crate::diagnose::diagnose(&tl).verdict, crate::diagnose::Verdict::Idle);
+    assert_eq!(
+        crate::diagnose::diagnose(&tl).verdict,
+        crate::diagnose::Verdict::Idle
+    );
 }
 
 #[test]

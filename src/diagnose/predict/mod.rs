@@ -42,14 +42,9 @@ pub const POOL_EFFICIENCY_LOW: f64 = 0.75;
 /// measured 1.1–1.5x on this kind of machine (`shared/docs/python314.md`).
 pub const FREE_THREADED_SLOWDOWN: (f64, f64, f64) = (1.25, 1.5, 1.1);
 /// Network waits that overlap when made concurrent (center, low, high).
-pub const NET_OVERLAP: (f64, f64, f64) = (8.0, 2.0, 16.0);
+pub const NET_OVERLAP: (f64, f64, f64) = (8.0, 4.0, 16.0);
 /// Disk waits that overlap on one device (center, low, high).
 pub const DISK_OVERLAP: (f64, f64, f64) = (2.0, 1.3, 4.0);
-/// Further overlap of network waits that are already concurrent: the far
-/// end (a server, a link) may be what limits them (center, low, high).
-pub const MORE_NET_OVERLAP: (f64, f64, f64) = (2.0, 1.3, 4.0);
-/// Further overlap of disk waits that are already concurrent.
-pub const MORE_DISK_OVERLAP: (f64, f64, f64) = (1.2, 1.0, 2.0);
 /// Share of pool machinery time that bigger tasks remove (center, low, high).
 pub const BATCH_REMOVED: (f64, f64, f64) = (0.8, 0.5, 0.95);
 /// Writes per `fsync` once batched (center, low, high).
@@ -75,6 +70,12 @@ pub struct Prediction {
     pub high: f64,
     /// The parts of the budget it changes and the assumption it rests on.
     pub basis: String,
+    /// How much code the change asks of this program: 1 a constructor, a
+    /// lock, an event-loop call; 2 restructuring (threads into asyncio, or
+    /// an asyncio program's waits into threads); 3 a rewrite in native code.
+    /// The cheapest change predicted to pay is recommended first.
+    #[serde(default)]
+    pub effort: u8,
 }
 
 /// The figures the formulas read.
@@ -119,6 +120,7 @@ fn pred(strategy: Strategy, t: f64, times: (f64, f64, f64), basis: String) -> Pr
         low: lo.min(c),
         high: hi.max(c),
         basis,
+        effort: strategy.effort(),
     }
 }
 
@@ -172,11 +174,22 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         free_threaded(&i),
         threads(&i, r.network, r.disk, r.cpu_native),
         asyncio(&i, r.network),
-        batch(&i, f, r.cpu_python + r.cpu_native, r.ipc, r.disk),
+        batch(&i, f, r.cpu() + r.gil_wait, r.ipc, r.disk),
         shrink_lock(&i, r.lock_wait),
         offload(&i, f, b),
         native(&i, r.cpu_python + r.gil_wait),
     ];
+    // An asyncio program gathers its awaits more cheaply than it moves
+    // them onto threads.
+    if runs_event_loop(tl, f) {
+        for p in &mut out {
+            match p.strategy {
+                Strategy::Asyncio => p.effort = 1,
+                Strategy::Threads => p.effort = 2,
+                _ => {}
+            }
+        }
+    }
     out.sort_by(|a, b| b.predicted_speedup.total_cmp(&a.predicted_speedup));
     let version = tl.meta.python_version.as_deref();
     // The cheapest change predicted to pay goes first (see `Strategy::effort`).
@@ -185,9 +198,8 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         .enumerate()
         .filter(|(_, p)| worth_changing_code(p, version))
         .min_by(|a, b| {
-            a.1.strategy
-                .effort()
-                .cmp(&b.1.strategy.effort())
+            a.1.effort
+                .cmp(&b.1.effort)
                 .then(b.1.predicted_speedup.total_cmp(&a.1.predicted_speedup))
         })
         .map(|(j, _)| j);
@@ -196,6 +208,20 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         out.insert(0, chosen);
     }
     out
+}
+
+/// Whether the launched process's main thread runs an event loop: asyncio
+/// frames in its stack, or (without stacks) waits in `epoll`.
+fn runs_event_loop(tl: &Timeline, f: &Features) -> bool {
+    let Some(root) = tl.processes.first().map(|p| p.pid) else {
+        return false;
+    };
+    if let Some(py) = &f.py {
+        return py.loops.contains_key(&root);
+    }
+    f.threads
+        .iter()
+        .any(|t| t.tid == root && t.epoll_samples >= 2)
 }
 
 /// Whether a person should make this change on the prediction alone: a
@@ -226,13 +252,33 @@ pub fn remedy(predictions: &[Prediction], python_version: Option<&str>) -> Strat
         .map_or(Strategy::Keep, |p| p.strategy)
 }
 
-/// Mean concurrent network and disk waiters (over ticks with at least one),
-/// and the share of disk waits spent in fsync-like calls.
+/// Mean concurrent network and disk waiters of the program itself (over
+/// ticks with at least one), and the share of disk waits that are flushes.
+///
+/// Only the launched process's threads count: a test or development server
+/// the program started as a child waits on sockets too (in `accept`, or in
+/// `epoll` between requests), but its waits are the far end's, not the
+/// program's own concurrency. (An event loop's one thread may have one
+/// request in flight or many: nothing sampled tells which, so it counts as one.)
 fn waiters(tl: &Timeline) -> (f64, f64, f64) {
-    let (mut net, mut net_ticks, mut disk, mut disk_ticks, mut fsync) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let root = tl.processes.first().map(|p| p.pid);
+    let own = |t: &&crate::timeline::ThreadSample| root.is_none_or(|r| t.pid == r);
+    let (mut net, mut net_ticks, mut disk, mut disk_ticks) = (0.0, 0.0, 0.0, 0.0);
+    let (mut fsync, mut known) = (0.0, 0.0);
     for s in &tl.samples {
-        let n = s.threads.iter().filter(|t| t.state == ThreadState::NetWait).count() as f64;
-        let d: Vec<_> = s.threads.iter().filter(|t| t.state == ThreadState::DiskWait).collect();
+        let net_waiting: Vec<_> = s
+            .threads
+            .iter()
+            .filter(own)
+            .filter(|t| t.state == ThreadState::NetWait)
+            .collect();
+        let n = net_waiting.len() as f64;
+        let d: Vec<_> = s
+            .threads
+            .iter()
+            .filter(own)
+            .filter(|t| t.state == ThreadState::DiskWait)
+            .collect();
         if n > 0.0 {
             net += n;
             net_ticks += 1.0;
@@ -240,14 +286,43 @@ fn waiters(tl: &Timeline) -> (f64, f64, f64) {
         if !d.is_empty() {
             disk += d.len() as f64;
             disk_ticks += 1.0;
-            fsync += d
-                .iter()
-                .filter(|t| t.syscall.as_deref().is_some_and(|c| c.contains("sync")))
-                .count() as f64;
+            for t in &d {
+                match flush_wait(t) {
+                    Some(true) => {
+                        fsync += 1.0;
+                        known += 1.0;
+                    }
+                    Some(false) => known += 1.0,
+                    None => {}
+                }
+            }
         }
     }
     let mean = |a: f64, n: f64| if n > 0.0 { a / n } else { 0.0 };
-    (mean(net, net_ticks), mean(disk, disk_ticks), mean(fsync, disk))
+    (
+        mean(net, net_ticks),
+        mean(disk, disk_ticks),
+        mean(fsync, known),
+    )
+}
+
+impl Inputs {
+    /// No way of running the same CPU work ends before it fits on the cores.
+    fn floor(&self) -> f64 {
+        (self.cpu_total / self.cores).min(self.t)
+    }
+}
+
+/// Whether a disk wait is a flush to stable storage (`fsync`, `fdatasync`,
+/// a journal commit, a cache flush), a plain read or write, or unknown (no
+/// syscall and no kernel function could be read).
+fn flush_wait(t: &crate::timeline::ThreadSample) -> Option<bool> {
+    const FLUSH: [&str; 4] = ["sync", "submit_bio_wait", "jbd2", "flush"];
+    let is_flush = |x: &str| FLUSH.iter().any(|f| x.contains(f));
+    match (t.syscall.as_deref(), t.wchan.as_deref()) {
+        (None, None) => None,
+        (sc, wc) => Some(sc.is_some_and(is_flush) || wc.is_some_and(is_flush)),
+    }
 }
 
 /// Processes or subinterpreters: one GIL per worker.
@@ -263,10 +338,15 @@ fn parallel(i: &Inputs, s: Strategy, start: (f64, f64)) -> Prediction {
             ),
         );
     }
-    let m = if i.k >= 2.0 { i.k.min(i.cores) } else { i.cores };
+    let m = if i.k >= 2.0 {
+        i.k.min(i.cores)
+    } else {
+        i.cores
+    };
     let serial = i.serial_cpu.min(i.work);
     let redo = |eff: f64, start_s: f64| {
-        i.t - i.section + (serial + (i.work - serial) / (m * eff)).min(i.section) + start_s * m
+        (i.t - i.section + (serial + (i.work - serial) / (m * eff)).min(i.section) + start_s * m)
+            .max(i.floor())
     };
     let how = if i.k >= 2.0 {
         format!("the {} threads wanting a CPU", i.k)
@@ -276,7 +356,11 @@ fn parallel(i: &Inputs, s: Strategy, start: (f64, f64)) -> Prediction {
     pred(
         s,
         i.t,
-        (redo(1.0, start.0), redo(POOL_EFFICIENCY_LOW, start.1), redo(1.0, 0.0)),
+        (
+            redo(1.0, start.0),
+            redo(POOL_EFFICIENCY_LOW, start.1),
+            redo(1.0, 0.0),
+        ),
         format!(
             "{:.0} % of the run is CPU, run-queue or GIL wait; its {:.2} s of CPU spread over {m} workers ({how}), {:.2} s start-up each; low: {:.0} % efficiency",
             100.0 * i.section / i.t,
@@ -289,7 +373,8 @@ fn parallel(i: &Inputs, s: Strategy, start: (f64, f64)) -> Prediction {
 
 fn free_threaded(i: &Inputs) -> Prediction {
     let m = i.k.min(i.cores).max(1.0);
-    let redo = |slow: f64| i.t - i.section + (i.work * slow / m).min(i.section * slow);
+    let redo =
+        |slow: f64| (i.t - i.section + (i.work * slow / m).min(i.section * slow)).max(i.floor());
     let (c, lo, hi) = FREE_THREADED_SLOWDOWN;
     pred(
         Strategy::FreeThreaded,
@@ -303,10 +388,14 @@ fn free_threaded(i: &Inputs) -> Prediction {
 }
 
 fn threads(i: &Inputs, net: f64, disk: f64, native: f64) -> Prediction {
-    let net_n = |k: usize| overlap(k, i.net_waiters, NET_OVERLAP, MORE_NET_OVERLAP);
-    let disk_n = |k: usize| overlap(k, i.disk_waiters, DISK_OVERLAP, MORE_DISK_OVERLAP);
+    let net_n = |k: usize| overlap(k, i.net_waiters, NET_OVERLAP);
+    let disk_n = |k: usize| overlap(k, i.disk_waiters, DISK_OVERLAP);
     // GIL-free native CPU of a single busy thread spreads over the cores.
-    let native_gain = if i.k < 2.0 { native * (1.0 - 1.0 / i.cores) } else { 0.0 };
+    let native_gain = if i.k < 2.0 {
+        native * (1.0 - 1.0 / i.cores)
+    } else {
+        0.0
+    };
     let redo = |k: usize| {
         i.t * (1.0 - net * (1.0 - 1.0 / net_n(k)) - disk * (1.0 - 1.0 / disk_n(k)))
             - i.t * (if k == 1 { 0.0 } else { native_gain })
@@ -329,16 +418,19 @@ fn threads(i: &Inputs, net: f64, disk: f64, native: f64) -> Prediction {
     )
 }
 
-/// The overlap assumed at end `k` (0 center, 1 low, 2 high): `fresh` for
-/// waits made one at a time now, `more` when `now` waiters already overlap.
-fn overlap(k: usize, now: f64, fresh: (f64, f64, f64), more: (f64, f64, f64)) -> f64 {
-    let v = if now >= CONCURRENT_WAITERS { more } else { fresh };
-    [v.0, v.1, v.2][k]
+/// The further overlap at end `k` (0 center, 1 low, 2 high) of waits that
+/// reach `total` at once, when `now` are in flight together already.
+fn overlap(k: usize, now: f64, total: (f64, f64, f64)) -> f64 {
+    let target = [total.0, total.1, total.2][k];
+    if now >= CONCURRENT_WAITERS {
+        (target / now).max(1.0)
+    } else {
+        target
+    }
 }
 
 fn asyncio(i: &Inputs, net: f64) -> Prediction {
-    let redo =
-        |k: usize| i.t * (1.0 - net * (1.0 - 1.0 / overlap(k, i.net_waiters, NET_OVERLAP, MORE_NET_OVERLAP)));
+    let redo = |k: usize| i.t * (1.0 - net * (1.0 - 1.0 / overlap(k, i.net_waiters, NET_OVERLAP)));
     pred(
         Strategy::Asyncio,
         i.t,
@@ -352,8 +444,10 @@ fn asyncio(i: &Inputs, net: f64) -> Prediction {
     )
 }
 
-fn batch(i: &Inputs, f: &Features, cpu: f64, ipc: f64, disk: f64) -> Prediction {
-    let pool_cpu = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share()) * cpu;
+/// `cpu_side` is the run's CPU, run-queue and GIL-wait share: the pool's
+/// dispatch threads cause their own GIL waits and queueing too.
+fn batch(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64, disk: f64) -> Prediction {
+    let pool_cpu = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share()) * cpu_side;
     let machinery = pool_cpu + ipc;
     let fsync = disk * i.fsync_share;
     let redo = |k: usize| {

@@ -67,7 +67,11 @@ fn a_program_already_using_both_cores_is_predicted_no_gain_but_native() {
     });
     assert!(speedup(&tl, Strategy::Processes) < 1.1);
     assert!(speedup(&tl, Strategy::FreeThreaded) < 1.1);
-    assert_eq!(diagnose(&tl).remedy, Strategy::Keep, "native is a ceiling, not a remedy");
+    assert_eq!(
+        diagnose(&tl).remedy,
+        Strategy::Keep,
+        "native is a ceiling, not a remedy"
+    );
 }
 
 #[test]
@@ -112,7 +116,10 @@ fn every_strategy_but_keep_gets_a_prediction_with_an_ordered_range() {
     let d = diagnose(&tl);
     assert_eq!(d.predictions.len(), 9);
     for p in &d.predictions {
-        assert!(p.low <= p.predicted_speedup && p.predicted_speedup <= p.high, "{p:?}");
+        assert!(
+            p.low <= p.predicted_speedup && p.predicted_speedup <= p.high,
+            "{p:?}"
+        );
         assert!(!p.basis.is_empty());
     }
 }
@@ -126,6 +133,7 @@ fn interpreters_are_only_worth_a_change_on_python_3_14() {
         low: 1.4,
         high: 2.0,
         basis: String::new(),
+        effort: 1,
     };
     assert!(!worth_changing_code(&p, Some("3.11.7")));
     assert!(worth_changing_code(&p, Some("3.14.1")));

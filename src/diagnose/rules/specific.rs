@@ -189,7 +189,9 @@ pub fn gil_contended(f: &Features, b: &Budget) -> Option<Decision> {
     let wanting = f
         .threads
         .iter()
-        .filter(|t| share(t.wanting_cpu_s(), t.observed_s) >= WANTING_THREAD_SHARE && t.observed_s >= 0.1)
+        .filter(|t| {
+            share(t.wanting_cpu_s(), t.observed_s) >= WANTING_THREAD_SHARE && t.observed_s >= 0.1
+        })
         .count();
     let mut evidence = vec![
         ev(
@@ -272,23 +274,69 @@ pub fn dominant(f: &Features, b: &Budget) -> Decision {
     let r = &b.run;
     let n = f.cores_available as f64;
     let families = [
-        (r.cpu() + r.gil_wait, "run_cpu_share", "share of the run's wall time on a CPU, queued for one or waiting for the GIL"),
-        (r.disk, "run_disk_share", "share of the run's wall time blocked on storage"),
-        (r.network, "run_network_share", "share of the run's wall time blocked on network sockets"),
-        (r.sleep + r.parked + r.other, "run_idle_share", "share of the run's wall time asleep, parked or waiting on nothing the program controls"),
-        (r.lock_wait, "run_lock_wait_share", "share of the run's wall time blocked on a lock another thread held"),
+        (
+            r.cpu() + r.gil_wait,
+            "run_cpu_share",
+            "share of the run's wall time on a CPU, queued for one or waiting for the GIL",
+        ),
+        (
+            r.disk,
+            "run_disk_share",
+            "share of the run's wall time blocked on storage",
+        ),
+        (
+            r.network,
+            "run_network_share",
+            "share of the run's wall time blocked on network sockets",
+        ),
+        (
+            r.sleep + r.parked + r.other,
+            "run_idle_share",
+            "share of the run's wall time asleep, parked or waiting on nothing the program controls",
+        ),
+        (
+            r.lock_wait,
+            "run_lock_wait_share",
+            "share of the run's wall time blocked on a lock another thread held",
+        ),
     ];
     let (top_i, &(top, rule, meaning)) = families
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.0.total_cmp(&b.1.0))
         .expect("non-empty");
-    let mut evidence = vec![ev(rule, top, ">=", DOMINANT_SHARE, "share", meaning)];
-    if top < DOMINANT_SHARE {
+    let runner_up = families
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != top_i)
+        .map(|(_, f)| f.0)
+        .fold(0.0, f64::max);
+    let margin_ev = ev(
+        "dominant_over_next",
+        if runner_up > 0.0 {
+            (top / runner_up).min(99.0)
+        } else {
+            99.0
+        },
+        ">=",
+        DOMINANT_MARGIN,
+        "ratio",
+        "the largest family's share over the next largest's (below it, two bounds share the run)",
+    );
+    let clear = margin_ev.passed;
+    let mut evidence = vec![
+        ev(rule, top, ">=", DOMINANT_SHARE, "share", meaning),
+        margin_ev,
+    ];
+    if top < DOMINANT_SHARE || !clear {
         for (v, r, m) in families.iter().filter(|c| c.1 != rule) {
             evidence.push(ev(r, *v, ">=", DOMINANT_SHARE, "share", m));
         }
-        return Decision { verdict: Verdict::Mixed, strength: 0.4, evidence };
+        return Decision {
+            verdict: Verdict::Mixed,
+            strength: 0.4,
+            evidence,
+        };
     }
     let strength = margin(top, DOMINANT_SHARE);
     let verdict = match top_i {
@@ -297,7 +345,14 @@ pub fn dominant(f: &Features, b: &Budget) -> Decision {
             let meaning = "cores the program used or waited for (CPU time + run-queue delay per second); parallel from 70 % of the CPUs";
             let threshold = PARALLEL_CORES_SHARE * n;
             if wanted >= threshold && n >= 2.0 {
-                evidence.push(ev("cores_wanted", wanted, ">=", threshold, "cores", meaning));
+                evidence.push(ev(
+                    "cores_wanted",
+                    wanted,
+                    ">=",
+                    threshold,
+                    "cores",
+                    meaning,
+                ));
                 Verdict::CpuParallel
             } else {
                 evidence.push(ev("cores_wanted", wanted, "<", threshold, "cores", meaning));
@@ -307,15 +362,30 @@ pub fn dominant(f: &Features, b: &Budget) -> Decision {
         1 => Verdict::IoDisk,
         2 => Verdict::IoNetwork,
         3 => {
-            let quiet = ev("cores_busy", f.cores_busy(), "<", IDLE_MAX_CORES_BUSY, "cores", "average cores the program kept busy");
+            let quiet = ev(
+                "cores_busy",
+                f.cores_busy(),
+                "<",
+                IDLE_MAX_CORES_BUSY,
+                "cores",
+                "average cores the program kept busy",
+            );
             let ok = quiet.passed;
             evidence.push(quiet);
             if !ok {
-                return Decision { verdict: Verdict::Mixed, strength: 0.4, evidence };
+                return Decision {
+                    verdict: Verdict::Mixed,
+                    strength: 0.4,
+                    evidence,
+                };
             }
             Verdict::Idle
         }
         _ => Verdict::LockContended,
     };
-    Decision { verdict, strength, evidence }
+    Decision {
+        verdict,
+        strength,
+        evidence,
+    }
 }
