@@ -88,14 +88,13 @@ pub fn profile(spec: &ProfileSpec) -> Result<ProfiledRun, Error> {
             output::to_stderr(&text::render(&report, &[]));
         }
         files.write_diagnosis(&report, true, drawn);
-        let verdict = report.diagnosis.verdict;
         let profiled = rerun::judge::Profiled {
             exit_status: timeline.meta.exit.map_or(0, |e| e.shell_status()),
             cpu_s: sampled.profiled_cpu_s,
             children: Some(rerun::judge::lasting_children(&timeline.processes)),
             written_bytes: sampled.profiled_written,
         };
-        let rec = rerun_alternatives(spec, &timeline, sampled.cores, verdict, profiled);
+        let rec = rerun_alternatives(spec, &timeline, sampled.cores, &report.diagnosis, profiled);
         if rec.interrupted {
             exit_code = 130;
         }
@@ -371,11 +370,11 @@ fn rerun_alternatives(
     spec: &ProfileSpec,
     timeline: &Timeline,
     cores: usize,
-    verdict: crate::diagnose::Verdict,
+    diagnosis: &crate::diagnose::Diagnosis,
     profiled: rerun::judge::Profiled,
 ) -> rerun::Recommendation {
     let ctx = rerun::plan::PlanContext {
-        verdict,
+        verdict: diagnosis.verdict,
         argv: match &spec.target {
             Target::Command(argv) => argv.clone(),
             _ => Vec::new(),
@@ -391,6 +390,8 @@ fn rerun_alternatives(
             _ => None,
         },
         vary: spec.rerun.vary.clone(),
+        predictions: diagnosis.predictions.clone(),
+        site: diagnosis.site.as_ref().map(|s| s.at.label()),
     };
     let settings = rerun::execute::Settings {
         runs: spec.rerun.runs.max(1),

@@ -4,14 +4,21 @@
 //! the same verdict every time. Every rule returns the evidence it used
 //! (observed value beside its threshold) so the report shows *why*.
 
+pub mod budget;
 mod caveats;
 mod competition;
 pub mod features;
+pub mod predict;
 mod rules;
 pub mod stacks;
+mod strategy;
 
+pub use budget::Budget;
 pub use features::Features;
+pub use predict::Prediction;
+pub use rules::THRESHOLDS;
 pub use stacks::HotFunction;
+pub use strategy::Strategy;
 
 use crate::timeline::Timeline;
 use serde::{Deserialize, Serialize};
@@ -132,6 +139,22 @@ pub struct Diagnosis {
     /// blocks the event loop, the hottest function. Absent without stacks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<Site>,
+    /// Where the run's wall time went, and each thread's (see `budget::Budget`).
+    #[serde(default)]
+    pub budget: Budget,
+    /// A predicted speedup for every strategy, most promising first, from
+    /// the budget (see `predict`); re-runs check the ones they can measure.
+    #[serde(default)]
+    pub predictions: Vec<Prediction>,
+    /// The remedy the predictions alone point to: the cheapest code change
+    /// predicted to gain at least 1.3x (1.1x at the pessimistic end), else
+    /// `keep`. Re-runs may overrule it (`recommendation`).
+    #[serde(default = "keep")]
+    pub remedy: Strategy,
+}
+
+fn keep() -> Strategy {
+    Strategy::Keep
 }
 
 /// A place in the program and why it matters.
@@ -160,11 +183,11 @@ impl Site {
 fn site_of(verdict: Verdict, f: &Features) -> Option<Site> {
     let py = f.py.as_ref()?;
     let (state, at) = match verdict {
-        Verdict::GilContended => ("gil-wait", py.hottest("gil-wait")),
+        Verdict::GilContended => ("gil-wait", py.hottest_own("gil-wait")),
         Verdict::LockContended => ("lock-wait", py.hottest("lock-wait")),
         Verdict::EventLoopBlocked => ("event-loop", py.loop_steps.first()),
         Verdict::IoDisk | Verdict::IoNetwork => ("io-wait", py.hottest("io-wait")),
-        _ => ("on-cpu", py.hottest("on-cpu")),
+        _ => ("on-cpu", py.hottest_own("on-cpu")),
     };
     Some(Site {
         state: state.to_string(),
@@ -179,7 +202,10 @@ pub fn diagnose(tl: &Timeline) -> Diagnosis {
 
 /// Diagnose from figures already computed from `tl` (the report needs them too).
 pub fn diagnose_features(tl: &Timeline, f: &Features) -> Diagnosis {
-    let decision = rules::decide(f);
+    let budget = budget::budget(tl);
+    let decision = rules::decide(f, &budget);
+    let predictions = predict::predict(tl, f, &budget);
+    let remedy = predict::remedy(&predictions, tl.meta.python_version.as_deref());
     let caveats = caveats::collect(tl, f, decision.verdict);
     let sample_factor = (f.samples as f64 / 50.0).min(1.0);
     let period = if tl.sampling.requested_rate_hz > 0.0 {
@@ -198,6 +224,9 @@ pub fn diagnose_features(tl: &Timeline, f: &Features) -> Diagnosis {
         cores_busy: f.cores_busy(),
         cores_available: f.cores_available,
         site: site_of(decision.verdict, f),
+        budget,
+        predictions,
+        remedy,
     }
 }
 

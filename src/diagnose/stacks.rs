@@ -72,6 +72,11 @@ pub struct StackFeatures {
     pub threads: BTreeMap<i32, ThreadPy>,
     /// Hottest functions by state: `on-cpu`, `gil-wait`, `lock-wait`, `io-wait`.
     pub hot: BTreeMap<String, Vec<HotFunction>>,
+    /// For `on-cpu` and `gil-wait`: the innermost frame of the program's own
+    /// code (outside the standard library and frozen importlib), which is
+    /// what a `where` line should name: the line that called `json.loads`,
+    /// not `raw_decode`.
+    pub hot_own: BTreeMap<String, Vec<HotFunction>>,
     /// The coroutine or callback an event loop thread was running when on CPU, most often first.
     pub loop_steps: Vec<HotFunction>,
     /// Per event-loop thread: how long it spent inside loop steps.
@@ -126,6 +131,7 @@ impl StackFeatures {
         }
         let mut f = StackFeatures::default();
         let mut counts: BTreeMap<&str, HashMap<&Frame, u64>> = BTreeMap::new();
+        let mut own_counts: BTreeMap<&str, HashMap<&Frame, u64>> = BTreeMap::new();
         let mut loop_counts: HashMap<&Frame, u64> = HashMap::new();
         let mut open: HashMap<i32, OpenStep> = HashMap::new();
         for s in &tl.samples {
@@ -139,9 +145,11 @@ impl StackFeatures {
                     .stack
                     .map(|id| tl.stacks.frames_of(id))
                     .unwrap_or_default();
+                // A loop method on the stack (not the module's own import,
+                // which a program importing asyncio also shows once).
                 let in_loop = frames
                     .iter()
-                    .any(|f| f.file.ends_with("asyncio/base_events.py"));
+                    .any(|f| f.file.ends_with("asyncio/base_events.py") && f.name != "<module>");
                 if in_loop || f.loops.contains_key(&t.tid) {
                     let lf = f.loops.entry(t.tid).or_default();
                     lf.observed_s += s.interval_s;
@@ -193,9 +201,26 @@ impl StackFeatures {
                 if let Some(fr) = frame {
                     *counts.entry(kind).or_default().entry(fr).or_default() += 1;
                 }
+                if matches!(kind, "on-cpu" | "gil-wait")
+                    && let Some(own) = tl
+                        .stacks
+                        .frames_of(id)
+                        .into_iter()
+                        .rev()
+                        .find(|f| !f.is_stdlib())
+                {
+                    *own_counts.entry(kind).or_default().entry(own).or_default() += 1;
+                }
                 if kind == "on-cpu" {
                     f.cpu_samples += 1;
-                    if leaf.is_some_and(|l| l.is_pool_machinery()) {
+                    // A thread "on CPU" without the GIL whose innermost frame
+                    // is locking code (`threading`, `queue`, a semaphore) is
+                    // inside a C-level acquire or retaking the GIL: a hand-off,
+                    // not dispatch work (pipe reads and writes without the
+                    // GIL are real IPC work and still count).
+                    let handoff = t.py == Some(PyState::NativeNogil)
+                        && leaf.is_some_and(|l| l.is_sync_machinery());
+                    if leaf.is_some_and(|l| l.is_pool_machinery()) && !handoff {
                         f.pool_cpu_samples += 1;
                     }
                     if let Some(step) = loop_step(&tl.stacks.frames_of(id)) {
@@ -210,6 +235,10 @@ impl StackFeatures {
             }
         }
         f.hot = counts
+            .into_iter()
+            .map(|(k, c)| (k.to_string(), top(c)))
+            .collect();
+        f.hot_own = own_counts
             .into_iter()
             .map(|(k, c)| (k.to_string(), top(c)))
             .collect();
@@ -250,6 +279,15 @@ impl StackFeatures {
     /// The hottest function of one kind, if any.
     pub fn hottest(&self, kind: &str) -> Option<&HotFunction> {
         self.hot.get(kind).and_then(|v| v.first())
+    }
+
+    /// The hottest place in the program's own code for one kind, falling
+    /// back to the hottest frame of any code.
+    pub fn hottest_own(&self, kind: &str) -> Option<&HotFunction> {
+        self.hot_own
+            .get(kind)
+            .and_then(|v| v.first())
+            .or_else(|| self.hottest(kind))
     }
 }
 

@@ -6,19 +6,19 @@ use crate::timeline::*;
 
 /// A thread's behaviour at every tick of a synthetic run.
 #[derive(Clone)]
-struct Pattern {
-    pid: i32,
-    state: ThreadState,
+pub(crate) struct Pattern {
+    pub(crate) pid: i32,
+    pub(crate) state: ThreadState,
     /// CPU seconds per second of wall time.
-    cpu: f64,
-    syscall: Option<&'static str>,
-    futex: Option<FutexSite>,
-    waits_on: Option<Resource>,
-    switches_per_s: u64,
-    futex_addr: Option<u64>,
+    pub(crate) cpu: f64,
+    pub(crate) syscall: Option<&'static str>,
+    pub(crate) futex: Option<FutexSite>,
+    pub(crate) waits_on: Option<Resource>,
+    pub(crate) switches_per_s: u64,
+    pub(crate) futex_addr: Option<u64>,
 }
 
-fn thread(state: ThreadState, cpu: f64) -> Pattern {
+pub(crate) fn thread(state: ThreadState, cpu: f64) -> Pattern {
     Pattern {
         pid: 100,
         state,
@@ -33,7 +33,7 @@ fn thread(state: ThreadState, cpu: f64) -> Pattern {
 
 /// 200 ticks of 10 ms on `cores` CPUs, each thread following its pattern
 /// (a pattern list per tick-parity lets threads alternate).
-fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -> Timeline {
+pub(crate) fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -> Timeline {
     let dt = 0.01;
     let samples = (0..200)
         .map(|i| {

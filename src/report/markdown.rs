@@ -72,6 +72,7 @@ pub fn render_report(report: &Report) -> Vec<u8> {
         }
         s.push('\n');
     }
+    s.push_str(&super::budget::markdown(d));
     let mut shares: Vec<(&String, &f64)> =
         d.shares.iter().filter(|(_, v)| **v >= MIN_SHARE).collect();
     shares.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));

@@ -6,6 +6,7 @@
 
 pub mod bench_md;
 pub mod bench_svg;
+pub mod budget;
 pub mod flame;
 pub mod format;
 pub mod groups;

@@ -73,8 +73,8 @@ pub struct Row {
     /// For a row without timing: its status and the reason
     /// (`not comparable: …`, `failed: …`, `not measured: …`).
     pub notes: Option<String>,
-    /// The speedup a model predicted for this row's strategy (`1.8x`), when
-    /// one did; filled by the diagnosis' predictions, empty until then.
+    /// The speedup the diagnosis predicted for this row's strategy, with its
+    /// range (`1.84x (1.25x–1.92x)`), when it predicted one.
     pub predicted: Option<String>,
 }
 
@@ -132,7 +132,12 @@ fn row(e: &Experiment) -> Row {
         label: e.label.clone(),
         timing,
         notes,
-        predicted: None,
+        predicted: e
+            .predicted_speedup
+            .map(|c| match (e.predicted_low, e.predicted_high) {
+                (Some(lo), Some(hi)) => format!("{} ({}–{})", times(c), times(lo), times(hi)),
+                _ => times(c),
+            }),
     }
 }
 
@@ -141,16 +146,8 @@ pub fn any_predicted(rows: &[Row]) -> bool {
     rows.iter().any(|r| r.predicted.is_some())
 }
 
-/// A speedup with three significant digits at most: `0.80x`, `1.76x`, `13.7x`, `137x`.
-pub fn times(x: f64) -> String {
-    if x >= 99.95 {
-        format!("{x:.0}x")
-    } else if x >= 9.995 {
-        format!("{x:.1}x")
-    } else {
-        format!("{x:.2}x")
-    }
-}
+/// A speedup with three significant digits at most (one spelling for every format).
+pub use crate::rerun::times;
 
 /// `p = 0.35`, or `p = 0.05, the floor for 3 vs 3 runs` at the smallest p
 /// these run counts allow.

@@ -70,6 +70,7 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
             site.at.share * 100.0
         );
     }
+    s.push_str(&super::budget::text(d));
     if let Some(hot) = report.hot_functions.get("on-cpu") {
         let list = hot
             .iter()

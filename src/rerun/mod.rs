@@ -7,77 +7,22 @@
 //! strategy ([`recommend`]). The door type is [`Recommendation`], which the
 //! report carries as `recommendation`.
 
+mod advice;
 #[cfg(target_os = "linux")]
 pub mod execute;
 pub mod judge;
 #[cfg(target_os = "linux")]
 pub mod measure;
+/// A speedup with sensible precision (`1.76x`, `13.7x`, `137x`).
+pub use advice::times;
 pub mod plan;
 pub mod recommend;
 pub mod stats;
 
 use serde::{Deserialize, Serialize};
 
-/// A way of running the work. The spelling is a public contract
-/// (`recommendation.strategy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Strategy {
-    /// The current way is as good as anything measured.
-    Keep,
-    /// A thread pool (for waiting, or GIL-releasing native work).
-    Threads,
-    /// An asyncio event loop (many waits, one thread).
-    Asyncio,
-    /// A process pool: one interpreter (and GIL) per worker.
-    Processes,
-    /// Python 3.14's `InterpreterPoolExecutor`: one GIL per subinterpreter.
-    Interpreters,
-    /// A free-threaded Python build (no GIL).
-    FreeThreaded,
-    /// Native code (Rust/C, SIMD) for the hot loop.
-    Native,
-    /// Bigger tasks: `chunksize` or batching for many tiny tasks.
-    Batch,
-    /// Hold the contended lock for less time (or split it).
-    ShrinkLock,
-    /// Move CPU work out of the event loop (`loop.run_in_executor`).
-    Offload,
-}
-
-impl Strategy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::Keep => "keep",
-            Strategy::Threads => "threads",
-            Strategy::Asyncio => "asyncio",
-            Strategy::Processes => "processes",
-            Strategy::Interpreters => "interpreters",
-            Strategy::FreeThreaded => "free-threaded",
-            Strategy::Native => "native",
-            Strategy::Batch => "batch",
-            Strategy::ShrinkLock => "shrink-lock",
-            Strategy::Offload => "offload",
-        }
-    }
-
-    /// A strategy word as users and `--vary` values spell it.
-    pub fn parse(word: &str) -> Option<Strategy> {
-        Some(match word {
-            "keep" => Strategy::Keep,
-            "threads" | "thread" => Strategy::Threads,
-            "asyncio" | "async" => Strategy::Asyncio,
-            "processes" | "process" => Strategy::Processes,
-            "interpreters" | "interpreter" | "subinterpreters" => Strategy::Interpreters,
-            "free-threaded" => Strategy::FreeThreaded,
-            "native" => Strategy::Native,
-            "batch" | "chunksize" => Strategy::Batch,
-            "shrink-lock" => Strategy::ShrinkLock,
-            "offload" => Strategy::Offload,
-            _ => return None,
-        })
-    }
-}
+use crate::diagnose::Prediction;
+pub use crate::diagnose::Strategy;
 
 /// What the re-runs measured and what to do.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -104,6 +49,13 @@ pub struct Recommendation {
     /// The parallel fraction that speedup implies (Amdahl's law), 0–1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel_fraction: Option<f64>,
+    /// The diagnosis's prediction for the recommended strategy (for an
+    /// unmeasured recommendation, the only figure there is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Prediction>,
+    /// How well the predictions matched the experiments that measured them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction_check: Option<PredictionCheck>,
     /// Every experiment, ranked by median wall time (as-is first).
     pub experiments: Vec<Experiment>,
     /// Strategies that were considered but not measured, and why.
@@ -209,6 +161,29 @@ pub struct Experiment {
     pub replacement: Option<String>,
     /// The command line of this experiment.
     pub command: Vec<String>,
+    /// The diagnosis's predicted speedup for this experiment's strategy, ×.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_speedup: Option<f64>,
+    /// Its pessimistic and optimistic ends, ×.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_high: Option<f64>,
+}
+
+/// Predicted against measured, over the experiments that measured a
+/// predicted strategy (native ceilings of built-in workloads left out: the
+/// native prediction is a ceiling, not a forecast).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PredictionCheck {
+    /// Experiments paired with a prediction.
+    pub pairs: usize,
+    /// Median of |ln(predicted ÷ measured speedup)|: 0.22 is about ±25 %.
+    pub median_abs_log_error: f64,
+    /// Pairs whose measured speedup fell within ±25 % of the prediction.
+    pub within_25_percent: usize,
+    /// Pairs whose measured speedup fell inside the predicted low–high range.
+    pub within_range: usize,
 }
 
 impl Experiment {
@@ -241,6 +216,9 @@ impl Experiment {
             replaced: None,
             replacement: None,
             command,
+            predicted_speedup: None,
+            predicted_low: None,
+            predicted_high: None,
         }
     }
 
@@ -284,10 +262,16 @@ pub struct NotMeasured {
 pub fn rerun(ctx: &plan::PlanContext, settings: &execute::Settings) -> Recommendation {
     let (planned, not_measured) = plan::plan(ctx);
     let outcome = execute::execute(&planned, settings);
+    let judgement = recommend::Judgement {
+        verdict: ctx.verdict,
+        cores: ctx.cores,
+        runs: settings.runs,
+        predictions: &ctx.predictions,
+        python_version: ctx.python_version.as_deref(),
+        site: ctx.site.as_deref(),
+    };
     recommend::recommend(
-        ctx.verdict,
-        ctx.cores,
-        settings.runs,
+        &judgement,
         outcome.experiments,
         not_measured,
         outcome.warnings,

@@ -42,6 +42,11 @@ pub struct PlanContext {
     pub workload: Option<WorkloadSpec>,
     /// `--vary key=v1,v2` axes and the command template they fill.
     pub vary: Vec<(String, Vec<String>)>,
+    /// The diagnosis's predicted speedups, which the experiments check.
+    pub predictions: Vec<crate::diagnose::Prediction>,
+    /// The code the verdict is about (`function (file:line)`), for the
+    /// change an unmeasured recommendation names.
+    pub site: Option<String>,
 }
 
 /// One planned experiment.
@@ -404,6 +409,8 @@ mod tests {
             python_version: Some("3.11.7".into()),
             workload: None,
             vary: Vec::new(),
+            predictions: Vec::new(),
+            site: None,
         }
     }
 

@@ -1,12 +1,15 @@
 //! From measured experiments to one recommendation sentence.
 //!
 //! The recommendation is the fastest alternative whose win over as-is is
-//! significant and at least [`MIN_GAIN`]; otherwise the verdict's own remedy
-//! when it needs a code change (`shrink-lock`, `offload`, labelled not
-//! measured); otherwise `keep`.
+//! significant and at least [`MIN_GAIN`]; otherwise the cheapest remedy the
+//! diagnosis predicts to gain (see `diagnose::predict::worth_changing_code`)
+//! that could not be measured without a code change, labelled `measured:
+//! false` with its predicted speedup, the line to change and how to confirm
+//! it; otherwise `keep` — prediction and measurement agree that nothing
+//! beats as-is.
 
-use super::{Experiment, NotMeasured, Recommendation, Strategy, stats};
-use crate::diagnose::Verdict;
+use super::{Experiment, NotMeasured, Recommendation, Strategy, advice, stats};
+use crate::diagnose::{Prediction, Verdict};
 
 /// A win smaller than this is not worth a code change.
 pub const MIN_GAIN: f64 = 1.10;
@@ -53,11 +56,36 @@ pub fn explain_failure(swap: Option<&str>, status: i32, stderr: &str) -> String 
     }
 }
 
-/// What the experiments mean, as one recommendation.
+/// What the diagnosis knew when the re-runs began.
+pub struct Judgement<'a> {
+    pub verdict: Verdict,
+    pub cores: usize,
+    /// Runs per experiment asked for (`--runs`).
+    pub runs: usize,
+    /// The diagnosis's predictions, most promising first.
+    pub predictions: &'a [Prediction],
+    /// The profiled Python's version, which decides what it can adopt.
+    pub python_version: Option<&'a str>,
+    /// The code the verdict is about (`function (file:line)`), when known.
+    pub site: Option<&'a str>,
+}
+
+/// Whether an experiment measured a strategy that can be recommended (not
+/// the as-is or pinned reference runs, not a native ceiling of a built-in
+/// workload: its headline is the best Python-level way).
+fn candidate(e: &Experiment) -> bool {
+    e.kind != "as-is"
+        && e.kind != "core-count"
+        && e.has_timing()
+        && e.strategy.is_some()
+        && !(e.kind == "workload" && e.strategy == Some(Strategy::Native))
+}
+
+/// What the experiments mean, as one recommendation: the measured winner
+/// when one is significant; else the cheapest remedy predicted to pay that
+/// could not be measured here, labelled so; else `keep`.
 pub fn recommend(
-    verdict: Verdict,
-    cores: usize,
-    runs: usize,
+    j: &Judgement,
     mut experiments: Vec<Experiment>,
     not_measured: Vec<NotMeasured>,
     warnings: Vec<String>,
@@ -73,25 +101,20 @@ pub fn recommend(
         _ => None,
     };
     let parallel_fraction =
-        parallel_speedup.and_then(|s| stats::amdahl_parallel_fraction(s, cores as f64));
-    // Rank: as-is first, then by median wall time, unmeasured last.
-    if experiments.len() > 1 {
-        experiments[1..].sort_by(|a, b| match (a.median_s, b.median_s) {
-            (Some(x), Some(y)) => x.total_cmp(&y),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => a.label.cmp(&b.label),
-        });
+        parallel_speedup.and_then(|s| stats::amdahl_parallel_fraction(s, j.cores as f64));
+    for e in experiments.iter_mut() {
+        let p = e
+            .strategy
+            .and_then(|s| j.predictions.iter().find(|p| p.strategy == s));
+        e.predicted_speedup = p.map(|p| p.predicted_speedup);
+        e.predicted_low = p.map(|p| p.low);
+        e.predicted_high = p.map(|p| p.high);
     }
+    rank(&mut experiments);
+    let prediction_check = advice::check_predictions(&experiments);
     let best = experiments
         .iter()
-        .filter(|e| {
-            e.kind != "as-is"
-                && e.kind != "core-count"
-                && e.strategy.is_some()
-                && e.status == super::Status::Measured
-        })
-        .filter(|e| e.significant && e.speedup.is_some_and(|s| s >= MIN_GAIN))
+        .filter(|e| candidate(e) && e.significant && e.speedup.is_some_and(|s| s >= MIN_GAIN))
         .max_by(|a, b| {
             a.speedup
                 .unwrap_or(0.0)
@@ -99,73 +122,90 @@ pub fn recommend(
         })
         .cloned();
     let asis_median = asis.as_ref().and_then(|a| a.median_s);
-    let (strategy, measured, speedup, significant, sentence) = match best {
-        Some(b) => {
-            let s = b.strategy.unwrap_or(Strategy::Keep);
-            let gain = b.speedup.unwrap_or(1.0);
-            let sentence = format!(
-                "{}: {:.2}x faster than as-is ({} vs {} median of {} runs, significant). {}",
-                s.as_str(),
-                gain,
-                secs(b.median_s),
-                secs(asis_median),
-                b.runs.len(),
-                change(&b, cores)
-            );
-            (s, true, Some(gain), true, sentence)
-        }
-        None => {
-            let remedy = not_measured.iter().find(|n| {
-                matches!(
-                    (verdict, n.strategy),
-                    (Verdict::LockContended, Strategy::ShrinkLock)
-                        | (Verdict::EventLoopBlocked, Strategy::Offload)
-                )
-            });
-            match remedy {
-                Some(n) => (
-                    n.strategy,
-                    false,
-                    None,
-                    false,
-                    format!("{} (not measured): {}.", n.strategy.as_str(), n.reason),
-                ),
-                None => {
-                    let why = if experiments.iter().any(|e| {
-                        e.kind != "as-is" && e.kind != "core-count" && e.median_s.is_some()
-                    }) {
-                        "no alternative measured here was significantly faster"
-                    } else {
-                        "no alternative could be measured for this program"
-                    };
-                    (
-                        Strategy::Keep,
-                        asis_median.is_some(),
-                        None,
-                        false,
-                        format!(
-                            "keep: {why}{}.",
-                            parallel_note(parallel_speedup, parallel_fraction, cores)
-                        ),
-                    )
-                }
-            }
-        }
-    };
-    Recommendation {
-        strategy,
-        measured,
-        sentence,
-        speedup,
-        significant,
-        runs_per_experiment: runs,
-        ideal_speedup: cores as f64,
+    let native_ceiling = experiments
+        .iter()
+        .filter(|e| e.kind == "workload" && e.strategy == Some(Strategy::Native))
+        .filter_map(|e| e.speedup.map(|s| (s, e.label.clone())))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let mut rec = Recommendation {
+        strategy: Strategy::Keep,
+        measured: asis_median.is_some(),
+        sentence: String::new(),
+        speedup: None,
+        significant: false,
+        prediction: None,
+        runs_per_experiment: j.runs,
+        ideal_speedup: j.cores as f64,
         parallel_speedup,
         parallel_fraction,
-        experiments,
-        not_measured,
-        warnings,
+        prediction_check,
+        experiments: Vec::new(),
+        not_measured: Vec::new(),
+        warnings: Vec::new(),
         interrupted,
+    };
+    if let Some(b) = best {
+        let s = b.strategy.unwrap_or(Strategy::Keep);
+        let gain = b.speedup.unwrap_or(1.0);
+        rec.sentence = format!(
+            "{}: {} faster than as-is ({} vs {} median of {} runs, significant). {}{}",
+            s.as_str(),
+            advice::times(gain),
+            secs(b.median_s),
+            secs(asis_median),
+            b.runs.len(),
+            change(&b, j.cores),
+            native_ceiling
+                .map(|(x, l)| format!(" Native ceiling: {} ({l}).", advice::times(x)))
+                .unwrap_or_default()
+        );
+        rec.strategy = s;
+        rec.measured = true;
+        rec.speedup = Some(gain);
+        rec.significant = true;
+        rec.prediction = j.predictions.iter().find(|p| p.strategy == s).cloned();
+    } else if let Some(p) = advice::unmeasured_remedy(j, &experiments) {
+        rec.strategy = p.strategy;
+        rec.measured = false;
+        rec.sentence = advice::unmeasured_sentence(j, p, &experiments);
+        rec.prediction = Some(p.clone());
+    } else {
+        let asis_lost = asis
+            .as_ref()
+            .filter(|a| !a.comparable)
+            .and_then(|a| a.not_comparable.clone());
+        let why = if let Some(reason) = asis_lost {
+            format!(
+                "the re-runs did not reproduce the profiled run ({reason}), so nothing could be compared, and no code change is predicted to gain 1.3x"
+            )
+        } else if experiments
+            .iter()
+            .any(|e| candidate(e) && e.median_s.is_some())
+        {
+            "no alternative measured here was significantly faster, and no code change is predicted to gain 1.3x".to_string()
+        } else {
+            "no alternative could be measured for this program, and no code change is predicted to gain 1.3x".to_string()
+        };
+        rec.sentence = format!(
+            "keep: {why}{}.",
+            parallel_note(parallel_speedup, parallel_fraction, j.cores)
+        );
+    }
+    rec.experiments = experiments;
+    rec.not_measured = not_measured;
+    rec.warnings = warnings;
+    rec
+}
+
+/// As-is first, then by median wall time, unmeasured last.
+fn rank(experiments: &mut [Experiment]) {
+    if experiments.len() > 1 {
+        experiments[1..].sort_by(|a, b| match (a.median_s, b.median_s) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.label.cmp(&b.label),
+        });
     }
 }
 
@@ -176,7 +216,8 @@ fn secs(v: Option<f64>) -> String {
 fn parallel_note(speedup: Option<f64>, fraction: Option<f64>, cores: usize) -> String {
     match (speedup, fraction) {
         (Some(s), Some(p)) => format!(
-            "; it gets {s:.2}x from {cores} CPUs over one (parallel fraction {:.0} %)",
+            "; it gets {} from {cores} CPUs over one (parallel fraction {:.0} %)",
+            advice::times(s),
             p * 100.0
         ),
         _ => String::new(),
@@ -193,6 +234,11 @@ fn change(e: &Experiment, cores: usize) -> String {
     let what = e.replaced.clone().unwrap_or_else(|| "the executor".into());
     if e.kind == "vary" || e.kind == "workload" {
         return format!("Use {}.", e.label);
+    }
+    // A swap that says what it put in place (`Parallel(n_jobs=2,
+    // backend='loky')`, `Pool(2)`) is the change itself.
+    if let Some(new) = &e.replacement {
+        return format!("Replace `{what}`{at} with `{new}`.");
     }
     match e.strategy {
         Some(Strategy::Processes) => {
@@ -249,6 +295,9 @@ mod tests {
         let base: Vec<f64> = v[0].runs.iter().map(|r| r.wall_s).collect();
         for e in v.iter_mut().skip(1) {
             let t: Vec<f64> = e.runs.iter().map(|r| r.wall_s).collect();
+            if t.is_empty() {
+                continue;
+            }
             let c = stats::compare(&base, &t).unwrap();
             e.speedup = Some(c.speedup);
             e.significant = c.significant;
@@ -256,8 +305,30 @@ mod tests {
         v
     }
 
+    fn prediction(s: Strategy, c: f64, low: f64, high: f64) -> Prediction {
+        Prediction {
+            strategy: s,
+            predicted_speedup: c,
+            low,
+            high,
+            basis: "test".into(),
+            effort: s.effort(),
+        }
+    }
+
+    fn judge<'a>(verdict: Verdict, predictions: &'a [Prediction]) -> Judgement<'a> {
+        Judgement {
+            verdict,
+            cores: 2,
+            runs: 3,
+            predictions,
+            python_version: Some("3.11.7"),
+            site: Some("spin (app.py:21)"),
+        }
+    }
+
     #[test]
-    fn a_significant_swap_is_recommended_with_the_code_change() {
+    fn a_significant_swap_is_recommended_with_the_code_change_and_checks_its_prediction() {
         let v = with_stats(vec![
             exp("as-is", "as-is", None, &[8.05, 8.12, 8.30]),
             exp("pinned to 1 CPU", "core-count", None, &[8.0, 8.1, 8.2]),
@@ -268,10 +339,9 @@ mod tests {
                 &[4.15, 4.21, 4.40],
             ),
         ]);
+        let preds = [prediction(Strategy::Processes, 1.9, 1.4, 2.0)];
         let r = recommend(
-            Verdict::GilContended,
-            2,
-            3,
+            &judge(Verdict::GilContended, &preds),
             v,
             Vec::new(),
             Vec::new(),
@@ -293,10 +363,13 @@ mod tests {
             r.experiments[1].label, "processes (swap)",
             "ranked by median"
         );
+        assert_eq!(r.experiments[1].predicted_speedup, Some(1.9));
+        let check = r.prediction_check.expect("one pair");
+        assert_eq!((check.pairs, check.within_25_percent), (1, 1));
     }
 
     #[test]
-    fn an_insignificant_win_means_keep() {
+    fn an_insignificant_win_and_nothing_predicted_means_keep() {
         let v = with_stats(vec![
             exp("as-is", "as-is", None, &[4.0, 4.2, 4.4]),
             exp(
@@ -306,7 +379,14 @@ mod tests {
                 &[3.9, 4.3, 4.5],
             ),
         ]);
-        let r = recommend(Verdict::CpuParallel, 2, 3, v, Vec::new(), Vec::new(), false);
+        let preds = [prediction(Strategy::Processes, 1.02, 0.9, 1.05)];
+        let r = recommend(
+            &judge(Verdict::CpuParallel, &preds),
+            v,
+            Vec::new(),
+            Vec::new(),
+            false,
+        );
         assert_eq!(r.strategy, Strategy::Keep);
         assert!(
             r.sentence
@@ -317,16 +397,94 @@ mod tests {
     }
 
     #[test]
-    fn a_lock_needs_a_code_change_and_says_it_is_not_measured() {
-        let v = with_stats(vec![exp("as-is", "as-is", None, &[1.0, 1.1, 1.2])]);
-        let not = vec![NotMeasured {
-            strategy: Strategy::ShrinkLock,
-            reason: "hold it shorter".into(),
-        }];
-        let r = recommend(Verdict::LockContended, 2, 3, v, not, Vec::new(), false);
-        assert_eq!(r.strategy, Strategy::ShrinkLock);
+    fn a_remedy_that_needs_a_code_change_is_recommended_from_its_prediction() {
+        // Bare threads under the GIL: nothing to swap, so the processes swap
+        // did not apply; the prediction still stands.
+        let mut na = exp("processes (swap)", "swap", Some(Strategy::Processes), &[]);
+        na.status = super::super::Status::NotApplicable;
+        na.median_s = None;
+        na.error = Some("no executor created by the program's code".into());
+        let v = with_stats(vec![exp("as-is", "as-is", None, &[1.0, 1.1, 1.2]), na]);
+        let preds = [
+            prediction(Strategy::Processes, 1.9, 1.4, 2.0),
+            prediction(Strategy::Native, 8.0, 1.0, 40.0),
+        ];
+        let r = recommend(
+            &judge(Verdict::GilContended, &preds),
+            v,
+            Vec::new(),
+            Vec::new(),
+            false,
+        );
+        assert_eq!(r.strategy, Strategy::Processes);
         assert!(!r.measured);
-        assert!(r.sentence.contains("not measured"));
+        assert!(
+            r.sentence.contains("not measured; predicted 1.90x"),
+            "{}",
+            r.sentence
+        );
+        assert!(r.sentence.contains("`spin (app.py:21)`"), "{}", r.sentence);
+        assert!(r.sentence.contains("no executor created"), "{}", r.sentence);
+        assert_eq!(
+            r.prediction.as_ref().map(|p| p.strategy),
+            Some(Strategy::Processes)
+        );
+    }
+
+    #[test]
+    fn a_measurement_that_refutes_the_prediction_wins_over_it() {
+        let v = with_stats(vec![
+            exp("as-is", "as-is", None, &[4.0, 4.1, 4.2]),
+            exp(
+                "processes (swap)",
+                "swap",
+                Some(Strategy::Processes),
+                &[4.0, 4.1, 4.3],
+            ),
+        ]);
+        let preds = [prediction(Strategy::Processes, 1.9, 1.4, 2.0)];
+        let r = recommend(
+            &judge(Verdict::GilContended, &preds),
+            v,
+            Vec::new(),
+            Vec::new(),
+            false,
+        );
+        assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
+        let check = r.prediction_check.expect("one pair");
+        assert_eq!(check.within_25_percent, 0);
+    }
+
+    #[test]
+    fn a_workload_headline_is_python_level_with_the_native_ceiling_beside_it() {
+        let v = with_stats(vec![
+            exp("as-is (threads)", "as-is", None, &[4.0, 4.1, 4.2]),
+            exp(
+                "processes (workload)",
+                "workload",
+                Some(Strategy::Processes),
+                &[2.2, 2.3, 2.4],
+            ),
+            exp(
+                "native-parallel (workload)",
+                "workload",
+                Some(Strategy::Native),
+                &[0.1, 0.1, 0.1],
+            ),
+        ]);
+        let r = recommend(
+            &judge(Verdict::GilContended, &[]),
+            v,
+            Vec::new(),
+            Vec::new(),
+            false,
+        );
+        assert_eq!(r.strategy, Strategy::Processes, "{}", r.sentence);
+        assert!(
+            r.sentence.contains("Native ceiling: 41.0x"),
+            "{}",
+            r.sentence
+        );
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub fn render(
     );
     sections::header(&mut s, report);
     sections::evidence(&mut s, report);
+    super::budget::html(&mut s, d);
     sections::site_and_hot(&mut s, report);
     sections::caveats(&mut s, report);
     sections::reruns(&mut s, report);
@@ -175,6 +176,11 @@ svg.chart text { font-family: system-ui, Arial, sans-serif; font-size: 11px; fil
 svg.chart .lbl { text-anchor: end; }
 svg.chart .tick { text-anchor: middle; }
 img.flame { display: block; width: 100%; height: auto; border: 1px solid #ddd; }
+.bar { display: flex; width: 100%; min-width: 200px; height: 14px; background: #f3f3f3; print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+.bar span { display: block; height: 100%; }
+table.budget td:nth-child(2) { width: 45%; }
+p.legend span { margin-right: 10px; white-space: nowrap; font-size: .88em; }
+p.legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; vertical-align: -1px; print-color-adjust: exact; -webkit-print-color-adjust: exact; }
 @page { margin: 14mm; }
 @media print {
   body { font-size: 10.5pt; }

@@ -1,0 +1,290 @@
+//! Building the budget from a timeline: per-thread exact splits, and the run
+//! budget charged along the threads that gate the end of the run.
+
+use super::{Budget, GATING_MIN_SHARE, Judge, MAX_THREADS, Part, Shares, ThreadBudget, part_of};
+use crate::timeline::{OffCpuReason, ThreadOffCpu, ThreadState, Timeline};
+use std::collections::BTreeMap;
+
+type Seconds = [f64; 12];
+
+/// The off-CPU parts, among which a thread's wait seconds are split.
+const WAIT_PARTS: [Part; 8] = [
+    Part::GilWait,
+    Part::LockWait,
+    Part::Disk,
+    Part::Network,
+    Part::Ipc,
+    Part::Sleep,
+    Part::Parked,
+    Part::Other,
+];
+
+#[derive(Default)]
+struct ThreadAcc {
+    pid: i32,
+    observed_s: f64,
+    cpu_s: f64,
+    run_delay_s: f64,
+    /// Of `run_delay_s`, the part while the program's own runnable threads
+    /// did not outnumber the cores: other programs held them.
+    preempted_s: f64,
+    /// Sampled wall time per part.
+    sampled: Seconds,
+}
+
+/// The budget of a recorded run.
+pub fn budget(tl: &Timeline) -> Budget {
+    let judge = Judge::new(tl);
+    let main = main_thread(tl);
+    let mut acc: BTreeMap<i32, ThreadAcc> = BTreeMap::new();
+    let mut run: Seconds = [0.0; 12];
+    let mut charged: BTreeMap<i32, f64> = BTreeMap::new();
+    let mut wall_s = 0.0;
+    let cores = tl.meta.cores_available.max(1);
+    for s in &tl.samples {
+        let w = s.interval_s;
+        wall_s += w;
+        // Other programs, not the program's own threads, kept a runnable
+        // thread off the CPU when its runnable threads fit on the cores.
+        let own_runnable = s
+            .threads
+            .iter()
+            .filter(|t| matches!(t.state, ThreadState::OnCpu | ThreadState::Runnable))
+            .count();
+        let others_hold_cpu = own_runnable <= cores;
+        let parts: Vec<(i32, Part)> = s
+            .threads
+            .iter()
+            .map(|t| match part_of(&judge, tl, t) {
+                Part::RunQueue if others_hold_cpu => (t.tid, Part::Preempted),
+                p => (t.tid, p),
+            })
+            .collect();
+        for (t, &(_, p)) in s.threads.iter().zip(&parts) {
+            let a = acc.entry(t.tid).or_default();
+            a.pid = t.pid;
+            a.observed_s += w;
+            a.cpu_s += t.cpu_s;
+            a.run_delay_s += t.run_delay_s;
+            if others_hold_cpu {
+                a.preempted_s += t.run_delay_s;
+            }
+            a.sampled[p as usize] += w;
+        }
+        // A main thread waking from `join`/`Future.result` that must retake
+        // the GIL still waits on the thread holding it: that thread's work.
+        let main_retaking = s.threads.iter().any(|t| {
+            Some(t.tid) == main
+                && t.py == Some(crate::timeline::PyState::GilWait)
+                && t.stack.is_some_and(|id| {
+                    tl.stacks
+                        .frames_of(id)
+                        .last()
+                        .is_some_and(|f| f.is_sync_machinery() || f.is_pool_machinery())
+                })
+        });
+        charge_tick(&parts, main, main_retaking, w, &mut run, &mut charged);
+    }
+    let perf = tl
+        .off_cpu
+        .as_ref()
+        .filter(|o| o.unavailable.is_none() && !o.threads.is_empty());
+    let names: BTreeMap<i32, &str> = tl
+        .threads
+        .iter()
+        .map(|t| (t.tid, t.name.as_str()))
+        .collect();
+    let charged_total: f64 = charged.values().sum();
+    let mut gating: Vec<i32> = charged
+        .iter()
+        .filter(|&(_, &secs)| charged_total > 0.0 && secs / charged_total >= GATING_MIN_SHARE)
+        .map(|(&tid, _)| tid)
+        .chain(main)
+        .collect();
+    gating.sort_unstable();
+    gating.dedup();
+    let mut all: Seconds = [0.0; 12];
+    let mut threads: Vec<(f64, ThreadBudget)> = acc
+        .iter()
+        .map(|(&tid, a)| {
+            let secs = exact_split(a, perf.and_then(|o| o.threads.get(&tid)));
+            for (sum, v) in all.iter_mut().zip(secs) {
+                *sum += v;
+            }
+            let tb = ThreadBudget {
+                pid: a.pid,
+                tid,
+                name: names.get(&tid).unwrap_or(&"?").to_string(),
+                wall_s: round3(a.observed_s),
+                gating: gating.contains(&tid),
+                shares: Shares::from_seconds(&secs),
+            };
+            (a.cpu_s, tb)
+        })
+        .collect();
+    threads.sort_by(|a, b| {
+        b.1.gating
+            .cmp(&a.1.gating)
+            .then(b.0.total_cmp(&a.0))
+            .then(a.1.tid.cmp(&b.1.tid))
+    });
+    let threads_omitted = threads.len().saturating_sub(MAX_THREADS);
+    Budget {
+        method: if perf.is_some() {
+            "perf-switches"
+        } else {
+            "proc-states"
+        }
+        .to_string(),
+        wall_s: round3(wall_s),
+        run: Shares::from_seconds(&run),
+        all_threads: Shares::from_seconds(&all),
+        gating_threads: gating,
+        threads: threads
+            .into_iter()
+            .take(MAX_THREADS)
+            .map(|(_, t)| t)
+            .collect(),
+        threads_omitted,
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// The main thread of the run's first process (the launched or attached one).
+fn main_thread(tl: &Timeline) -> Option<i32> {
+    let root = tl.processes.first()?.pid;
+    tl.samples
+        .iter()
+        .any(|s| s.threads.iter().any(|t| t.tid == root))
+        .then_some(root)
+}
+
+/// Charge one tick of the run's wall time: to the main thread's own part, or,
+/// while it waits for others (or before it exists), to the threads that were
+/// doing something, equally; when nobody was, to what the others were doing.
+fn charge_tick(
+    parts: &[(i32, Part)],
+    main: Option<i32>,
+    main_retaking: bool,
+    w: f64,
+    run: &mut Seconds,
+    charged: &mut BTreeMap<i32, f64>,
+) {
+    let own = parts.iter().find(|(tid, _)| Some(*tid) == main);
+    if let Some(&(tid, p)) = own
+        && !p.delegates()
+        && !main_retaking
+    {
+        run[p as usize] += w;
+        *charged.entry(tid).or_default() += w;
+        return;
+    }
+    let others: Vec<&(i32, Part)> = parts.iter().filter(|(t, _)| Some(*t) != main).collect();
+    let active: Vec<&(i32, Part)> = others
+        .iter()
+        .copied()
+        .filter(|(_, p)| p.is_active())
+        .collect();
+    let chosen = if active.is_empty() { others } else { active };
+    if chosen.is_empty() {
+        if let Some(&(tid, p)) = own {
+            run[p as usize] += w;
+            *charged.entry(tid).or_default() += w;
+        }
+        return;
+    }
+    let each = w / chosen.len() as f64;
+    for &&(tid, p) in &chosen {
+        run[p as usize] += each;
+        *charged.entry(tid).or_default() += each;
+    }
+}
+
+/// A thread's wall time in seconds per part: CPU and run-queue seconds from
+/// `schedstat` (exact), the rest split in the proportions of perf's off-CPU
+/// seconds by reason when recorded, else of the sampled wait states.
+fn exact_split(a: &ThreadAcc, perf: Option<&ThreadOffCpu>) -> Seconds {
+    let obs = a.observed_s;
+    let cpu = a.cpu_s.clamp(0.0, obs);
+    let rq = a.run_delay_s.clamp(0.0, obs - cpu);
+    let waits = (obs - cpu - rq).max(0.0);
+    let mut out: Seconds = [0.0; 12];
+    let (py, native) = (
+        a.sampled[Part::CpuPython as usize],
+        a.sampled[Part::CpuNative as usize],
+    );
+    if py + native > 0.0 {
+        out[Part::CpuPython as usize] = cpu * py / (py + native);
+        out[Part::CpuNative as usize] = cpu * native / (py + native);
+    } else {
+        out[Part::CpuNative as usize] = cpu;
+    }
+    let others = if a.run_delay_s > 0.0 {
+        rq * (a.preempted_s / a.run_delay_s).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    out[Part::RunQueue as usize] = rq - others;
+    out[Part::Preempted as usize] = others;
+    let weights = match perf {
+        Some(o) => perf_weights(o, &a.sampled),
+        None => {
+            let mut w: Seconds = [0.0; 12];
+            for p in WAIT_PARTS {
+                w[p as usize] = a.sampled[p as usize];
+            }
+            w
+        }
+    };
+    let total: f64 = weights.iter().sum();
+    if total > 0.0 {
+        for p in WAIT_PARTS {
+            out[p as usize] = waits * weights[p as usize] / total;
+        }
+    } else {
+        out[Part::Other as usize] = waits;
+    }
+    out
+}
+
+/// Exact off-CPU seconds by reason, mapped to parts. A futex wait (`lock`)
+/// is split between the GIL, locks and parking as the sampled states split
+/// it, a `poll` among the kinds of descriptor the samples saw; preemption is
+/// left out (the run-queue seconds are already exact).
+fn perf_weights(o: &ThreadOffCpu, sampled: &Seconds) -> Seconds {
+    let mut w: Seconds = [0.0; 12];
+    let mut spread = |secs: f64, among: &[Part], default: Part| {
+        let total: f64 = among.iter().map(|&p| sampled[p as usize]).sum();
+        if total > 0.0 {
+            for &p in among {
+                w[p as usize] += secs * sampled[p as usize] / total;
+            }
+        } else {
+            w[default as usize] += secs;
+        }
+    };
+    for (&reason, &secs) in &o.off_cpu_s {
+        match reason {
+            OffCpuReason::Lock => spread(
+                secs,
+                &[Part::GilWait, Part::LockWait, Part::Parked, Part::Ipc],
+                Part::LockWait,
+            ),
+            OffCpuReason::Disk => spread(secs, &[Part::Disk], Part::Disk),
+            OffCpuReason::Sleep => spread(secs, &[Part::Sleep], Part::Sleep),
+            OffCpuReason::Net => spread(secs, &[Part::Network], Part::Network),
+            OffCpuReason::Poll => spread(
+                secs,
+                &[Part::Network, Part::Ipc, Part::Sleep, Part::Other],
+                Part::Other,
+            ),
+            OffCpuReason::Pipe | OffCpuReason::Child => spread(secs, &[Part::Ipc], Part::Ipc),
+            OffCpuReason::Other => spread(secs, &[Part::Other], Part::Other),
+            OffCpuReason::Preempted => {}
+        }
+    }
+    w
+}

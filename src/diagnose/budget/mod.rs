@@ -1,0 +1,358 @@
+//! The wall-time budget: where every second of every thread went, and where
+//! the seconds that decide when the run ends went.
+//!
+//! Each thread-moment is put in one [`Part`]. Python stacks split on-CPU time
+//! into interpreting (GIL held) and native code (GIL released), and a futex
+//! wait into the GIL, a lock held by another thread, or a thread **parked**
+//! on its own condition (`join`, `Event.wait`, `queue.get`,
+//! `Future.result`: the innermost frame is the standard library's waiting
+//! code). The sampled states only give the *proportions* of a thread's
+//! off-CPU time; its CPU and run-queue seconds are the kernel's exact
+//! `schedstat` figures, and where perf recorded context switches, the exact
+//! off-CPU seconds by reason set the proportions instead (`method`).
+//!
+//! A busy helper thread does not make a program CPU-bound, so the verdict
+//! reads the **run** budget: the main thread's own time, except that while
+//! it waits for others (parked, waiting for a child or on a pipe) each tick
+//! is charged to what the threads doing something were doing then. Those
+//! threads gate the end of the run and are listed in `gating_threads`.
+
+use super::features::CONTENDED_SWITCHES_PER_S;
+use crate::timeline::{FutexSite, PyState, Resource, ThreadSample, ThreadState, Timeline};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A thread counts as gating when at least this share of the run budget was
+/// charged to it.
+pub const GATING_MIN_SHARE: f64 = 0.05;
+
+/// At most this many threads are listed one by one (a 1 000-thread program
+/// would otherwise make the report mostly budget rows).
+pub const MAX_THREADS: usize = 40;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Where a moment of wall time went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Part {
+    CpuPython,
+    CpuNative,
+    RunQueue,
+    Preempted,
+    GilWait,
+    LockWait,
+    Disk,
+    Network,
+    Ipc,
+    Sleep,
+    Parked,
+    Other,
+}
+
+impl Part {
+    pub const ALL: [Part; 12] = [
+        Part::CpuPython,
+        Part::CpuNative,
+        Part::RunQueue,
+        Part::Preempted,
+        Part::GilWait,
+        Part::LockWait,
+        Part::Disk,
+        Part::Network,
+        Part::Ipc,
+        Part::Sleep,
+        Part::Parked,
+        Part::Other,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Waiting for other threads or processes: the time is theirs.
+    fn delegates(self) -> bool {
+        matches!(self, Part::Parked | Part::Ipc | Part::Other)
+    }
+
+    /// Doing or wanting something itself (not waiting for others, not asleep).
+    /// A thread preempted by other programs wanted the CPU: it counts.
+    fn is_active(self) -> bool {
+        !matches!(self, Part::Parked | Part::Ipc | Part::Other | Part::Sleep)
+    }
+}
+
+/// Shares of wall time, summing to 1 (the field names are the report's keys).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct Shares {
+    /// On a CPU running Python: holding the GIL (or a Python thread seen
+    /// running without stacks).
+    pub cpu_python: f64,
+    /// On a CPU in native code: the GIL released (hashlib, zlib, numpy), or
+    /// a program that is not Python.
+    pub cpu_native: f64,
+    /// Runnable, waiting for a CPU while the program's own runnable threads
+    /// outnumbered the cores (the kernel's run-queue delay).
+    pub run_queue: f64,
+    /// Runnable, waiting for a CPU that *other programs* held (the program's
+    /// own runnable threads did not outnumber the cores): time the machine
+    /// took, not a bound of the program. The verdict and the predictions
+    /// read the run without it (`Shares::quiet`).
+    pub preempted: f64,
+    /// Waiting to take the GIL.
+    pub gil_wait: f64,
+    /// Blocked on a lock another thread holds (`threading.Lock`, a mutex).
+    pub lock_wait: f64,
+    /// Blocked on storage.
+    pub disk: f64,
+    /// Blocked on a network socket.
+    pub network: f64,
+    /// Waiting on a pipe, a unix socket, a shared-memory semaphore or a child
+    /// process: on other processes.
+    pub ipc: f64,
+    /// Sleeping on a timer.
+    pub sleep: f64,
+    /// Parked on its own condition: `join`, `Event.wait`, `queue.get`,
+    /// `Future.result` — waiting for other threads, or for work.
+    pub parked: f64,
+    /// Anything else (terminals, signals, unclassified waits).
+    pub other: f64,
+}
+
+impl Shares {
+    pub fn get(&self, p: Part) -> f64 {
+        self.as_array()[p.index()]
+    }
+
+    fn as_array(&self) -> [f64; 12] {
+        [
+            self.cpu_python,
+            self.cpu_native,
+            self.run_queue,
+            self.preempted,
+            self.gil_wait,
+            self.lock_wait,
+            self.disk,
+            self.network,
+            self.ipc,
+            self.sleep,
+            self.parked,
+            self.other,
+        ]
+    }
+
+    /// Shares from seconds per part (all zero when there is no time).
+    fn from_seconds(s: &[f64; 12]) -> Shares {
+        let total: f64 = s.iter().sum();
+        let f = |p: Part| {
+            if total > 0.0 {
+                round4(s[p.index()] / total)
+            } else {
+                0.0
+            }
+        };
+        Shares {
+            cpu_python: f(Part::CpuPython),
+            cpu_native: f(Part::CpuNative),
+            run_queue: f(Part::RunQueue),
+            preempted: f(Part::Preempted),
+            gil_wait: f(Part::GilWait),
+            lock_wait: f(Part::LockWait),
+            disk: f(Part::Disk),
+            network: f(Part::Network),
+            ipc: f(Part::Ipc),
+            sleep: f(Part::Sleep),
+            parked: f(Part::Parked),
+            other: f(Part::Other),
+        }
+    }
+
+    /// The run as it would be on a quiet machine: without the time other
+    /// programs held the cores, the other parts scaled back to sum to 1.
+    pub fn quiet(&self) -> Shares {
+        let keep = 1.0 - self.preempted;
+        if keep <= 0.0 || self.preempted <= 0.0 {
+            return Shares {
+                preempted: 0.0,
+                ..*self
+            };
+        }
+        let mut secs = self.as_array();
+        secs[Part::Preempted.index()] = 0.0;
+        Shares::from_seconds(&secs)
+    }
+
+    /// Time on a CPU or queued for one.
+    pub fn cpu(&self) -> f64 {
+        self.cpu_python + self.cpu_native + self.run_queue
+    }
+
+    /// Sum of every part (1 ± rounding; 0 for an empty budget).
+    pub fn total(&self) -> f64 {
+        self.as_array().iter().sum()
+    }
+}
+
+fn round4(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
+}
+
+/// One thread's wall time, split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ThreadBudget {
+    pub pid: i32,
+    pub tid: i32,
+    /// Thread name when first seen.
+    pub name: String,
+    /// Seconds this thread was observed (its wall time within the run).
+    pub wall_s: f64,
+    /// Whether this thread gates the end of the run (see `gating_threads`).
+    pub gating: bool,
+    /// Its wall time by part, summing to 1.
+    pub shares: Shares,
+}
+
+/// The wall-time budget of the run and of each thread.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Budget {
+    /// How off-CPU seconds were split: `perf-switches` (exact seconds per
+    /// reason from context-switch records) or `proc-states` (proportions of
+    /// the sampled /proc states). CPU and run-queue seconds are exact either way.
+    pub method: String,
+    /// Wall time the run budget covers, seconds.
+    pub wall_s: f64,
+    /// The run's wall time by part: the main thread's own time, and while it
+    /// waited for other threads or processes, theirs. Sums to 1.
+    pub run: Shares,
+    /// All threads' time together (thread-seconds), by part. Sums to 1.
+    pub all_threads: Shares,
+    /// Thread ids that gate the end of the run: the main thread, and those
+    /// charged at least 5 % of the run budget while it waited for them.
+    pub gating_threads: Vec<i32>,
+    /// The threads, gating ones first, then by CPU time; at most
+    /// [`MAX_THREADS`] (see `threads_omitted`).
+    pub threads: Vec<ThreadBudget>,
+    /// Threads not listed in `threads` (a program with very many threads).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub threads_omitted: usize,
+}
+
+/// Tells contended lock waits from parked ones, and Python from native code,
+/// per thread-moment.
+struct Judge {
+    /// Processes running Python: read by py-spy, or named `python*` (a run
+    /// without stacks still runs Python there, GIL and all).
+    python_pids: BTreeSet<i32>,
+    /// (pid, futex address) → threads seen waiting on it.
+    waiters: BTreeMap<(i32, u64), BTreeSet<i32>>,
+    have_addresses: bool,
+    /// Threads woken often enough to be handing a lock around.
+    busy_switchers: BTreeSet<i32>,
+}
+
+impl Judge {
+    fn new(tl: &Timeline) -> Judge {
+        let mut waiters: BTreeMap<(i32, u64), BTreeSet<i32>> = BTreeMap::new();
+        let mut switches: BTreeMap<i32, (u64, f64)> = BTreeMap::new();
+        let mut have_addresses = false;
+        for s in &tl.samples {
+            for t in &s.threads {
+                have_addresses |= t.futex_addr.is_some();
+                if let (ThreadState::LockWait, Some(a)) = (t.state, t.futex_addr)
+                    && t.futex != Some(FutexSite::Interpreter)
+                {
+                    waiters.entry((t.pid, a)).or_default().insert(t.tid);
+                }
+                let e = switches.entry(t.tid).or_default();
+                e.0 = e.0.saturating_add(t.vol_switches);
+                e.1 += s.interval_s;
+            }
+        }
+        let busy_switchers = switches
+            .into_iter()
+            .filter(|(_, (n, secs))| *secs > 0.0 && *n as f64 / secs >= CONTENDED_SWITCHES_PER_S)
+            .map(|(tid, _)| tid)
+            .collect();
+        let python_pids = tl
+            .processes
+            .iter()
+            .filter(|p| p.name.starts_with("python"))
+            .map(|p| p.pid)
+            .chain(
+                tl.stack_sampling
+                    .iter()
+                    .flat_map(|s| s.python_pids.iter().copied()),
+            )
+            .collect();
+        Judge {
+            python_pids,
+            waiters,
+            have_addresses,
+            busy_switchers,
+        }
+    }
+
+    /// Lock wait, parked, GIL wait or IPC, for a thread blocked on a futex.
+    fn part(&self, tl: &Timeline, t: &ThreadSample) -> Part {
+        if t.futex == Some(FutexSite::Interpreter) || t.py == Some(PyState::GilWait) {
+            return Part::GilWait;
+        }
+        // With a stack: the standard library's waiting code innermost means
+        // the thread waits on a condition of its own; the program's own frame
+        // innermost means it called a C-level `acquire` on a lock held elsewhere.
+        let leaf_is_waiting = t.stack.map(|id| {
+            tl.stacks
+                .frames_of(id)
+                .last()
+                .is_some_and(|f| f.is_sync_machinery() || f.is_pool_machinery())
+        });
+        if t.futex == Some(FutexSite::Shared) {
+            return if leaf_is_waiting == Some(false) {
+                Part::LockWait
+            } else {
+                Part::Ipc
+            };
+        }
+        let shared = t
+            .futex_addr
+            .and_then(|a| self.waiters.get(&(t.pid, a)))
+            .is_some_and(|w| w.len() >= 2);
+        match leaf_is_waiting {
+            Some(true) => Part::Parked,
+            Some(false) => Part::LockWait,
+            None if shared => Part::LockWait,
+            None if !self.have_addresses && self.busy_switchers.contains(&t.tid) => Part::LockWait,
+            None => Part::Parked,
+        }
+    }
+}
+
+/// The part of one thread-moment, from its sampled state.
+fn part_of(judge: &Judge, tl: &Timeline, t: &ThreadSample) -> Part {
+    match t.state {
+        ThreadState::OnCpu => match t.py {
+            Some(PyState::NativeNogil) => Part::CpuNative,
+            Some(_) => Part::CpuPython,
+            None if judge.python_pids.contains(&t.pid) => Part::CpuPython,
+            None => Part::CpuNative,
+        },
+        ThreadState::Runnable => Part::RunQueue,
+        ThreadState::LockWait => judge.part(tl, t),
+        ThreadState::DiskWait => Part::Disk,
+        ThreadState::NetWait => Part::Network,
+        ThreadState::Sleep => Part::Sleep,
+        ThreadState::ChildWait => Part::Ipc,
+        ThreadState::Other => match t.waits_on {
+            Some(Resource::Pipe | Resource::UnixSocket) => Part::Ipc,
+            _ => Part::Other,
+        },
+    }
+}
+
+mod build;
+pub use build::budget;
+
+#[cfg(test)]
+mod tests;

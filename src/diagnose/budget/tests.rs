@@ -1,0 +1,111 @@
+//! The budget on synthetic runs: shares sum to one, and the run budget
+//! follows the threads that gate the end of the run.
+
+use super::*;
+use crate::diagnose::tests::{thread, timeline};
+use crate::timeline::{FutexSite, ProcessInfo, Resource, ThreadState};
+
+fn with_root(mut tl: Timeline) -> Timeline {
+    tl.processes = vec![ProcessInfo {
+        pid: 100,
+        ppid: 1,
+        name: "python3".into(),
+        cmdline: Vec::new(),
+        first_seen_s: 0.0,
+        last_seen_s: 2.0,
+        peak_rss_bytes: 0,
+        read_bytes: 0,
+        write_bytes: 0,
+    }];
+    // The synthetic helper numbers threads pid * 100 + k: make thread 0 the main thread.
+    for s in &mut tl.samples {
+        if let Some(t) = s.threads.first_mut() {
+            t.tid = 100;
+        }
+    }
+    tl
+}
+
+fn sums_to_one(s: &Shares) -> bool {
+    (s.total() - 1.0).abs() <= 0.01
+}
+
+#[test]
+fn a_main_thread_parked_on_its_workers_is_charged_to_what_they_do() {
+    let tl = with_root(timeline(2, |_| {
+        let mut main = thread(ThreadState::LockWait, 0.0);
+        main.futex = Some(FutexSite::Heap);
+        main.futex_addr = Some(0x1000);
+        vec![
+            main,
+            thread(ThreadState::OnCpu, 1.0),
+            thread(ThreadState::OnCpu, 1.0),
+        ]
+    }));
+    let b = budget(&tl);
+    assert!(b.run.cpu() > 0.95, "{:?}", b.run);
+    assert_eq!(b.gating_threads.len(), 3, "{:?}", b.gating_threads);
+    let main = b
+        .threads
+        .iter()
+        .find(|t| t.tid == 100)
+        .expect("main listed");
+    assert!(main.shares.parked > 0.95, "{main:?}");
+    for t in &b.threads {
+        assert!(sums_to_one(&t.shares), "{t:?}");
+    }
+    assert!(sums_to_one(&b.run) && sums_to_one(&b.all_threads));
+}
+
+#[test]
+fn a_busy_helper_does_not_make_a_waiting_program_cpu_bound() {
+    let tl = with_root(timeline(2, |_| {
+        let mut main = thread(ThreadState::NetWait, 0.0);
+        main.syscall = Some("recvfrom");
+        main.waits_on = Some(Resource::InetSocket);
+        vec![main, thread(ThreadState::OnCpu, 1.0)]
+    }));
+    let b = budget(&tl);
+    assert!(b.run.network > 0.95, "{:?}", b.run);
+    assert!(
+        b.all_threads.cpu() > 0.4,
+        "the helper is busy: {:?}",
+        b.all_threads
+    );
+    assert_eq!(b.gating_threads, vec![100]);
+    assert_eq!(
+        crate::diagnose::diagnose(&tl).verdict,
+        crate::diagnose::Verdict::IoNetwork
+    );
+}
+
+#[test]
+fn threads_that_only_wait_for_work_make_an_idle_run() {
+    let tl = with_root(timeline(2, |_| {
+        let parked = || {
+            let mut t = thread(ThreadState::LockWait, 0.0);
+            t.futex = Some(FutexSite::Heap);
+            t
+        };
+        let mut main = thread(ThreadState::Sleep, 0.0);
+        main.syscall = Some("clock_nanosleep");
+        vec![main, parked(), parked(), parked()]
+    }));
+    let b = budget(&tl);
+    assert!(b.run.sleep + b.run.parked > 0.95, "{:?}", b.run);
+    assert_eq!(
+        crate::diagnose::diagnose(&tl).verdict,
+        crate::diagnose::Verdict::Idle
+    );
+}
+
+#[test]
+fn exact_cpu_seconds_set_the_on_cpu_share_whatever_the_samples_say() {
+    // Seen running at every tick, but with only half a core of CPU time: the
+    // other half is waiting (here: in the states it was never sampled in).
+    let tl = timeline(1, |_| vec![thread(ThreadState::OnCpu, 0.5)]);
+    let b = budget(&tl);
+    let t = &b.threads[0];
+    assert!((t.shares.cpu() - 0.5).abs() < 0.01, "{:?}", t.shares);
+    assert!(sums_to_one(&t.shares));
+}

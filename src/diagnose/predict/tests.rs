@@ -1,0 +1,141 @@
+//! Predictions on synthetic runs whose best remedy is not in doubt.
+
+use crate::diagnose::tests::{thread, timeline};
+use crate::diagnose::{Strategy, diagnose};
+use crate::timeline::{FutexSite, Resource, ThreadState};
+
+/// Mark the synthetic process as a Python interpreter (its CPU is then
+/// Python CPU, as for a real `python3` without stacks).
+fn python(mut tl: crate::timeline::Timeline) -> crate::timeline::Timeline {
+    tl.processes = vec![crate::timeline::ProcessInfo {
+        pid: 100,
+        ppid: 1,
+        name: "python3".into(),
+        cmdline: Vec::new(),
+        first_seen_s: 0.0,
+        last_seen_s: 2.0,
+        peak_rss_bytes: 0,
+        read_bytes: 0,
+        write_bytes: 0,
+    }];
+    tl
+}
+
+fn first(tl: &crate::timeline::Timeline) -> (Strategy, f64) {
+    let d = diagnose(tl);
+    let p = &d.predictions[0];
+    (p.strategy, p.predicted_speedup)
+}
+
+fn speedup(tl: &crate::timeline::Timeline, s: Strategy) -> f64 {
+    diagnose(tl)
+        .predictions
+        .iter()
+        .find(|p| p.strategy == s)
+        .map(|p| p.predicted_speedup)
+        .expect("every strategy is predicted")
+}
+
+#[test]
+fn four_threads_sharing_one_gil_on_two_cores_gain_about_two_from_processes() {
+    let tl = python(timeline(2, |i| {
+        (0..4)
+            .map(|k| {
+                if k == i % 4 {
+                    thread(ThreadState::OnCpu, 1.0)
+                } else {
+                    let mut t = thread(ThreadState::LockWait, 0.0);
+                    t.futex = Some(FutexSite::Interpreter);
+                    t
+                }
+            })
+            .collect()
+    }));
+    let (s, x) = first(&tl);
+    assert_eq!(s, Strategy::Processes);
+    assert!((1.7..=2.0).contains(&x), "{x}");
+    assert!(speedup(&tl, Strategy::Threads) < 1.1);
+    assert_eq!(diagnose(&tl).remedy, Strategy::Processes);
+}
+
+#[test]
+fn a_program_already_using_both_cores_is_predicted_no_gain_but_native() {
+    let tl = timeline(2, |_| {
+        let mut b = thread(ThreadState::OnCpu, 1.0);
+        b.pid = 101;
+        vec![thread(ThreadState::OnCpu, 1.0), b]
+    });
+    assert!(speedup(&tl, Strategy::Processes) < 1.1);
+    assert!(speedup(&tl, Strategy::FreeThreaded) < 1.1);
+    assert_eq!(
+        diagnose(&tl).remedy,
+        Strategy::Keep,
+        "native is a ceiling, not a remedy"
+    );
+}
+
+#[test]
+fn one_thread_waiting_on_sockets_gains_from_overlapping_waits() {
+    let tl = timeline(2, |_| {
+        let mut t = thread(ThreadState::NetWait, 0.05);
+        t.syscall = Some("recvfrom");
+        t.waits_on = Some(Resource::InetSocket);
+        vec![t]
+    });
+    let d = diagnose(&tl);
+    assert_eq!(d.remedy, Strategy::Threads);
+    assert!(speedup(&tl, Strategy::Threads) >= 3.0);
+    assert!(speedup(&tl, Strategy::Asyncio) >= 3.0);
+    assert!(speedup(&tl, Strategy::Processes) < 1.1);
+}
+
+#[test]
+fn threads_queueing_on_one_lock_are_told_to_shrink_it() {
+    let tl = timeline(2, |i| {
+        (0..3)
+            .map(|k| {
+                if k == i % 3 {
+                    thread(ThreadState::OnCpu, 1.0)
+                } else {
+                    let mut t = thread(ThreadState::LockWait, 0.0);
+                    t.futex = Some(FutexSite::Heap);
+                    t.futex_addr = Some(0xbeef);
+                    t
+                }
+            })
+            .collect()
+    });
+    let d = diagnose(&tl);
+    assert_eq!(d.remedy, Strategy::ShrinkLock, "{:?}", d.predictions);
+    assert!(speedup(&tl, Strategy::ShrinkLock) >= 1.5);
+}
+
+#[test]
+fn every_strategy_but_keep_gets_a_prediction_with_an_ordered_range() {
+    let tl = timeline(2, |_| vec![thread(ThreadState::OnCpu, 1.0)]);
+    let d = diagnose(&tl);
+    assert_eq!(d.predictions.len(), 9);
+    for p in &d.predictions {
+        assert!(
+            p.low <= p.predicted_speedup && p.predicted_speedup <= p.high,
+            "{p:?}"
+        );
+        assert!(!p.basis.is_empty());
+    }
+}
+
+#[test]
+fn interpreters_are_only_worth_a_change_on_python_3_14() {
+    use crate::diagnose::predict::worth_changing_code;
+    let p = crate::diagnose::Prediction {
+        strategy: Strategy::Interpreters,
+        predicted_speedup: 1.9,
+        low: 1.4,
+        high: 2.0,
+        basis: String::new(),
+        effort: 1,
+    };
+    assert!(!worth_changing_code(&p, Some("3.11.7")));
+    assert!(worth_changing_code(&p, Some("3.14.1")));
+    assert!(!worth_changing_code(&p, None));
+}

@@ -1,0 +1,158 @@
+//! The words of a recommendation that rests on a prediction, and the check
+//! of predictions against what the experiments measured.
+//!
+//! A remedy the re-runs could not try (bare `threading.Thread`s have no
+//! executor to swap, a sequential loop has nothing to parallelise, a lock
+//! or an event loop needs its code changed) is still the answer when the
+//! diagnosis predicts it pays: the report names it as `measured: false`,
+//! with the predicted range, the code to change and how to confirm it,
+//! instead of falling back to `keep` under a verdict that says otherwise.
+
+use super::{Experiment, PredictionCheck, Strategy, recommend::Judgement};
+use crate::diagnose::Prediction;
+use crate::diagnose::predict::worth_changing_code;
+
+/// A measured speedup within this factor of the prediction counts as a hit
+/// (±25 %, the bar the diagnosis is held to).
+pub const PREDICTION_TOLERANCE: f64 = 1.25;
+
+/// A speedup with sensible precision: `1.76x`, `13.7x`, `137x`.
+pub fn times(x: f64) -> String {
+    if x >= 99.95 {
+        format!("{x:.0}x")
+    } else if x >= 9.995 {
+        format!("{x:.1}x")
+    } else {
+        format!("{x:.2}x")
+    }
+}
+
+/// Whether an experiment measured `s` for real (in every round, comparable).
+fn measured(experiments: &[Experiment], s: Strategy) -> bool {
+    experiments
+        .iter()
+        .any(|e| e.strategy == Some(s) && e.has_timing() && e.median_s.is_some())
+}
+
+/// The cheapest remedy predicted to pay that no experiment measured.
+pub fn unmeasured_remedy<'a>(
+    j: &'a Judgement,
+    experiments: &[Experiment],
+) -> Option<&'a Prediction> {
+    j.predictions
+        .iter()
+        .filter(|p| worth_changing_code(p, j.python_version) && !measured(experiments, p.strategy))
+        .min_by(|a, b| {
+            a.effort
+                .cmp(&b.effort)
+                .then(b.predicted_speedup.total_cmp(&a.predicted_speedup))
+        })
+}
+
+/// "processes (not measured; predicted 1.9x, 1.4–2.0x): why. Change. Confirm."
+pub fn unmeasured_sentence(j: &Judgement, p: &Prediction, experiments: &[Experiment]) -> String {
+    let why = experiments
+        .iter()
+        .find(|e| e.strategy == Some(p.strategy) && e.error.is_some())
+        .and_then(|e| e.error.clone())
+        .unwrap_or_else(|| "no experiment can try it without a code change".to_string());
+    format!(
+        "{} (not measured; predicted {}, {}–{} — {}): {}. {} Confirm: {}",
+        p.strategy.as_str(),
+        times(p.predicted_speedup),
+        times(p.low),
+        times(p.high),
+        p.basis,
+        why.trim_end_matches('.'),
+        code_change(p.strategy, j.site, j.cores),
+        confirm(p.strategy)
+    )
+}
+
+/// The change a remedy asks for, at the code the verdict names.
+fn code_change(s: Strategy, site: Option<&str>, cores: usize) -> String {
+    let at = site.map_or("the hot code".to_string(), |s| format!("`{s}`"));
+    match s {
+        Strategy::Processes => format!(
+            "Run the work of {at} in a `concurrent.futures.ProcessPoolExecutor({cores})` (a module-level function, picklable arguments; a single loop split into independent chunks)."
+        ),
+        Strategy::Interpreters => format!(
+            "Run the work of {at} in a `concurrent.futures.InterpreterPoolExecutor({cores})` (shareable arguments)."
+        ),
+        Strategy::Threads => format!(
+            "Overlap the waits at {at}: submit them to a `concurrent.futures.ThreadPoolExecutor(8)`."
+        ),
+        Strategy::Asyncio => format!(
+            "Make the waits at {at} coroutines and run them together with `asyncio.gather`."
+        ),
+        Strategy::Batch => format!(
+            "Give each task or write at {at} more work: pass `chunksize` to the pool's `map()`, or `fsync` once per batch of writes."
+        ),
+        Strategy::ShrinkLock => format!(
+            "Hold the lock taken at {at} only around the shared state it protects; do the work outside it (or split the lock)."
+        ),
+        Strategy::Offload => format!(
+            "Move the CPU work of {at} out of the event loop: `await loop.run_in_executor(ProcessPoolExecutor(), fn, *args)`."
+        ),
+        Strategy::FreeThreaded => {
+            "Run it on a free-threaded Python (3.13t/3.14t, PYTHON_GIL=0).".to_string()
+        }
+        Strategy::Native => format!("Move the hot loop of {at} into native code (Rust/C, numpy)."),
+        Strategy::Keep => String::new(),
+    }
+}
+
+/// How to measure the change once it is made.
+fn confirm(s: Strategy) -> &'static str {
+    match s {
+        Strategy::Processes | Strategy::Interpreters | Strategy::Threads => {
+            "make the executor a flag and run `boundcheck --vary executor=threads,processes -- python3 app.py --executor {executor}`."
+        }
+        _ => {
+            "record a baseline first (`boundcheck baseline -- CMD`), make the change, then `boundcheck check --baseline boundcheck-baseline.json -- CMD`."
+        }
+    }
+}
+
+/// Predicted against measured over the experiments that carry both.
+pub fn check_predictions(experiments: &[Experiment]) -> Option<PredictionCheck> {
+    let pairs: Vec<(f64, f64, f64, f64)> = experiments
+        .iter()
+        .filter(|e| e.has_timing() && e.strategy != Some(Strategy::Native))
+        .filter_map(|e| {
+            Some((
+                e.predicted_speedup?,
+                e.speedup?,
+                e.predicted_low?,
+                e.predicted_high?,
+            ))
+        })
+        .filter(|(p, m, _, _)| *p > 0.0 && *m > 0.0)
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    let mut errors: Vec<f64> = pairs
+        .iter()
+        .map(|(p, m, _, _)| (p / m).ln().abs())
+        .collect();
+    errors.sort_by(f64::total_cmp);
+    let mid = errors.len() / 2;
+    let median = if errors.len() % 2 == 1 {
+        errors[mid]
+    } else {
+        (errors[mid - 1] + errors[mid]) / 2.0
+    };
+    Some(PredictionCheck {
+        pairs: pairs.len(),
+        median_abs_log_error: (median * 1000.0).round() / 1000.0,
+        within_25_percent: errors
+            .iter()
+            .filter(|e| **e <= PREDICTION_TOLERANCE.ln())
+            .count(),
+        within_range: pairs
+            .iter()
+            .filter(|(_, m, lo, hi)| m >= lo && m <= hi)
+            .count(),
+    })
+}
