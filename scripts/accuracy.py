@@ -39,6 +39,7 @@ SHORT = {"cpu-serial": "cs", "cpu-parallel": "cp", "gil-contended": "gil", "lock
          "event-loop-blocked": "elb", "pool-overhead": "po", "mixed": "mix"}
 # Caveats that say the sampling itself was disturbed (worth a re-record).
 DISTURBED = ("sampler-late", "cpu-competition", "thinned")
+SERVER_LIMIT_S = 6 * 3600
 RUN_TIMEOUT_S = {"no-rerun": 180, "rerun": 900}
 
 
@@ -64,6 +65,16 @@ def corpus_programs(only):
         wanted = [w for w in only.split(",") if w]
         names = [n for n in names if any(w in n for w in wanted)]
     return [(n[:-3], os.path.join(CORPUS, n)) for n in names]
+
+
+def start_slow_server():
+    """One slow server for the whole run, outside every profiled tree (see
+    fixtures/corpus/_slowserver.py): the corpus's network programs use it
+    through CORPUS_SLOW_SERVER, as they would a remote service."""
+    proc = subprocess.Popen([sys.executable, os.path.join(CORPUS, "_slowserver.py"), str(SERVER_LIMIT_S)],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    os.environ["CORPUS_SLOW_SERVER"] = "http://127.0.0.1:%d" % int(proc.stdout.readline())
+    return proc
 
 
 def start_load():
@@ -123,6 +134,34 @@ def summarise(report, no_rerun):
             "measured": rec.get("measured") if isinstance(rec, dict) else None,
             "has_predictions": isinstance(preds, list), "pairs": pairs, "caveats": caveats,
             "duration_s": report.get("duration_s")}
+
+
+def disturbance(run):
+    """Lower is quieter: sampling caveats first, then how long the run took."""
+    s = run["summary"]
+    if not s:
+        return (99, run["elapsed_s"])
+    return (sum(c in DISTURBED for c in s["caveats"]), s.get("duration_s") or run["elapsed_s"])
+
+
+def profile(args, path, out):
+    """One profiled run; with --retry-disturbed, up to N more while the sampling
+    caveats say the machine disturbed it, keeping the quietest attempt."""
+    best = None
+    for attempt in range(1 + args.retry_disturbed):
+        d = out if attempt == 0 else f"{out}-retry{attempt}"
+        os.makedirs(d, exist_ok=True)
+        status, elapsed, report = run_one(args, path, d, d + ".log")
+        run = {"status": status, "elapsed_s": round(elapsed, 2), "attempts": attempt + 1,
+               "summary": summarise(report, args.no_rerun) if report else None}
+        if best is None or disturbance(run) < disturbance(best[0]):
+            best = (run, d)
+        if disturbance(run)[0] == 0:
+            break
+        print(f"    (disturbed: {', '.join(c for c in (run['summary'] or {}).get('caveats', []) if c in DISTURBED)}"
+              f"; load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+    best[0]["attempts"] = attempt + 1
+    return best
 
 
 def pct(num, den):
@@ -197,6 +236,9 @@ def main():
     ap.add_argument("--record", metavar="DIR", help="copy each run's timeline.json to DIR/<program>.json")
     ap.add_argument("--json", metavar="FILE", help="write all results as JSON")
     ap.add_argument("--boundcheck", default=os.path.join(ROOT, "target", "release", "boundcheck"))
+    ap.add_argument("--retry-disturbed", type=int, default=0, metavar="N",
+                    help="profile a program up to N more times while its sampling caveats say the machine "
+                         "disturbed it, keeping the quietest run (for --record on a shared machine)")
     ap.add_argument("--keep", metavar="DIR", help="keep every run's output directory under DIR")
     args = ap.parse_args()
     if not os.access(args.boundcheck, os.X_OK):
@@ -207,6 +249,7 @@ def main():
     work = args.keep or tempfile.mkdtemp(prefix="bc-accuracy-")
     if args.record:
         os.makedirs(args.record, exist_ok=True)
+    server = start_slow_server()
     load = start_load() if args.load else None
     results = []
     started = time.monotonic()
@@ -220,9 +263,8 @@ def main():
                 os.makedirs(out, exist_ok=True)
                 tag = f" repeat {rep + 1}/{args.repeats}" if args.repeats > 1 else ""
                 print(f"[{i}/{len(programs)}] {name}{tag} ...", file=sys.stderr, flush=True)
-                status, elapsed, report = run_one(args, path, out, out + ".log")
-                run = {"status": status, "elapsed_s": round(elapsed, 2),
-                       "summary": summarise(report, args.no_rerun) if report else None}
+                run, out = profile(args, path, out)
+                status, elapsed = run["status"], run["elapsed_s"]
                 entry["runs"].append(run)
                 s = run["summary"] or {}
                 print(f"    -> {s.get('verdict')} (expected {header['verdict']}), "
@@ -233,6 +275,8 @@ def main():
                     shutil.copyfile(timeline, os.path.join(args.record, name + ".json"))
             results.append(entry)
     finally:
+        server.terminate()
+        server.wait()
         if load:
             os.killpg(load.pid, signal.SIGKILL)
             load.wait()
