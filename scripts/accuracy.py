@@ -116,7 +116,11 @@ def summarise(report, no_rerun):
     if isinstance(rec, dict) and rec.get("strategy"):
         got_rec, rec_source = rec["strategy"], "recommendation"
     elif no_rerun and isinstance(preds, list) and preds:
-        got_rec, rec_source = preds[0].get("strategy"), "predictions[0]"
+        # The top prediction: the highest predicted speedup (the first on a tie).
+        speed = [p.get("predicted_speedup") if isinstance(p.get("predicted_speedup"), (int, float)) else 0
+                 for p in preds]
+        top = preds[speed.index(max(speed))]
+        got_rec, rec_source = top.get("strategy"), "predictions (top)"
     pairs = []
     if isinstance(preds, list) and isinstance(rec, dict):
         by_strategy = {p.get("strategy"): p for p in preds if isinstance(p, dict)}
