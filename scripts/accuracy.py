@@ -160,7 +160,7 @@ def profile(args, path, out):
                "summary": summarise(report, args.no_rerun) if report else None}
         if best is None or disturbance(run) < disturbance(best[0]):
             best = (run, d)
-        if disturbance(run)[0] == 0:
+        if disturbance(run)[0] == 0 or attempt == args.retry_disturbed:
             break
         print(f"    (disturbed: {', '.join(c for c in (run['summary'] or {}).get('caveats', []) if c in DISTURBED)}"
               f"; load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
