@@ -28,8 +28,45 @@ struct ThreadAcc {
     /// Of `run_delay_s`, the part while the program's own runnable threads
     /// did not outnumber the cores: other programs held them.
     preempted_s: f64,
+    /// Kernel-mode CPU seconds (`stat` stime).
+    sys_s: f64,
     /// Sampled wall time per part.
     sampled: Seconds,
+}
+
+impl ThreadAcc {
+    /// The share of this thread's CPU time that is storage work: its kernel
+    /// CPU, when most of its waits are on the disk. A small write followed by
+    /// `fsync` spends much of the sync on a CPU in the filesystem (journal,
+    /// writeback) and in the run queue after each wake-up, not only in `D`:
+    /// that CPU is the disk's cost, not the program's computing.
+    fn storage_cpu_share(&self) -> f64 {
+        let waits: f64 = WAIT_PARTS.iter().map(|&p| self.sampled[p as usize]).sum();
+        let disk = self.sampled[Part::Disk as usize];
+        if waits <= 0.0 || disk / waits < STORAGE_THREAD_DISK_SHARE || self.cpu_s <= 0.0 {
+            return 0.0;
+        }
+        (self.sys_s / self.cpu_s).clamp(0.0, 1.0)
+    }
+}
+
+/// A thread whose waits are at least this much on the disk does storage
+/// work: its kernel CPU is counted as disk time (see `storage_cpu_share`).
+pub const STORAGE_THREAD_DISK_SHARE: f64 = 0.5;
+
+/// The run's seconds per part, with storage threads' kernel CPU as disk.
+fn run_seconds(run_by: &BTreeMap<(i32, Part), f64>, acc: &BTreeMap<i32, ThreadAcc>) -> Seconds {
+    let mut run: Seconds = [0.0; 12];
+    for (&(tid, p), &secs) in run_by {
+        let storage = if matches!(p, Part::CpuPython | Part::CpuNative) {
+            acc.get(&tid).map_or(0.0, ThreadAcc::storage_cpu_share)
+        } else {
+            0.0
+        };
+        run[p as usize] += secs * (1.0 - storage);
+        run[Part::Disk as usize] += secs * storage;
+    }
+    run
 }
 
 /// The budget of a recorded run.
@@ -37,7 +74,8 @@ pub fn budget(tl: &Timeline) -> Budget {
     let judge = Judge::new(tl);
     let main = main_thread(tl);
     let mut acc: BTreeMap<i32, ThreadAcc> = BTreeMap::new();
-    let mut run: Seconds = [0.0; 12];
+    // Run seconds charged to each (thread, part), resolved after the loop.
+    let mut run_by: BTreeMap<(i32, Part), f64> = BTreeMap::new();
     let mut charged: BTreeMap<i32, f64> = BTreeMap::new();
     let mut wall_s = 0.0;
     let cores = tl.meta.cores_available.max(1);
@@ -66,6 +104,7 @@ pub fn budget(tl: &Timeline) -> Budget {
             a.observed_s += w;
             a.cpu_s += t.cpu_s;
             a.run_delay_s += t.run_delay_s;
+            a.sys_s += t.sys_s;
             if others_hold_cpu {
                 a.preempted_s += t.run_delay_s;
             }
@@ -83,7 +122,7 @@ pub fn budget(tl: &Timeline) -> Budget {
                         .is_some_and(|f| f.is_sync_machinery() || f.is_pool_machinery())
                 })
         });
-        charge_tick(&parts, main, main_retaking, w, &mut run, &mut charged);
+        charge_tick(&parts, main, main_retaking, w, &mut run_by, &mut charged);
     }
     let perf = tl
         .off_cpu
@@ -137,7 +176,7 @@ pub fn budget(tl: &Timeline) -> Budget {
         }
         .to_string(),
         wall_s: round3(wall_s),
-        run: Shares::from_seconds(&run),
+        run: Shares::from_seconds(&run_seconds(&run_by, &acc)),
         all_threads: Shares::from_seconds(&all),
         gating_threads: gating,
         threads: threads
@@ -170,7 +209,7 @@ fn charge_tick(
     main: Option<i32>,
     main_retaking: bool,
     w: f64,
-    run: &mut Seconds,
+    run: &mut BTreeMap<(i32, Part), f64>,
     charged: &mut BTreeMap<i32, f64>,
 ) {
     let own = parts.iter().find(|(tid, _)| Some(*tid) == main);
@@ -178,7 +217,7 @@ fn charge_tick(
         && !p.delegates()
         && !main_retaking
     {
-        run[p as usize] += w;
+        *run.entry((tid, p)).or_default() += w;
         *charged.entry(tid).or_default() += w;
         return;
     }
@@ -191,14 +230,14 @@ fn charge_tick(
     let chosen = if active.is_empty() { others } else { active };
     if chosen.is_empty() {
         if let Some(&(tid, p)) = own {
-            run[p as usize] += w;
+            *run.entry((tid, p)).or_default() += w;
             *charged.entry(tid).or_default() += w;
         }
         return;
     }
     let each = w / chosen.len() as f64;
     for &&(tid, p) in &chosen {
-        run[p as usize] += each;
+        *run.entry((tid, p)).or_default() += each;
         *charged.entry(tid).or_default() += each;
     }
 }
@@ -216,11 +255,13 @@ fn exact_split(a: &ThreadAcc, perf: Option<&ThreadOffCpu>) -> Seconds {
         a.sampled[Part::CpuPython as usize],
         a.sampled[Part::CpuNative as usize],
     );
+    let storage = cpu * a.storage_cpu_share();
+    let computing = cpu - storage;
     if py + native > 0.0 {
-        out[Part::CpuPython as usize] = cpu * py / (py + native);
-        out[Part::CpuNative as usize] = cpu * native / (py + native);
+        out[Part::CpuPython as usize] = computing * py / (py + native);
+        out[Part::CpuNative as usize] = computing * native / (py + native);
     } else {
-        out[Part::CpuNative as usize] = cpu;
+        out[Part::CpuNative as usize] = computing;
     }
     let others = if a.run_delay_s > 0.0 {
         rq * (a.preempted_s / a.run_delay_s).clamp(0.0, 1.0)
@@ -247,6 +288,7 @@ fn exact_split(a: &ThreadAcc, perf: Option<&ThreadOffCpu>) -> Seconds {
     } else {
         out[Part::Other as usize] = waits;
     }
+    out[Part::Disk as usize] += storage;
     out
 }
 
