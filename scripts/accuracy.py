@@ -111,10 +111,13 @@ def summarise(report, no_rerun):
     """What one report.json says, in the terms the corpus is scored on."""
     diag = report.get("diagnosis") or {}
     rec = report.get("recommendation")
-    preds = report.get("predictions")
+    preds = report.get("predictions", diag.get("predictions"))
     got_rec, rec_source = None, None
     if isinstance(rec, dict) and rec.get("strategy"):
         got_rec, rec_source = rec["strategy"], "recommendation"
+    elif no_rerun and diag.get("remedy"):
+        # The diagnosis's own choice among its predictions (docs/diagnosis.md § 3).
+        got_rec, rec_source = diag["remedy"], "diagnosis.remedy"
     elif no_rerun and isinstance(preds, list) and preds:
         # The top prediction: the highest predicted speedup (the first on a tie).
         speed = [p.get("predicted_speedup") if isinstance(p.get("predicted_speedup"), (int, float)) else 0
@@ -126,7 +129,8 @@ def summarise(report, no_rerun):
         by_strategy = {p.get("strategy"): p for p in preds if isinstance(p, dict)}
         for e in rec.get("experiments") or []:
             p = by_strategy.get(e.get("strategy"))
-            if (p and e.get("status") == "measured" and isinstance(e.get("speedup"), (int, float))
+            if (p and e.get("status") == "measured" and e.get("comparable", True)
+                    and isinstance(e.get("speedup"), (int, float))
                     and isinstance(p.get("predicted_speedup"), (int, float))
                     and p["predicted_speedup"] > 0 and e["speedup"] > 0):
                 pairs.append({"strategy": e["strategy"], "label": e.get("label"),
@@ -296,7 +300,7 @@ def main():
     print()
     print("verdict accuracy:        ", pct(totals["verdict_ok"], totals["verdict_total"]))
     rec_note = "" if totals["recommendation_total"] else (
-        "  (no recommendation: re-runs off and report.json has no predictions[])")
+        "  (no recommendation: re-runs off and report.json has no diagnosis.remedy or predictions[])")
     print("recommendation accuracy: ", pct(totals["recommendation_ok"], totals["recommendation_total"]) + rec_note)
     med = totals["prediction_error_median"]
     print("prediction error:        ", "n/a (no measured experiment paired with a prediction)" if med is None
