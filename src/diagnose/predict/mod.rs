@@ -100,6 +100,8 @@ struct Inputs {
     /// Processes that each run one thread wanting a CPU: the work is already
     /// spread over processes.
     split_over: usize,
+    /// Processes with at least one thread wanting a CPU.
+    busy_processes: usize,
     /// Mean threads waiting on the network / disk when any does.
     net_waiters: f64,
     disk_waiters: f64,
@@ -164,6 +166,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         cpu_total: f.cpu_s,
         serial_cpu: pool_share * work,
         split_over,
+        busy_processes: per_process.len(),
         net_waiters,
         disk_waiters,
         fsync_share,
@@ -172,7 +175,22 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         parallel(&i, Strategy::Processes, PROCESS_START_S),
         parallel(&i, Strategy::Interpreters, INTERPRETER_START_S),
         free_threaded(&i),
-        threads(&i, r.network, r.disk, r.cpu_native),
+        {
+            // Threads overlap waits; for work spread over processes they
+            // also take the pool's IPC away (and put the work on one GIL).
+            let overlap = threads(&i, r.network, r.disk, r.cpu_native);
+            match i.busy_processes >= 2 {
+                true => {
+                    let merged = onto_threads(&i, r.cpu() + r.gil_wait + r.ipc, pool_share);
+                    if merged.predicted_speedup > overlap.predicted_speedup {
+                        merged
+                    } else {
+                        overlap
+                    }
+                }
+                false => overlap,
+            }
+        },
         asyncio(&i, r.network),
         batch(&i, f, r.cpu() + r.gil_wait, r.ipc, r.disk),
         shrink_lock(&i, r.lock_wait),
@@ -414,6 +432,30 @@ fn threads(i: &Inputs, net: f64, disk: f64, native: f64) -> Prediction {
             NET_OVERLAP.1,
             DISK_OVERLAP.1,
             native * 100.0
+        ),
+    )
+}
+
+/// A program whose CPU work already runs in several processes, moved onto
+/// threads of one process: the pool's pickling and pipes mostly go (as with
+/// `batch`), but all of the Python work then shares one GIL.
+fn onto_threads(i: &Inputs, cpu_side: f64, pool_share: f64) -> Prediction {
+    let section = (cpu_side * i.t).min(i.t);
+    let redo = |removed: f64| i.t - section + i.cpu_total * (1.0 - pool_share * removed);
+    pred(
+        Strategy::Threads,
+        i.t,
+        (
+            redo(BATCH_REMOVED.0),
+            redo(BATCH_REMOVED.1),
+            redo(BATCH_REMOVED.2),
+        ),
+        format!(
+            "the work runs in {} processes now: on threads its {:.2} s of CPU share one GIL (serial), less the pool machinery ({:.0} % of on-CPU samples, {:.0} % of it removed)",
+            i.busy_processes,
+            i.cpu_total,
+            pool_share * 100.0,
+            BATCH_REMOVED.0 * 100.0
         ),
     )
 }
