@@ -216,9 +216,17 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
     let rows = crate::report::rerun_table::rows(rec);
     // A predicted column only once predictions exist.
     let predicted = crate::report::rerun_table::any_predicted(&rows);
+    // As wide as the widest prediction (`1.95x (1.34x–2.00x)`), so columns line up.
+    let width = rows
+        .iter()
+        .filter_map(|r| r.predicted.as_deref())
+        .map(|p| p.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("predicted".len());
     let pcell = |p: Option<&str>| {
         if predicted {
-            format!("{:>9} ", p.unwrap_or(""))
+            format!("{:<width$}  ", p.unwrap_or(""))
         } else {
             String::new()
         }
@@ -257,8 +265,9 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
     }
     let _ = writeln!(
         s,
-        "  {:<30} {:>8}   {:<15} {}",
+        "  {:<30} {}{:>8}   {:<15} {}",
         format!("ideal on {} cores", rec.ideal_speedup),
+        pcell(None),
         "",
         "",
         crate::report::rerun_table::times(rec.ideal_speedup)

@@ -325,9 +325,12 @@ fn waiters(tl: &Timeline) -> (f64, f64, f64) {
 }
 
 impl Inputs {
-    /// No way of running the same CPU work ends before it fits on the cores.
+    /// No way of running the same CPU work ends before it fits on the
+    /// cores, nor gains more than the cores from spreading it.
     fn floor(&self) -> f64 {
-        (self.cpu_total / self.cores).min(self.t)
+        (self.cpu_total / self.cores)
+            .max(self.t / self.cores)
+            .min(self.t)
     }
 }
 
