@@ -339,7 +339,7 @@ fn verdict_of(
     }
     let meta = RunMeta {
         command: Vec::new(),
-        mode: "launch".into(),
+        mode: crate::timeline::RunMode::Launch.as_str().into(),
         workload: None,
         started_at: String::new(),
         duration_s: rec.duration_s,

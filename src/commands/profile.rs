@@ -17,7 +17,7 @@ use crate::sample::{self, Recording, SamplerSettings, host, perf::TreeCounters};
 use crate::spec::{ProfileSpec, Target};
 use crate::target::{self, signals};
 use crate::timeline::{
-    Counters, ExitInfo, NativeProfile, OffCpuProfile, RunMeta, Sample, Timeline,
+    Counters, ExitInfo, NativeProfile, OffCpuProfile, RunMeta, RunMode, Sample, Timeline,
 };
 use crate::workloads;
 use std::ffi::OsString;
@@ -133,7 +133,7 @@ struct Sampled {
 /// What one way of reaching the target (attach or launch) recorded.
 struct Recorded {
     rec: Recording,
-    mode: &'static str,
+    mode: RunMode,
     workload: Option<String>,
     command: Vec<String>,
     exit: Option<ExitInfo>,
@@ -185,7 +185,7 @@ fn launch_and_sample(spec: &ProfileSpec) -> Result<Sampled, Error> {
     let python_version = rec.python_exe.as_deref().and_then(host::python_version);
     let meta = RunMeta {
         command,
-        mode: mode.into(),
+        mode: mode.as_str().into(),
         workload,
         started_at,
         duration_s: rec.duration_s,
@@ -236,7 +236,7 @@ fn attach(spec: &ProfileSpec, pid: i32, on_sample: &dyn Fn(&Sample)) -> Result<R
     );
     Ok(Recorded {
         rec,
-        mode: "attach",
+        mode: RunMode::Attach,
         workload: None,
         command: vec!["attach".to_string(), pid.to_string()],
         exit: None,
@@ -344,9 +344,9 @@ fn launch(spec: &ProfileSpec, on_sample: &dyn Fn(&Sample)) -> Result<Recorded, E
     Ok(Recorded {
         rec,
         mode: if prepared.is_some() {
-            "workload"
+            RunMode::Workload
         } else {
-            "launch"
+            RunMode::Launch
         },
         workload: match &spec.target {
             Target::Workload(w) => Some(w.label()),
@@ -408,7 +408,7 @@ fn skip_reason(spec: &ProfileSpec, tl: &Timeline) -> Option<String> {
     if !spec.rerun.enabled {
         return Some("--no-rerun".into());
     }
-    if tl.meta.mode == "attach" {
+    if tl.meta.run_mode() == Some(RunMode::Attach) {
         return Some("attached to a running process, which boundcheck cannot re-run".into());
     }
     if tl.meta.interrupted {

@@ -58,12 +58,36 @@ pub struct Timeline {
     pub off_cpu: Option<OffCpuProfile>,
 }
 
+/// How a run reached its target. [`RunMeta::mode`] keeps its spelling as a
+/// string for now (the diagnosis, being rewritten, compares it as one); code
+/// that writes or tests it goes through this enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// A command launched by boundcheck.
+    Launch,
+    /// A built-in workload launched by boundcheck.
+    Workload,
+    /// A running process sampled (`--attach`): boundcheck cannot re-run it.
+    Attach,
+}
+
+impl RunMode {
+    /// The spelling in `timeline.json` and `report.json` (`mode`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Launch => "launch",
+            RunMode::Workload => "workload",
+            RunMode::Attach => "attach",
+        }
+    }
+}
+
 /// What ran and how it ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunMeta {
     /// The command as launched (argv), or `["attach", PID]` when attached.
     pub command: Vec<String>,
-    /// `launch`, `workload` or `attach`.
+    /// `launch`, `workload` or `attach` ([`RunMode::as_str`]).
     pub mode: String,
     /// Built-in workload settings when `mode == "workload"`, e.g. `cpu/threads/2/med`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,6 +113,15 @@ pub struct RunMeta {
     /// Version of the target's Python interpreter, when the tree ran Python.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python_version: Option<String>,
+}
+
+impl RunMeta {
+    /// The mode as a [`RunMode`] (`None` for a spelling this version does not know).
+    pub fn run_mode(&self) -> Option<RunMode> {
+        [RunMode::Launch, RunMode::Workload, RunMode::Attach]
+            .into_iter()
+            .find(|m| m.as_str() == self.mode)
+    }
 }
 
 /// How the target process ended, like `time` reports it.
@@ -407,4 +440,17 @@ pub struct CoreSample {
     pub iowait: f32,
     /// Time stolen by the hypervisor.
     pub steal: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunMode;
+
+    #[test]
+    fn run_modes_keep_their_report_spellings() {
+        let words: Vec<_> = [RunMode::Launch, RunMode::Workload, RunMode::Attach]
+            .map(RunMode::as_str)
+            .into();
+        assert_eq!(words, ["launch", "workload", "attach"]);
+    }
 }
