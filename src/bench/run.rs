@@ -339,7 +339,7 @@ fn verdict_of(
     }
     let meta = RunMeta {
         command: Vec::new(),
-        mode: crate::timeline::RunMode::Launch.as_str().into(),
+        mode: crate::timeline::RunMode::Launch,
         workload: None,
         started_at: String::new(),
         duration_s: rec.duration_s,

@@ -185,7 +185,7 @@ fn launch_and_sample(spec: &ProfileSpec) -> Result<Sampled, Error> {
     let python_version = rec.python_exe.as_deref().and_then(host::python_version);
     let meta = RunMeta {
         command,
-        mode: mode.as_str().into(),
+        mode,
         workload,
         started_at,
         duration_s: rec.duration_s,
@@ -408,7 +408,7 @@ fn skip_reason(spec: &ProfileSpec, tl: &Timeline) -> Option<String> {
     if !spec.rerun.enabled {
         return Some("--no-rerun".into());
     }
-    if tl.meta.run_mode() == Some(RunMode::Attach) {
+    if tl.meta.mode == RunMode::Attach {
         return Some("attached to a running process, which boundcheck cannot re-run".into());
     }
     if tl.meta.interrupted {

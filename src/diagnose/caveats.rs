@@ -1,22 +1,29 @@
 //! Caveats: computed from what the run recorded, never guessed.
 
 use super::features::Features;
-use super::{Caveat, Verdict};
+use super::{Caveat, CaveatCode, Verdict};
 use crate::timeline::Timeline;
 
-fn caveat(code: &str, message: impl Into<String>) -> Caveat {
+fn caveat(code: CaveatCode, message: impl Into<String>) -> Caveat {
     Caveat {
-        code: code.to_string(),
+        code,
         message: message.into(),
     }
 }
 
 pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
     let mut out = Vec::new();
+    sampling(tl, f, &mut out);
+    run(tl, f, verdict, &mut out);
+    out
+}
+
+/// How well the run was observed: samples, lateness, perf counters.
+fn sampling(tl: &Timeline, f: &Features, out: &mut Vec<Caveat>) {
     let s = &tl.sampling;
     if f.samples < 20 {
         out.push(caveat(
-            "few-samples",
+            CaveatCode::FewSamples,
             format!(
                 "only {} samples: the verdict rests on little data; run longer or raise --rate",
                 f.samples
@@ -25,7 +32,7 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
     }
     if tl.meta.duration_s < 1.0 {
         out.push(caveat(
-            "short-run",
+            CaveatCode::ShortRun,
             format!(
                 "the run lasted {:.2} s; start-up dominates runs this short",
                 tl.meta.duration_s
@@ -41,7 +48,7 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
     if wanted > 0 && (s.lost_samples as f64 / wanted as f64 > 0.05 || s.mean_late_s > 0.25 * period)
     {
         out.push(caveat(
-            "sampler-late",
+            CaveatCode::SamplerLate,
             format!(
                 "the sampler fell behind: {} of {} ticks lost, mean lateness {:.1} ms; lower --rate",
                 s.lost_samples,
@@ -52,8 +59,8 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
     }
     match &tl.counters {
         None => out.push(caveat(
-            "no-perf-counters",
-            if tl.meta.mode == "attach" {
+            CaveatCode::NoPerfCounters,
+            if tl.meta.mode == crate::timeline::RunMode::Attach {
                 "perf counters are not collected when attaching (they would cover only threads created after the attach)".to_string()
             } else {
                 "perf counters were not collected".to_string()
@@ -61,10 +68,10 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
         )),
         Some(c) => {
             if let Some(why) = c.unavailable.get("cycles") {
-                out.push(caveat("no-pmu", format!("no cycles/instructions counters: {why}")));
+                out.push(caveat(CaveatCode::NoPmu, format!("no cycles/instructions counters: {why}")));
             }
             if let Some(why) = c.unavailable.get("task-clock") {
-                out.push(caveat("no-perf-counters", format!("software perf counters unavailable: {why}")));
+                out.push(caveat(CaveatCode::NoPerfCounters, format!("software perf counters unavailable: {why}")));
             }
         }
     }
@@ -72,16 +79,21 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
         && perf_cpu > 1.1 * f.cpu_s + 0.1
     {
         out.push(caveat(
-            "unsampled-cpu",
+            CaveatCode::UnsampledCpu,
             format!(
                 "perf counted {perf_cpu:.2} s of CPU for the tree but the samples saw {:.2} s: processes that lived too briefly to be sampled (or ran outside the tree's /proc view) did work the verdict does not reflect",
                 f.cpu_s
             ),
         ));
     }
+}
+
+/// What the machine, the verdict and the way the run ended mean for it.
+fn run(tl: &Timeline, f: &Features, verdict: Verdict, out: &mut Vec<Caveat>) {
+    let s = &tl.sampling;
     if f.cores_available < 2 {
         out.push(caveat(
-            "single-core",
+            CaveatCode::SingleCore,
             "only one CPU is available to the target: serial and parallel CPU work look the same",
         ));
     }
@@ -92,7 +104,7 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
     };
     if delay_share > 0.15 {
         out.push(caveat(
-            "cpu-competition",
+            CaveatCode::CpuCompetition,
             super::competition::message(f, delay_share),
         ));
     }
@@ -106,21 +118,21 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
         )
     {
         out.push(caveat(
-            "os-signals-only",
+            CaveatCode::OsSignalsOnly,
             "decided from OS signals alone (futex addresses, syscalls, switch rates); Python stacks would confirm it and name the code",
         ));
     }
     if let Some(st) = &tl.stack_sampling {
         for (pid, reason) in &st.unavailable {
             out.push(caveat(
-                "no-python-stacks",
+                CaveatCode::NoPythonStacks,
                 format!("process {pid}: {reason}"),
             ));
         }
     }
     if let Some(n) = tl.sampling.ticks_per_sample {
         out.push(caveat(
-            "thinned",
+            CaveatCode::Thinned,
             format!(
                 "a long run: to bound memory each recorded sample stands for {n} ticks (sums exact, time resolution 1/{n})"
             ),
@@ -128,7 +140,7 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
     }
     if tl.meta.interrupted {
         out.push(caveat(
-            "interrupted",
+            CaveatCode::Interrupted,
             "the run was interrupted: the report covers only the part that ran",
         ));
     }
@@ -139,14 +151,14 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
         && tl.processes.iter().any(|p| p.name.starts_with("pypy"))
     {
         out.push(caveat(
-            "pypy-gil",
+            CaveatCode::PypyGil,
             "the target runs PyPy, whose GIL lives on the heap where it looks like an application lock: this lock contention may be GIL contention (Python stacks would tell them apart)",
         ));
     }
     // Key written by the live sampler (`sample::live::SYSCALL_DENIED`).
     if let Some(&n) = s.read_failures.get("syscall-denied") {
         out.push(caveat(
-            "ptrace-denied",
+            CaveatCode::PtraceDenied,
             format!(
                 "the kernel refused {n} reads of /proc/PID/syscall (no ptrace access to the target): blocked threads could not be told apart, so lock, disk and network waits count as `other`. Run boundcheck as the target's user, or as root with CAP_SYS_PTRACE (in a container: `docker run --cap-add SYS_PTRACE`)"
             ),
@@ -154,7 +166,7 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
     }
     if let Some(limit) = tl.meta.timed_out_after_s {
         out.push(caveat(
-            "timed-out",
+            CaveatCode::TimedOut,
             format!(
                 "--timeout stopped the target after {limit:.1} s: the report covers only the part that ran"
             ),
@@ -164,12 +176,11 @@ pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
         && exit.shell_status() != 0
     {
         out.push(caveat(
-            "target-failed",
+            CaveatCode::TargetFailed,
             format!(
                 "the target exited with status {}: the profile may not show its normal behaviour",
                 exit.shell_status()
             ),
         ));
     }
-    out
 }

@@ -263,39 +263,8 @@ impl Features {
                 tf.long_run_s += len;
             }
         }
-        for tf in threads.values_mut() {
-            f.thread_time_s += tf.observed_s;
-            f.cpu_s += tf.cpu_s;
-            // Saturating: a hand-edited or corrupt timeline may hold counts
-            // near u64::MAX (found by tests/readers.rs).
-            f.vol_switches = f.vol_switches.saturating_add(tf.vol_switches);
-            for (i, v) in tf.state_s.iter().enumerate() {
-                f.state_s[i] += v;
-            }
-            f.gil_wait_s += tf.gil_wait_s;
-            f.ipc_wait_s += tf.ipc_wait_s;
-            if !have_addresses && tf.switch_rate() >= CONTENDED_SWITCHES_PER_S {
-                tf.contended_lock_s = tf.app_lock_wait_s;
-            } else if tf.switch_rate() >= CONTENDED_SWITCHES_PER_S {
-                // Waiting at the same line as others *and* woken often: the
-                // lock is being handed around. Idle pool workers also wait at
-                // one line (`queue.get`) but are hardly ever woken.
-                tf.contended_lock_s += tf.same_site_lock_s;
-            }
-            f.contended_lock_s += tf.contended_lock_s;
-            f.parked_lock_s += tf.app_lock_wait_s - tf.contended_lock_s;
-        }
-        let n = tl.samples.len().max(1) as f32;
-        f.core_means = core_sums
-            .into_iter()
-            .map(|c| CoreSample {
-                user: c.user / n,
-                system: c.system / n,
-                idle: c.idle / n,
-                iowait: c.iowait / n,
-                steal: c.steal / n,
-            })
-            .collect();
+        f.sum_threads(&mut threads, have_addresses);
+        f.core_means = mean_cores(core_sums, tl.samples.len());
         f.threads = threads.into_values().collect();
         f.py = StackFeatures::from_timeline(tl);
         f
@@ -363,6 +332,51 @@ impl Features {
             0.0
         }
     }
+}
+
+impl Features {
+    /// Whole-run sums of the per-thread figures; a lock wait is contended
+    /// when others queued on the same lock, or (without addresses) when the
+    /// thread was woken often.
+    fn sum_threads(&mut self, threads: &mut BTreeMap<i32, ThreadFeatures>, have_addresses: bool) {
+        let f = self;
+        for tf in threads.values_mut() {
+            f.thread_time_s += tf.observed_s;
+            f.cpu_s += tf.cpu_s;
+            // Saturating: a hand-edited or corrupt timeline may hold counts
+            // near u64::MAX (found by tests/readers.rs).
+            f.vol_switches = f.vol_switches.saturating_add(tf.vol_switches);
+            for (i, v) in tf.state_s.iter().enumerate() {
+                f.state_s[i] += v;
+            }
+            f.gil_wait_s += tf.gil_wait_s;
+            f.ipc_wait_s += tf.ipc_wait_s;
+            if !have_addresses && tf.switch_rate() >= CONTENDED_SWITCHES_PER_S {
+                tf.contended_lock_s = tf.app_lock_wait_s;
+            } else if tf.switch_rate() >= CONTENDED_SWITCHES_PER_S {
+                // Waiting at the same line as others *and* woken often: the
+                // lock is being handed around. Idle pool workers also wait at
+                // one line (`queue.get`) but are hardly ever woken.
+                tf.contended_lock_s += tf.same_site_lock_s;
+            }
+            f.contended_lock_s += tf.contended_lock_s;
+            f.parked_lock_s += tf.app_lock_wait_s - tf.contended_lock_s;
+        }
+    }
+}
+
+/// Mean per-core split over `samples` ticks.
+fn mean_cores(sums: Vec<CoreSample>, samples: usize) -> Vec<CoreSample> {
+    let n = samples.max(1) as f32;
+    sums.into_iter()
+        .map(|c| CoreSample {
+            user: c.user / n,
+            system: c.system / n,
+            idle: c.idle / n,
+            iowait: c.iowait / n,
+            steal: c.steal / n,
+        })
+        .collect()
 }
 
 fn accumulate_cores(sums: &mut Vec<CoreSample>, cores: &[CoreSample]) {

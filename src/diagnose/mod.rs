@@ -114,9 +114,66 @@ pub struct Evidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Caveat {
     /// Stable machine name, e.g. `few-samples`, `no-pmu`.
-    pub code: String,
+    pub code: CaveatCode,
     /// What it means and, where there is one, the fix.
     pub message: String,
+}
+
+/// The caveats' machine names. The spelling is a public contract
+/// (`diagnosis.caveats[].code`, `docs/report-schema.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaveatCode {
+    FewSamples,
+    ShortRun,
+    SamplerLate,
+    NoPerfCounters,
+    NoPmu,
+    UnsampledCpu,
+    SingleCore,
+    CpuCompetition,
+    OsSignalsOnly,
+    NoPythonStacks,
+    Thinned,
+    Interrupted,
+    PypyGil,
+    PtraceDenied,
+    TimedOut,
+    TargetFailed,
+    /// A code this version does not know (a report from a newer boundcheck).
+    #[serde(other)]
+    Unknown,
+}
+
+impl CaveatCode {
+    /// The public spelling (`few-samples`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaveatCode::FewSamples => "few-samples",
+            CaveatCode::ShortRun => "short-run",
+            CaveatCode::SamplerLate => "sampler-late",
+            CaveatCode::NoPerfCounters => "no-perf-counters",
+            CaveatCode::NoPmu => "no-pmu",
+            CaveatCode::UnsampledCpu => "unsampled-cpu",
+            CaveatCode::SingleCore => "single-core",
+            CaveatCode::CpuCompetition => "cpu-competition",
+            CaveatCode::OsSignalsOnly => "os-signals-only",
+            CaveatCode::NoPythonStacks => "no-python-stacks",
+            CaveatCode::Thinned => "thinned",
+            CaveatCode::Interrupted => "interrupted",
+            CaveatCode::PypyGil => "pypy-gil",
+            CaveatCode::PtraceDenied => "ptrace-denied",
+            CaveatCode::TimedOut => "timed-out",
+            CaveatCode::TargetFailed => "target-failed",
+            CaveatCode::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for CaveatCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The answer to "what bounds this program?".

@@ -81,7 +81,7 @@ pub(crate) fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -
         schema_version: TIMELINE_SCHEMA_VERSION,
         meta: RunMeta {
             command: vec!["synthetic".into()],
-            mode: "launch".into(),
+            mode: RunMode::Launch,
             workload: None,
             started_at: "2026-01-01T00:00:00Z".into(),
             duration_s: 2.0,
@@ -150,7 +150,11 @@ fn threads_taking_turns_on_the_interpreter_futex_are_gil_contended() {
     });
     let d = diagnose(&tl);
     assert_eq!(d.verdict, Verdict::GilContended, "{:?}", d.evidence);
-    assert!(d.caveats.iter().any(|c| c.code == "os-signals-only"));
+    assert!(
+        d.caveats
+            .iter()
+            .any(|c| c.code == super::CaveatCode::OsSignalsOnly)
+    );
 }
 
 #[test]

@@ -86,7 +86,7 @@ pub fn render_report(report: &Report) -> Vec<u8> {
     if !d.caveats.is_empty() {
         let _ = writeln!(s, "<details><summary>caveats</summary>\n");
         for c in &d.caveats {
-            let _ = writeln!(s, "- {}: {}", code(&c.code), line(&c.message));
+            let _ = writeln!(s, "- {}: {}", code(c.code.as_str()), line(&c.message));
         }
         let _ = writeln!(s, "\n</details>\n");
     }

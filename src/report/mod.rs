@@ -51,7 +51,7 @@ pub struct Report {
     /// The command as launched (argv).
     pub command: Vec<String>,
     /// `launch`, `workload` or `attach`.
-    pub mode: String,
+    pub mode: crate::timeline::RunMode,
     /// Built-in workload settings, when one ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<String>,
@@ -202,7 +202,7 @@ impl Report {
             format: "boundcheck-report".into(),
             schema_version: REPORT_SCHEMA_VERSION.into(),
             command: m.command.clone(),
-            mode: m.mode.clone(),
+            mode: m.mode,
             workload: m.workload.clone(),
             started_at: m.started_at.clone(),
             duration_s: round(m.duration_s, 4),

@@ -192,69 +192,7 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
     }
 
     if let Some(w) = &ctx.workload {
-        let mut asis = Planned::new(format!("as-is ({})", w.strategy), "as-is", ctx, Vec::new());
-        asis.workload = Some(w.clone());
-        out.push(asis);
-        for s in STRATEGIES.iter().filter(|s| **s != w.strategy) {
-            let mut spec = w.clone();
-            spec.strategy = s.to_string();
-            if let (Some(py), "interpreters") = (&ctx.python_314, *s) {
-                spec.python = py.clone();
-            }
-            let mut p = Planned::new(format!("{s} (workload)"), "workload", ctx, Vec::new());
-            p.strategy = Strategy::parse(s);
-            p.workload = Some(spec);
-            out.push(p);
-        }
-        // `--python-ft` (or one found on PATH): the threads strategy with the GIL off.
-        match &ctx.python_ft {
-            Some(py) => {
-                let mut spec = w.clone();
-                spec.strategy = "threads".into();
-                spec.python = py.clone();
-                let mut p = Planned::new("free-threaded (workload)", "workload", ctx, Vec::new());
-                p.strategy = Some(Strategy::FreeThreaded);
-                p.env.push(("PYTHON_GIL".into(), "0".into()));
-                p.workload = Some(spec);
-                out.push(p);
-            }
-            None => not.push(NotMeasured {
-                strategy: Strategy::FreeThreaded,
-                reason: "no free-threaded Python found (python3.14t or python3.13t on PATH, or --python-ft PATH)".into(),
-            }),
-        }
-        if matches!(w.name.as_str(), "cpu" | "memory") {
-            // The same computation in Rust, run as a child like the rest.
-            let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("boundcheck"));
-            for s in ["native-serial", "native-parallel"] {
-                let argv: Vec<OsString> = vec![
-                    me.clone().into_os_string(),
-                    "native-workload".into(),
-                    "--workload".into(),
-                    w.name.clone().into(),
-                    "--strategy".into(),
-                    s.into(),
-                    "--workers".into(),
-                    w.workers.to_string().into(),
-                    "--size".into(),
-                    w.size.clone().into(),
-                ];
-                let mut p = Planned::new(format!("{s} (Rust)"), "workload", ctx, argv);
-                p.strategy = Some(Strategy::Native);
-                out.push(p);
-            }
-        } else {
-            not.push(NotMeasured {
-                strategy: Strategy::Native,
-                reason: format!(
-                    "the {} workload mostly waits: native code would wait just as long",
-                    w.name
-                ),
-            });
-        }
-        let first = out[0].clone();
-        push_core_count(ctx, &mut out, &first);
-        return (out, not);
+        return plan_workload(ctx, w);
     }
 
     let asis = Planned::new("as-is", "as-is", ctx, rerun_argv(&ctx.argv));
@@ -391,6 +329,76 @@ pub fn find_free_threaded(given: Option<&Path>) -> Option<PathBuf> {
         .map(Path::to_path_buf)
         .or_else(|| find_on_path("python3.14t"))
         .or_else(|| find_on_path("python3.13t"))
+}
+
+/// A built-in workload: every other strategy of it, the free-threaded and
+/// native runs of the same computation, and the core-count experiment.
+fn plan_workload(ctx: &PlanContext, w: &WorkloadSpec) -> (Vec<Planned>, Vec<NotMeasured>) {
+    let mut out = Vec::new();
+    let mut not = Vec::new();
+    let mut asis = Planned::new(format!("as-is ({})", w.strategy), "as-is", ctx, Vec::new());
+    asis.workload = Some(w.clone());
+    out.push(asis);
+    for s in STRATEGIES.iter().filter(|s| **s != w.strategy) {
+        let mut spec = w.clone();
+        spec.strategy = s.to_string();
+        if let (Some(py), "interpreters") = (&ctx.python_314, *s) {
+            spec.python = py.clone();
+        }
+        let mut p = Planned::new(format!("{s} (workload)"), "workload", ctx, Vec::new());
+        p.strategy = Strategy::parse(s);
+        p.workload = Some(spec);
+        out.push(p);
+    }
+    // `--python-ft` (or one found on PATH): the threads strategy with the GIL off.
+    match &ctx.python_ft {
+        Some(py) => {
+            let mut spec = w.clone();
+            spec.strategy = "threads".into();
+            spec.python = py.clone();
+            let mut p = Planned::new("free-threaded (workload)", "workload", ctx, Vec::new());
+            p.strategy = Some(Strategy::FreeThreaded);
+            p.env.push(("PYTHON_GIL".into(), "0".into()));
+            p.workload = Some(spec);
+            out.push(p);
+        }
+        None => not.push(NotMeasured {
+            strategy: Strategy::FreeThreaded,
+            reason: "no free-threaded Python found (python3.14t or python3.13t on PATH, or --python-ft PATH)".into(),
+        }),
+    }
+    if matches!(w.name.as_str(), "cpu" | "memory") {
+        // The same computation in Rust, run as a child like the rest.
+        let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("boundcheck"));
+        for s in ["native-serial", "native-parallel"] {
+            let argv: Vec<OsString> = vec![
+                me.clone().into_os_string(),
+                "native-workload".into(),
+                "--workload".into(),
+                w.name.clone().into(),
+                "--strategy".into(),
+                s.into(),
+                "--workers".into(),
+                w.workers.to_string().into(),
+                "--size".into(),
+                w.size.clone().into(),
+            ];
+            let mut p = Planned::new(format!("{s} (Rust)"), "workload", ctx, argv);
+            p.strategy = Some(Strategy::Native);
+            out.push(p);
+        }
+    } else {
+        not.push(NotMeasured {
+            strategy: Strategy::Native,
+            reason: format!(
+                "the {} workload mostly waits: native code would wait just as long",
+                w.name
+            ),
+        });
+    }
+    let first = out[0].clone();
+    push_core_count(ctx, &mut out, &first);
+    (out, not)
 }
 
 #[cfg(test)]

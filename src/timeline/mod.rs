@@ -58,10 +58,10 @@ pub struct Timeline {
     pub off_cpu: Option<OffCpuProfile>,
 }
 
-/// How a run reached its target. [`RunMeta::mode`] keeps its spelling as a
-/// string for now (the diagnosis, being rewritten, compares it as one); code
-/// that writes or tests it goes through this enum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a run reached its target (`mode` in `timeline.json` and
+/// `report.json`; the spelling is a public contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum RunMode {
     /// A command launched by boundcheck.
     Launch,
@@ -88,7 +88,7 @@ pub struct RunMeta {
     /// The command as launched (argv), or `["attach", PID]` when attached.
     pub command: Vec<String>,
     /// `launch`, `workload` or `attach` ([`RunMode::as_str`]).
-    pub mode: String,
+    pub mode: RunMode,
     /// Built-in workload settings when `mode == "workload"`, e.g. `cpu/threads/2/med`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<String>,
@@ -113,15 +113,6 @@ pub struct RunMeta {
     /// Version of the target's Python interpreter, when the tree ran Python.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python_version: Option<String>,
-}
-
-impl RunMeta {
-    /// The mode as a [`RunMode`] (`None` for a spelling this version does not know).
-    pub fn run_mode(&self) -> Option<RunMode> {
-        [RunMode::Launch, RunMode::Workload, RunMode::Attach]
-            .into_iter()
-            .find(|m| m.as_str() == self.mode)
-    }
 }
 
 /// How the target process ended, like `time` reports it.

@@ -51,6 +51,9 @@ pub const BATCH_REMOVED: (f64, f64, f64) = (0.8, 0.5, 0.95);
 pub const FSYNC_BATCH: (f64, f64, f64) = (8.0, 2.0, 32.0);
 /// How much faster native code runs pure-Python work (center, high).
 pub const NATIVE_FACTOR: (f64, f64) = (10.0, 50.0);
+/// A process doing at least this much CPU per second of the run shares the
+/// work (a pool worker), for the move of a process pool onto threads.
+pub const BUSY_PROCESS_CPU_SHARE: f64 = 0.05;
 /// Waiters at once above which I/O is already concurrent.
 pub const CONCURRENT_WAITERS: f64 = 1.5;
 /// A remedy is worth recommending on prediction alone from this speedup…
@@ -100,7 +103,8 @@ struct Inputs {
     /// Processes that each run one thread wanting a CPU: the work is already
     /// spread over processes.
     split_over: usize,
-    /// Processes with at least one thread wanting a CPU.
+    /// Processes doing a share of the CPU work (at least
+    /// [`BUSY_PROCESS_CPU_SHARE`] of a core).
     busy_processes: usize,
     /// Mean threads waiting on the network / disk when any does.
     net_waiters: f64,
@@ -140,6 +144,16 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
     {
         *per_process.entry(th.pid).or_default() += 1;
     }
+    // Processes doing a share of the work (a pool's workers, busy or
+    // mostly handed tiny tasks).
+    let mut cpu_by_process: BTreeMap<i32, f64> = BTreeMap::new();
+    for th in &f.threads {
+        *cpu_by_process.entry(th.pid).or_default() += th.cpu_s;
+    }
+    let busy_processes = cpu_by_process
+        .values()
+        .filter(|&&c| c >= BUSY_PROCESS_CPU_SHARE * f.span_s)
+        .count();
     let wanting: usize = per_process.values().sum();
     let split_over = if per_process.len() >= 2 && per_process.values().all(|&n| n == 1) {
         per_process.len()
@@ -166,7 +180,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         cpu_total: f.cpu_s,
         serial_cpu: pool_share * work,
         split_over,
-        busy_processes: per_process.len(),
+        busy_processes,
         net_waiters,
         disk_waiters,
         fsync_share,
@@ -177,18 +191,23 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         free_threaded(&i),
         {
             // Threads overlap waits; for work spread over processes they
-            // also take the pool's IPC away (and put the work on one GIL).
+            // also take the pool's IPC away and put the work on one GIL.
             let overlap = threads(&i, r.network, r.disk, r.cpu_native);
-            match i.busy_processes >= 2 {
-                true => {
-                    let merged = onto_threads(&i, r.cpu() + r.gil_wait + r.ipc, pool_share);
-                    if merged.predicted_speedup > overlap.predicted_speedup {
-                        merged
-                    } else {
-                        overlap
-                    }
-                }
-                false => overlap,
+            if i.busy_processes >= 2 {
+                let mut merged = onto_threads(&i, r.cpu() + r.gil_wait + r.ipc, pool_share);
+                let saved = |x: f64| i.t - i.t / x.max(0.01);
+                let after = |m: f64, o: f64| (i.t / m.max(0.01) - saved(o)).max(i.floor());
+                merged.predicted_speedup = ratio(
+                    i.t,
+                    after(merged.predicted_speedup, overlap.predicted_speedup),
+                );
+                merged.low =
+                    ratio(i.t, after(merged.low, overlap.low)).min(merged.predicted_speedup);
+                merged.high =
+                    ratio(i.t, after(merged.high, overlap.high)).max(merged.predicted_speedup);
+                merged
+            } else {
+                overlap
             }
         },
         asyncio(&i, r.network),
@@ -324,273 +343,8 @@ fn waiters(tl: &Timeline) -> (f64, f64, f64) {
     )
 }
 
-impl Inputs {
-    /// No way of running the same CPU work ends before it fits on the
-    /// cores, nor gains more than the cores from spreading it.
-    fn floor(&self) -> f64 {
-        (self.cpu_total / self.cores)
-            .max(self.t / self.cores)
-            .min(self.t)
-    }
-}
-
-/// Whether a disk wait is a flush to stable storage (`fsync`, `fdatasync`,
-/// a journal commit, a cache flush), a plain read or write, or unknown (no
-/// syscall and no kernel function could be read).
-fn flush_wait(t: &crate::timeline::ThreadSample) -> Option<bool> {
-    const FLUSH: [&str; 4] = ["sync", "submit_bio_wait", "jbd2", "flush"];
-    let is_flush = |x: &str| FLUSH.iter().any(|f| x.contains(f));
-    match (t.syscall.as_deref(), t.wchan.as_deref()) {
-        (None, None) => None,
-        (sc, wc) => Some(sc.is_some_and(is_flush) || wc.is_some_and(is_flush)),
-    }
-}
-
-/// Processes or subinterpreters: one GIL per worker.
-fn parallel(i: &Inputs, s: Strategy, start: (f64, f64)) -> Prediction {
-    if i.split_over >= 2 {
-        return pred(
-            s,
-            i.t,
-            (i.t, i.t, i.t),
-            format!(
-                "the CPU work already runs in {} processes, one busy thread each: nothing left to take off one GIL",
-                i.split_over
-            ),
-        );
-    }
-    let m = if i.k >= 2.0 {
-        i.k.min(i.cores)
-    } else {
-        i.cores
-    };
-    let serial = i.serial_cpu.min(i.work);
-    let redo = |eff: f64, start_s: f64| {
-        (i.t - i.section + (serial + (i.work - serial) / (m * eff)).min(i.section) + start_s * m)
-            .max(i.floor())
-    };
-    let how = if i.k >= 2.0 {
-        format!("the {} threads wanting a CPU", i.k)
-    } else {
-        "the one busy thread, split into independent pieces".to_string()
-    };
-    pred(
-        s,
-        i.t,
-        (
-            redo(1.0, start.0),
-            redo(POOL_EFFICIENCY_LOW, start.1),
-            redo(1.0, 0.0),
-        ),
-        format!(
-            "{:.0} % of the run is CPU, run-queue or GIL wait; its {:.2} s of CPU spread over {m} workers ({how}), {:.2} s start-up each; low: {:.0} % efficiency",
-            100.0 * i.section / i.t,
-            i.work,
-            start.0,
-            POOL_EFFICIENCY_LOW * 100.0
-        ),
-    )
-}
-
-fn free_threaded(i: &Inputs) -> Prediction {
-    let m = i.k.min(i.cores).max(1.0);
-    let redo =
-        |slow: f64| (i.t - i.section + (i.work * slow / m).min(i.section * slow)).max(i.floor());
-    let (c, lo, hi) = FREE_THREADED_SLOWDOWN;
-    pred(
-        Strategy::FreeThreaded,
-        i.t,
-        (redo(c), redo(lo), redo(hi)),
-        format!(
-            "no GIL: the CPU-side {:.0} % of the run spread over {m} existing threads, each {c}x slower single-threaded (low {lo}x, high {hi}x)",
-            100.0 * i.section / i.t
-        ),
-    )
-}
-
-fn threads(i: &Inputs, net: f64, disk: f64, native: f64) -> Prediction {
-    let net_n = |k: usize| overlap(k, i.net_waiters, NET_OVERLAP);
-    let disk_n = |k: usize| overlap(k, i.disk_waiters, DISK_OVERLAP);
-    // GIL-free native CPU of a single busy thread spreads over the cores.
-    let native_gain = if i.k < 2.0 {
-        native * (1.0 - 1.0 / i.cores)
-    } else {
-        0.0
-    };
-    let redo = |k: usize| {
-        i.t * (1.0 - net * (1.0 - 1.0 / net_n(k)) - disk * (1.0 - 1.0 / disk_n(k)))
-            - i.t * (if k == 1 { 0.0 } else { native_gain })
-    };
-    pred(
-        Strategy::Threads,
-        i.t,
-        (redo(0), redo(1), redo(2)),
-        format!(
-            "waits overlap: network {:.0} % of the run ({:.1} waiting at once now) {}x more at once, disk {:.0} % {}x (low {}x / {}x); GIL-free native CPU {:.0} % over the cores",
-            net * 100.0,
-            i.net_waiters,
-            NET_OVERLAP.0,
-            disk * 100.0,
-            DISK_OVERLAP.0,
-            NET_OVERLAP.1,
-            DISK_OVERLAP.1,
-            native * 100.0
-        ),
-    )
-}
-
-/// A program whose CPU work already runs in several processes, moved onto
-/// threads of one process: the pool's pickling and pipes mostly go (as with
-/// `batch`), but all of the Python work then shares one GIL.
-fn onto_threads(i: &Inputs, cpu_side: f64, pool_share: f64) -> Prediction {
-    let section = (cpu_side * i.t).min(i.t);
-    let redo = |removed: f64| i.t - section + i.cpu_total * (1.0 - pool_share * removed);
-    pred(
-        Strategy::Threads,
-        i.t,
-        (
-            redo(BATCH_REMOVED.0),
-            redo(BATCH_REMOVED.1),
-            redo(BATCH_REMOVED.2),
-        ),
-        format!(
-            "the work runs in {} processes now: on threads its {:.2} s of CPU share one GIL (serial), less the pool machinery ({:.0} % of on-CPU samples, {:.0} % of it removed)",
-            i.busy_processes,
-            i.cpu_total,
-            pool_share * 100.0,
-            BATCH_REMOVED.0 * 100.0
-        ),
-    )
-}
-
-/// The further overlap at end `k` (0 center, 1 low, 2 high) of waits that
-/// reach `total` at once, when `now` are in flight together already.
-fn overlap(k: usize, now: f64, total: (f64, f64, f64)) -> f64 {
-    let target = [total.0, total.1, total.2][k];
-    if now >= CONCURRENT_WAITERS {
-        (target / now).max(1.0)
-    } else {
-        target
-    }
-}
-
-fn asyncio(i: &Inputs, net: f64) -> Prediction {
-    let redo = |k: usize| i.t * (1.0 - net * (1.0 - 1.0 / overlap(k, i.net_waiters, NET_OVERLAP)));
-    pred(
-        Strategy::Asyncio,
-        i.t,
-        (redo(0), redo(1), redo(2)),
-        format!(
-            "one loop, many sockets: the {:.0} % of the run waiting on the network overlaps {}x (low {}x); disk and CPU unchanged",
-            net * 100.0,
-            NET_OVERLAP.0,
-            NET_OVERLAP.1
-        ),
-    )
-}
-
-/// `cpu_side` is the run's CPU, run-queue and GIL-wait share: the pool's
-/// dispatch threads cause their own GIL waits and queueing too.
-fn batch(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64, disk: f64) -> Prediction {
-    let pool_cpu = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share()) * cpu_side;
-    let machinery = pool_cpu + ipc;
-    let fsync = disk * i.fsync_share;
-    let redo = |k: usize| {
-        let removed = [BATCH_REMOVED.0, BATCH_REMOVED.1, BATCH_REMOVED.2][k];
-        let per = [FSYNC_BATCH.0, FSYNC_BATCH.1, FSYNC_BATCH.2][k];
-        i.t * (1.0 - machinery * removed - fsync * (1.0 - 1.0 / per))
-    };
-    pred(
-        Strategy::Batch,
-        i.t,
-        (redo(0), redo(1), redo(2)),
-        format!(
-            "bigger tasks: pool machinery and IPC {:.0} % of the run, {:.0} % removed (low {:.0} %); fsync waits {:.0} % shared by {} writes (low {})",
-            machinery * 100.0,
-            BATCH_REMOVED.0 * 100.0,
-            BATCH_REMOVED.1 * 100.0,
-            fsync * 100.0,
-            FSYNC_BATCH.0,
-            FSYNC_BATCH.1
-        ),
-    )
-}
-
-fn shrink_lock(i: &Inputs, lock: f64) -> Prediction {
-    let floor = i.cpu_total / i.cores;
-    let redo = |kept: f64| (i.t * (1.0 - lock * (1.0 - kept))).max(floor.min(i.t));
-    pred(
-        Strategy::ShrinkLock,
-        i.t,
-        (redo(0.0), redo(0.5), redo(0.0)),
-        format!(
-            "{:.0} % of the run waits on a lock another thread holds; holding it only around shared state removes that wait (low: half), the {:.2} s of CPU still needs the {} cores",
-            lock * 100.0,
-            i.cpu_total,
-            i.cores
-        ),
-    )
-}
-
-/// Share of a gating asyncio loop thread's time inside long steps.
-fn gating_loop_share(f: &Features, b: &Budget) -> Option<f64> {
-    f.py.as_ref().and_then(|py| {
-        py.loops
-            .iter()
-            .filter(|(tid, _)| b.gating_threads.contains(tid))
-            .map(|(_, lf)| {
-                if lf.observed_s > 0.0 {
-                    lf.long_step_s / lf.observed_s
-                } else {
-                    0.0
-                }
-            })
-            .max_by(f64::total_cmp)
-    })
-}
-
-fn offload(i: &Inputs, f: &Features, b: &Budget) -> Prediction {
-    let Some(long) = gating_loop_share(f, b).filter(|&l| l > 0.0) else {
-        return pred(
-            Strategy::Offload,
-            i.t,
-            (i.t, i.t, i.t),
-            "no asyncio loop gates this run: nothing to move off a loop".to_string(),
-        );
-    };
-    let redo = |eff: f64, start_s: f64| {
-        (long * i.t / (i.cores * eff)).max((1.0 - long) * i.t) + start_s * i.cores
-    };
-    pred(
-        Strategy::Offload,
-        i.t,
-        (
-            redo(1.0, PROCESS_START_S.0),
-            redo(POOL_EFFICIENCY_LOW, PROCESS_START_S.1),
-            redo(1.0, 0.0),
-        ),
-        format!(
-            "the loop spends {:.0} % of its time in steps of 50 ms or more; moved to a process pool (`loop.run_in_executor`) they run on {} cores while the loop serves I/O; low: {:.0} % efficiency",
-            long * 100.0,
-            i.cores,
-            POOL_EFFICIENCY_LOW * 100.0
-        ),
-    )
-}
-
-fn native(i: &Inputs, py_side: f64) -> Prediction {
-    let redo = |factor: f64| i.t * (1.0 - py_side * (1.0 - 1.0 / factor));
-    pred(
-        Strategy::Native,
-        i.t,
-        (redo(NATIVE_FACTOR.0), i.t, redo(NATIVE_FACTOR.1)),
-        format!(
-            "a ceiling: the {:.0} % of the run running or awaiting pure-Python CPU {}x faster; how much faster depends on the code (low 1x)",
-            py_side * 100.0,
-            NATIVE_FACTOR.0
-        ),
-    )
-}
+mod formulas;
+use formulas::*;
 
 #[cfg(test)]
 mod tests;

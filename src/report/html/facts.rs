@@ -54,7 +54,7 @@ pub fn run_facts(s: &mut String, r: &Report) {
             "command",
             format!("<code>{}</code>", esc(&shell_join(&r.command))),
         ),
-        ("mode", esc(&r.mode)),
+        ("mode", esc(r.mode.as_str())),
     ];
     if let Some(w) = &r.workload {
         facts.push(("workload", esc(w)));

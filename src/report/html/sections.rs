@@ -148,7 +148,7 @@ pub fn caveats(s: &mut String, r: &Report) {
         let _ = writeln!(
             s,
             "<li><code>{}</code>: {}</li>",
-            esc(&c.code),
+            esc(c.code.as_str()),
             esc_code_spans(&c.message)
         );
     }
