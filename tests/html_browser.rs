@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const WIDTH: u32 = 1200;
-const HEIGHT: u32 = 2000;
+/// Tall enough for the header, evidence, budget bars and both time charts.
+const HEIGHT: u32 = 4000;
 
 fn chromium() -> Option<PathBuf> {
     let fixed = Path::new("/usr/bin/chromium");
@@ -172,11 +173,13 @@ fn chromium_renders_the_report_page() {
         inked * 100.0
     );
     // The core chart's user-time green (#3f9e5a) and the thread chart's
-    // lock-wait purple (150,60,180) are drawn only if the inline SVG rendered.
+    // lock-wait purple (150,60,180) are drawn only if the inline SVG rendered;
+    // the budget bars' gil-wait violet (#9467bd) only if their CSS did.
     let near = |p: &[u8; 3], c: [u8; 3]| p.iter().zip(c).all(|(a, b)| a.abs_diff(b) <= 6);
     for (name, colour) in [
         ("user time", [0x3f, 0x9e, 0x5a]),
         ("lock-wait", [150, 60, 180]),
+        ("budget gil-wait", [0x94, 0x67, 0xbd]),
     ] {
         let n = pixels.iter().filter(|p| near(p, colour)).count();
         assert!(
