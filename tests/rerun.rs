@@ -140,7 +140,19 @@ fn a_swap_that_cannot_pickle_a_lambda_is_reported_with_the_fix_and_not_counted()
         swap["median_s"].is_null(),
         "a failed swap is not a measurement"
     );
-    assert_ne!(rec(&r)["strategy"], "processes");
+    // The failed swap measured nothing: processes may still be the answer,
+    // but only as the prediction with the code change the failure names.
+    let recommendation = rec(&r);
+    if recommendation["strategy"] == "processes" {
+        assert_eq!(recommendation["measured"], false, "{recommendation}");
+        assert!(
+            recommendation["sentence"]
+                .as_str()
+                .unwrap()
+                .contains("module-level function"),
+            "{recommendation}"
+        );
+    }
     assert!(
         r.stderr().contains("module-level function"),
         "{}",
