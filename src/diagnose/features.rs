@@ -142,17 +142,7 @@ impl Features {
             ..Features::default()
         };
         let mut core_sums: Vec<CoreSample> = Vec::new();
-        // Which threads waited on each application-lock futex (pid, address).
-        let mut waiters: BTreeMap<(i32, u64), BTreeSet<i32>> = BTreeMap::new();
-        for s in &tl.samples {
-            for t in &s.threads {
-                if let (ThreadState::LockWait, Some(addr)) = (t.state, t.futex_addr)
-                    && t.futex != Some(FutexSite::Interpreter)
-                {
-                    waiters.entry((t.pid, addr)).or_default().insert(t.tid);
-                }
-            }
-        }
+        let waiters = lock_waiters(tl);
         // With stacks: which threads waited on a lock at each line of the
         // program. CPython 3.13+ parks each waiter of a `threading.Lock` on a
         // semaphore of its own, so the futex address no longer shows who
@@ -377,6 +367,22 @@ fn mean_cores(sums: Vec<CoreSample>, samples: usize) -> Vec<CoreSample> {
             steal: c.steal / n,
         })
         .collect()
+}
+
+/// Which threads waited on each application-lock futex, keyed by (pid,
+/// address): two or more waiting on one address queue on the same lock.
+pub fn lock_waiters(tl: &Timeline) -> BTreeMap<(i32, u64), BTreeSet<i32>> {
+    let mut waiters: BTreeMap<(i32, u64), BTreeSet<i32>> = BTreeMap::new();
+    for s in &tl.samples {
+        for t in &s.threads {
+            if let (ThreadState::LockWait, Some(addr)) = (t.state, t.futex_addr)
+                && t.futex != Some(FutexSite::Interpreter)
+            {
+                waiters.entry((t.pid, addr)).or_default().insert(t.tid);
+            }
+        }
+    }
+    waiters
 }
 
 fn accumulate_cores(sums: &mut Vec<CoreSample>, cores: &[CoreSample]) {

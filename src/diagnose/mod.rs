@@ -259,7 +259,7 @@ pub fn diagnose(tl: &Timeline) -> Diagnosis {
 
 /// Diagnose from figures already computed from `tl` (the report needs them too).
 pub fn diagnose_features(tl: &Timeline, f: &Features) -> Diagnosis {
-    let budget = budget::budget(tl);
+    let budget = budget::budget(tl, f);
     let decision = rules::decide(f, &budget);
     let predictions = predict::predict(tl, f, &budget);
     let remedy = predict::remedy(&predictions, tl.meta.python_version.as_deref());

@@ -2,6 +2,7 @@
 //! budget charged along the threads that gate the end of the run.
 
 use super::{Budget, GATING_MIN_SHARE, Judge, MAX_THREADS, Part, Shares, ThreadBudget, part_of};
+use crate::diagnose::features::Features;
 use crate::timeline::{OffCpuReason, ThreadOffCpu, ThreadState, Timeline};
 use std::collections::BTreeMap;
 
@@ -70,8 +71,8 @@ fn run_seconds(run_by: &BTreeMap<(i32, Part), f64>, acc: &BTreeMap<i32, ThreadAc
 }
 
 /// The budget of a recorded run.
-pub fn budget(tl: &Timeline) -> Budget {
-    let judge = Judge::new(tl);
+pub fn budget(tl: &Timeline, f: &Features) -> Budget {
+    let judge = Judge::new(tl, f);
     let main = main_thread(tl);
     let mut acc: BTreeMap<i32, ThreadAcc> = BTreeMap::new();
     // Run seconds charged to each (thread, part), resolved after the loop.

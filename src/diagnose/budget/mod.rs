@@ -17,7 +17,7 @@
 //! is charged to what the threads doing something were doing then. Those
 //! threads gate the end of the run and are listed in `gating_threads`.
 
-use super::features::CONTENDED_SWITCHES_PER_S;
+use super::features::{CONTENDED_SWITCHES_PER_S, Features, lock_waiters};
 use crate::timeline::{FutexSite, PyState, Resource, ThreadSample, ThreadState, Timeline};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -253,28 +253,18 @@ struct Judge {
 }
 
 impl Judge {
-    fn new(tl: &Timeline) -> Judge {
-        let mut waiters: BTreeMap<(i32, u64), BTreeSet<i32>> = BTreeMap::new();
-        let mut switches: BTreeMap<i32, (u64, f64)> = BTreeMap::new();
-        let mut have_addresses = false;
-        for s in &tl.samples {
-            for t in &s.threads {
-                have_addresses |= t.futex_addr.is_some();
-                if let (ThreadState::LockWait, Some(a)) = (t.state, t.futex_addr)
-                    && t.futex != Some(FutexSite::Interpreter)
-                {
-                    waiters.entry((t.pid, a)).or_default().insert(t.tid);
-                }
-                let e = switches.entry(t.tid).or_default();
-                e.0 = e.0.saturating_add(t.vol_switches);
-                e.1 += s.interval_s;
-            }
-        }
-        let busy_switchers = switches
-            .into_iter()
-            .filter(|(_, (n, secs))| *secs > 0.0 && *n as f64 / secs >= CONTENDED_SWITCHES_PER_S)
-            .map(|(tid, _)| tid)
+    fn new(tl: &Timeline, f: &Features) -> Judge {
+        let have_addresses = tl
+            .samples
+            .iter()
+            .any(|s| s.threads.iter().any(|t| t.futex_addr.is_some()));
+        let busy_switchers = f
+            .threads
+            .iter()
+            .filter(|t| t.switch_rate() >= CONTENDED_SWITCHES_PER_S)
+            .map(|t| t.tid)
             .collect();
+        let waiters = lock_waiters(tl);
         let python_pids = tl
             .processes
             .iter()

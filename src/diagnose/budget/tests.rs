@@ -42,7 +42,7 @@ fn a_main_thread_parked_on_its_workers_is_charged_to_what_they_do() {
             thread(ThreadState::OnCpu, 1.0),
         ]
     }));
-    let b = budget(&tl);
+    let b = budget(&tl, &crate::diagnose::Features::from_timeline(&tl));
     assert!(b.run.cpu() > 0.95, "{:?}", b.run);
     assert_eq!(b.gating_threads.len(), 3, "{:?}", b.gating_threads);
     let main = b
@@ -65,7 +65,7 @@ fn a_busy_helper_does_not_make_a_waiting_program_cpu_bound() {
         main.waits_on = Some(Resource::InetSocket);
         vec![main, thread(ThreadState::OnCpu, 1.0)]
     }));
-    let b = budget(&tl);
+    let b = budget(&tl, &crate::diagnose::Features::from_timeline(&tl));
     assert!(b.run.network > 0.95, "{:?}", b.run);
     assert!(
         b.all_threads.cpu() > 0.4,
@@ -91,7 +91,7 @@ fn threads_that_only_wait_for_work_make_an_idle_run() {
         main.syscall = Some("clock_nanosleep");
         vec![main, parked(), parked(), parked()]
     }));
-    let b = budget(&tl);
+    let b = budget(&tl, &crate::diagnose::Features::from_timeline(&tl));
     assert!(b.run.sleep + b.run.parked > 0.95, "{:?}", b.run);
     assert_eq!(
         crate::diagnose::diagnose(&tl).verdict,
@@ -104,7 +104,7 @@ fn exact_cpu_seconds_set_the_on_cpu_share_whatever_the_samples_say() {
     // Seen running at every tick, but with only half a core of CPU time: the
     // other half is waiting (here: in the states it was never sampled in).
     let tl = timeline(1, |_| vec![thread(ThreadState::OnCpu, 0.5)]);
-    let b = budget(&tl);
+    let b = budget(&tl, &crate::diagnose::Features::from_timeline(&tl));
     let t = &b.threads[0];
     assert!((t.shares.cpu() - 0.5).abs() < 0.01, "{:?}", t.shares);
     assert!(sums_to_one(&t.shares));
