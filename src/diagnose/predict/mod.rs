@@ -27,6 +27,7 @@
 
 use super::budget::Budget;
 use super::features::Features;
+use super::rules::competes_for_cpu;
 use super::strategy::Strategy;
 use crate::timeline::{ThreadState, Timeline};
 use serde::{Deserialize, Serialize};
@@ -139,11 +140,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
     let r = &b.run.quiet();
     let t = (b.wall_s * (1.0 - b.run.preempted)).max(1e-6);
     let mut per_process: BTreeMap<i32, usize> = BTreeMap::new();
-    for th in f
-        .threads
-        .iter()
-        .filter(|th| th.observed_s >= 0.1 && th.wanting_cpu_s() >= 0.3 * th.observed_s)
-    {
+    for th in f.threads.iter().filter(|t| competes_for_cpu(t)) {
         *per_process.entry(th.pid).or_default() += 1;
     }
     // Processes doing a share of the work (a pool's workers, busy or

@@ -18,7 +18,7 @@
 mod specific;
 
 use super::budget::{Budget, Shares};
-use super::features::Features;
+use super::features::{Features, ThreadFeatures};
 use super::{Evidence, Verdict};
 
 /// A family of time must hold this share of the run budget to be dominant…
@@ -54,6 +54,9 @@ pub const GIL_WAIT_SHARE: f64 = 0.25;
 pub const WANTING_THREAD_SHARE: f64 = 0.3;
 /// Competing threads needed for contention.
 pub const MIN_COMPETING_THREADS: f64 = 2.0;
+/// A thread seen for less than this long (seconds) is too brief to judge as
+/// competing for a CPU.
+pub const MIN_OBSERVED_S: f64 = 0.1;
 /// Above this share of the Python threads' CPU time without the GIL, threads
 /// run C code in parallel: not contention (hashlib threads measured 0.98,
 /// pure-Python threads 0.02–0.40).
@@ -68,7 +71,7 @@ pub const PARALLEL_CORES_SHARE: f64 = 0.7;
 pub const IDLE_MAX_CORES_BUSY: f64 = 0.5;
 
 /// Every named threshold, for the table in `docs/diagnosis.md`.
-pub const THRESHOLDS: [(&str, f64); 20] = [
+pub const THRESHOLDS: [(&str, f64); 21] = [
     ("DOMINANT_SHARE", DOMINANT_SHARE),
     ("DOMINANT_MARGIN", DOMINANT_MARGIN),
     ("CPU_SIDE_MIN", CPU_SIDE_MIN),
@@ -84,6 +87,7 @@ pub const THRESHOLDS: [(&str, f64); 20] = [
     ("GIL_WAIT_SHARE", GIL_WAIT_SHARE),
     ("WANTING_THREAD_SHARE", WANTING_THREAD_SHARE),
     ("MIN_COMPETING_THREADS", MIN_COMPETING_THREADS),
+    ("MIN_OBSERVED_S", MIN_OBSERVED_S),
     ("GIL_FREE_CPU_SHARE", GIL_FREE_CPU_SHARE),
     ("LOCK_WAIT_SHARE", LOCK_WAIT_SHARE),
     ("LOCK_THREAD_SHARE", LOCK_THREAD_SHARE),
@@ -128,6 +132,13 @@ pub(super) fn margin(observed: f64, threshold: f64) -> f64 {
         return 0.5;
     }
     (0.5 + 0.5 * (observed - threshold) / (1.0 - threshold)).clamp(0.3, 1.0)
+}
+
+/// Whether a thread competes for a CPU: it ran, queued or waited for the GIL
+/// at least [`WANTING_THREAD_SHARE`] of a life of at least [`MIN_OBSERVED_S`].
+/// The GIL rule counts these threads; the predictions spread their work.
+pub fn competes_for_cpu(t: &ThreadFeatures) -> bool {
+    t.observed_s >= MIN_OBSERVED_S && share(t.wanting_cpu_s(), t.observed_s) >= WANTING_THREAD_SHARE
 }
 
 pub(super) fn share(part: f64, whole: f64) -> f64 {

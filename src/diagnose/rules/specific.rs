@@ -186,13 +186,7 @@ pub fn pool_overhead(f: &Features, b: &Budget) -> Option<Decision> {
 /// lock, and they do not run C code that released it.
 pub fn gil_contended(f: &Features, b: &Budget) -> Option<Decision> {
     let n = f.cores_available as f64;
-    let wanting = f
-        .threads
-        .iter()
-        .filter(|t| {
-            share(t.wanting_cpu_s(), t.observed_s) >= WANTING_THREAD_SHARE && t.observed_s >= 0.1
-        })
-        .count();
+    let wanting = f.threads.iter().filter(|t| competes_for_cpu(t)).count();
     let mut evidence = vec![
         ev(
             "run_gil_wait_share",
