@@ -111,6 +111,23 @@ pub(crate) fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -
     }
 }
 
+/// Mark the synthetic run's process 100 as a Python interpreter, the
+/// launched process (its CPU is then Python CPU, as for a real `python3`).
+pub(crate) fn as_python(mut tl: Timeline) -> Timeline {
+    tl.processes = vec![ProcessInfo {
+        pid: 100,
+        ppid: 1,
+        name: "python3".into(),
+        cmdline: Vec::new(),
+        first_seen_s: 0.0,
+        last_seen_s: 2.0,
+        peak_rss_bytes: 0,
+        read_bytes: 0,
+        write_bytes: 0,
+    }];
+    tl
+}
+
 fn verdict(tl: &Timeline) -> Verdict {
     diagnose(tl).verdict
 }

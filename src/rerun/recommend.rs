@@ -316,6 +316,18 @@ mod tests {
         }
     }
 
+    /// The recommendation for these experiments, with nothing unmeasured
+    /// listed, no warnings and no interrupt.
+    fn decide(verdict: Verdict, predictions: &[Prediction], v: Vec<Experiment>) -> Recommendation {
+        recommend(
+            &judge(verdict, predictions),
+            v,
+            Vec::new(),
+            Vec::new(),
+            false,
+        )
+    }
+
     fn judge<'a>(verdict: Verdict, predictions: &'a [Prediction]) -> Judgement<'a> {
         Judgement {
             verdict,
@@ -340,13 +352,7 @@ mod tests {
             ),
         ]);
         let preds = [prediction(Strategy::Processes, 1.9, 1.4, 2.0)];
-        let r = recommend(
-            &judge(Verdict::GilContended, &preds),
-            v,
-            Vec::new(),
-            Vec::new(),
-            false,
-        );
+        let r = decide(Verdict::GilContended, &preds, v);
         assert_eq!(r.strategy, Strategy::Processes);
         assert!(r.measured && r.significant);
         assert!(r.sentence.contains("1.93x"), "{}", r.sentence);
@@ -380,13 +386,7 @@ mod tests {
             ),
         ]);
         let preds = [prediction(Strategy::Processes, 1.02, 0.9, 1.05)];
-        let r = recommend(
-            &judge(Verdict::CpuParallel, &preds),
-            v,
-            Vec::new(),
-            Vec::new(),
-            false,
-        );
+        let r = decide(Verdict::CpuParallel, &preds, v);
         assert_eq!(r.strategy, Strategy::Keep);
         assert!(
             r.sentence
@@ -409,13 +409,7 @@ mod tests {
             prediction(Strategy::Processes, 1.9, 1.4, 2.0),
             prediction(Strategy::Native, 8.0, 1.0, 40.0),
         ];
-        let r = recommend(
-            &judge(Verdict::GilContended, &preds),
-            v,
-            Vec::new(),
-            Vec::new(),
-            false,
-        );
+        let r = decide(Verdict::GilContended, &preds, v);
         assert_eq!(r.strategy, Strategy::Processes);
         assert!(!r.measured);
         assert!(
@@ -443,13 +437,7 @@ mod tests {
             ),
         ]);
         let preds = [prediction(Strategy::Processes, 1.9, 1.4, 2.0)];
-        let r = recommend(
-            &judge(Verdict::GilContended, &preds),
-            v,
-            Vec::new(),
-            Vec::new(),
-            false,
-        );
+        let r = decide(Verdict::GilContended, &preds, v);
         assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
         let check = r.prediction_check.expect("one pair");
         assert_eq!(check.within_25_percent, 0);
@@ -472,13 +460,7 @@ mod tests {
                 &[0.1, 0.1, 0.1],
             ),
         ]);
-        let r = recommend(
-            &judge(Verdict::GilContended, &[]),
-            v,
-            Vec::new(),
-            Vec::new(),
-            false,
-        );
+        let r = decide(Verdict::GilContended, &[], v);
         assert_eq!(r.strategy, Strategy::Processes, "{}", r.sentence);
         assert!(
             r.sentence.contains("Native ceiling: 41.0x"),

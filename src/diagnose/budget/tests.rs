@@ -2,21 +2,11 @@
 //! follows the threads that gate the end of the run.
 
 use super::*;
-use crate::diagnose::tests::{thread, timeline};
-use crate::timeline::{FutexSite, ProcessInfo, Resource, ThreadState};
+use crate::diagnose::tests::{as_python, thread, timeline};
+use crate::timeline::{FutexSite, Resource, ThreadState};
 
-fn with_root(mut tl: Timeline) -> Timeline {
-    tl.processes = vec![ProcessInfo {
-        pid: 100,
-        ppid: 1,
-        name: "python3".into(),
-        cmdline: Vec::new(),
-        first_seen_s: 0.0,
-        last_seen_s: 2.0,
-        peak_rss_bytes: 0,
-        read_bytes: 0,
-        write_bytes: 0,
-    }];
+fn with_root(tl: Timeline) -> Timeline {
+    let mut tl = as_python(tl);
     // The synthetic helper numbers threads pid * 100 + k: make thread 0 the main thread.
     for s in &mut tl.samples {
         if let Some(t) = s.threads.first_mut() {

@@ -1,25 +1,8 @@
 //! Predictions on synthetic runs whose best remedy is not in doubt.
 
-use crate::diagnose::tests::{thread, timeline};
+use crate::diagnose::tests::{as_python, thread, timeline};
 use crate::diagnose::{Strategy, diagnose};
 use crate::timeline::{FutexSite, Resource, ThreadState};
-
-/// Mark the synthetic process as a Python interpreter (its CPU is then
-/// Python CPU, as for a real `python3` without stacks).
-fn python(mut tl: crate::timeline::Timeline) -> crate::timeline::Timeline {
-    tl.processes = vec![crate::timeline::ProcessInfo {
-        pid: 100,
-        ppid: 1,
-        name: "python3".into(),
-        cmdline: Vec::new(),
-        first_seen_s: 0.0,
-        last_seen_s: 2.0,
-        peak_rss_bytes: 0,
-        read_bytes: 0,
-        write_bytes: 0,
-    }];
-    tl
-}
 
 fn first(tl: &crate::timeline::Timeline) -> (Strategy, f64) {
     let d = diagnose(tl);
@@ -38,7 +21,7 @@ fn speedup(tl: &crate::timeline::Timeline, s: Strategy) -> f64 {
 
 #[test]
 fn four_threads_sharing_one_gil_on_two_cores_gain_about_two_from_processes() {
-    let tl = python(timeline(2, |i| {
+    let tl = as_python(timeline(2, |i| {
         (0..4)
             .map(|k| {
                 if k == i % 4 {
