@@ -7,6 +7,7 @@
 use super::html::esc;
 use crate::diagnose::budget::{Budget, Part, Shares};
 use crate::diagnose::{Diagnosis, Prediction, Strategy};
+use crate::rerun::times;
 use std::fmt::Write;
 
 /// Parts under this share are left out of a one-line split.
@@ -48,13 +49,14 @@ pub fn split(s: &Shares) -> String {
         .join(" · ")
 }
 
+/// `1.20x–2.00x`: a prediction's pessimistic and optimistic ends.
+fn low_high(p: &Prediction) -> String {
+    format!("{}–{}", times(p.low), times(p.high))
+}
+
+/// `1.86x (1.20x–2.00x)`.
 fn range(p: &Prediction) -> String {
-    format!(
-        "{} ({}–{})",
-        crate::rerun::times(p.predicted_speedup),
-        crate::rerun::times(p.low),
-        crate::rerun::times(p.high)
-    )
+    format!("{} ({})", times(p.predicted_speedup), low_high(p))
 }
 
 /// The summary's `budget` and `predicted` lines.
@@ -78,7 +80,7 @@ pub fn text(d: &Diagnosis) -> String {
         .map(|p| match p.strategy {
             Strategy::Native => format!(
                 "native ≤{} (a ceiling)",
-                crate::rerun::times(p.high.max(p.predicted_speedup))
+                times(p.high.max(p.predicted_speedup))
             ),
             s => format!("{} {}", s.as_str(), range(p)),
         })
@@ -117,11 +119,10 @@ pub fn markdown(d: &Diagnosis) -> String {
         for p in &d.predictions {
             let _ = writeln!(
                 s,
-                "| `{}` | {} | {}–{} | {} |",
+                "| `{}` | {} | {} | {} |",
                 p.strategy.as_str(),
-                crate::rerun::times(p.predicted_speedup),
-                crate::rerun::times(p.low),
-                crate::rerun::times(p.high),
+                times(p.predicted_speedup),
+                low_high(p),
                 p.basis.replace('|', "\\|")
             );
         }
@@ -198,11 +199,10 @@ pub fn html(s: &mut String, d: &Diagnosis) {
         for p in &d.predictions {
             let _ = writeln!(
                 s,
-                "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}–{}</td><td>{}</td></tr>",
+                "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
                 p.strategy.as_str(),
-                crate::rerun::times(p.predicted_speedup),
-                crate::rerun::times(p.low),
-                crate::rerun::times(p.high),
+                times(p.predicted_speedup),
+                low_high(p),
                 esc(&p.basis)
             );
         }
