@@ -45,8 +45,8 @@ with the alternatives the verdict suggests: pinned to one CPU (how parallel is
 it really?), thread pools swapped for process pools or 3.14 interpreter pools
 without code changes, more threads for I/O, bigger chunks for tiny tasks. It
 recommends one strategy (recommendation.strategy: keep, threads, asyncio,
-processes, interpreters, free-threaded, native, batch, shrink-lock, offload)
-only on a significant measured win. --no-rerun skips this.
+processes, interpreters, free-threaded, native, batch, shrink-lock, offload,
+ray, dask, shared-memory) only on a significant measured win. --no-rerun skips this.
 
 Verdicts (diagnosis.verdict in report.json):
   cpu-serial, cpu-parallel, gil-contended, lock-contended, io-disk, io-network,

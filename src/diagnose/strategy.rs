@@ -29,6 +29,14 @@ pub enum Strategy {
     ShrinkLock,
     /// Move CPU work out of the event loop (`loop.run_in_executor`).
     Offload,
+    /// A Ray cluster (`ray.util.multiprocessing.Pool`, Ray tasks): more
+    /// machines when this one is saturated.
+    Ray,
+    /// A Dask cluster (`distributed.Client(...).get_executor()`).
+    Dask,
+    /// A process pool whose arguments travel through shared memory
+    /// (`multiprocessing.shared_memory`) instead of being pickled.
+    SharedMemory,
 }
 
 impl Strategy {
@@ -44,6 +52,9 @@ impl Strategy {
             Strategy::Batch => "batch",
             Strategy::ShrinkLock => "shrink-lock",
             Strategy::Offload => "offload",
+            Strategy::Ray => "ray",
+            Strategy::Dask => "dask",
+            Strategy::SharedMemory => "shared-memory",
         }
     }
 
@@ -60,6 +71,9 @@ impl Strategy {
             "batch" | "chunksize" => Strategy::Batch,
             "shrink-lock" => Strategy::ShrinkLock,
             "offload" => Strategy::Offload,
+            "ray" => Strategy::Ray,
+            "dask" => Strategy::Dask,
+            "shared-memory" | "shm" => Strategy::SharedMemory,
             _ => return None,
         })
     }
@@ -80,7 +94,7 @@ impl Strategy {
             | Strategy::Batch
             | Strategy::ShrinkLock
             | Strategy::Offload => 1,
-            Strategy::Asyncio => 2,
+            Strategy::Asyncio | Strategy::Ray | Strategy::Dask | Strategy::SharedMemory => 2,
             Strategy::Native => 3,
         }
     }

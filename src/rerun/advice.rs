@@ -98,6 +98,15 @@ fn code_change(s: Strategy, site: Option<&str>, cores: usize) -> String {
             "Run it on a free-threaded Python (3.13t/3.14t, PYTHON_GIL=0).".to_string()
         }
         Strategy::Native => format!("Move the hot loop of {at} into native code (Rust/C, numpy)."),
+        Strategy::Ray => format!(
+            "Run the pool at {at} on Ray: `ray.util.multiprocessing.Pool()` in place of `multiprocessing.Pool`, started against the cluster (`ray.init(address=...)`)."
+        ),
+        Strategy::Dask => format!(
+            "Run the pool at {at} on Dask: `distributed.Client(address).get_executor()` in place of the `ProcessPoolExecutor`."
+        ),
+        Strategy::SharedMemory => format!(
+            "Pass the large arguments of {at} through `multiprocessing.shared_memory` (or numpy arrays on a shared buffer) and send workers only names and offsets."
+        ),
         Strategy::Keep => String::new(),
     }
 }
