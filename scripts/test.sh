@@ -27,6 +27,10 @@ eval "$path_line"
 ./scripts/install-test-tools.sh
 # joblib for the re-run swap tests (tests/rerun.rs).
 ./scripts/install-test-deps.sh
+# ray, dask, joblib, numba, numpy in a project-owned venv for the engine
+# experiments and bench cells (exports BOUNDCHECK_ENGINES_PYTHON).
+engines_line=$(./scripts/install-engines.sh | tail -1)
+eval "$engines_line"
 # man, groff and script for the man page and terminal tests.
 ./scripts/install-doc-tools.sh
 
