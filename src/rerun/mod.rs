@@ -169,6 +169,11 @@ pub struct Experiment {
     pub predicted_low: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicted_high: Option<f64>,
+    /// For an engine experiment (`ray`, `dask`): seconds the engine took to
+    /// start (cluster up, workers ready), measured apart from the runs so a
+    /// short program is not called slow for a one-off cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_startup_s: Option<f64>,
 }
 
 /// Predicted against measured, over the experiments that measured a
@@ -219,6 +224,7 @@ impl Experiment {
             predicted_speedup: None,
             predicted_low: None,
             predicted_high: None,
+            engine_startup_s: None,
         }
     }
 
