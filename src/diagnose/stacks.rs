@@ -50,9 +50,24 @@ pub struct ThreadPy {
     pub observed_s: f64,
     /// Time per [`PyState`], seconds, in [`PyState::ALL`] order.
     pub state_s: [f64; 4],
+    /// On-CPU moments with a stack, of them the ones in pool or IPC
+    /// machinery, and the GIL hand-offs (counted as neither: see
+    /// [`ThreadPy::machinery_share`]).
+    pub cpu_samples: u64,
+    pub pool_cpu_samples: u64,
+    pub handoff_samples: u64,
 }
 
 impl ThreadPy {
+    /// Share of this thread's on-CPU time spent dispatching work (pool and
+    /// IPC machinery) rather than doing it, over the moments that are not a
+    /// GIL hand-off (a hand-off is the cost of sharing the GIL, which no
+    /// change of task size removes). `None` without such moments.
+    pub fn machinery_share(&self) -> Option<f64> {
+        let n = self.cpu_samples.saturating_sub(self.handoff_samples);
+        (n > 0).then(|| self.pool_cpu_samples as f64 / n as f64)
+    }
+
     pub fn share(&self, s: PyState) -> f64 {
         if self.observed_s > 0.0 {
             self.state_s[py_index(s)] / self.observed_s
@@ -220,9 +235,14 @@ impl StackFeatures {
                     // GIL are real IPC work and still count).
                     let handoff = t.py == Some(PyState::NativeNogil)
                         && leaf.is_some_and(|l| l.is_sync_machinery());
-                    if leaf.is_some_and(|l| l.is_pool_machinery()) && !handoff {
+                    let machinery = leaf.is_some_and(|l| l.is_pool_machinery()) && !handoff;
+                    if machinery {
                         f.pool_cpu_samples += 1;
                     }
+                    let tp = f.threads.entry(t.tid).or_default();
+                    tp.cpu_samples += 1;
+                    tp.pool_cpu_samples += u64::from(machinery);
+                    tp.handoff_samples += u64::from(handoff);
                     if let Some(step) = loop_step(&tl.stacks.frames_of(id)) {
                         *loop_counts.entry(step).or_default() += 1;
                     }

@@ -86,7 +86,7 @@ fn code_change(s: Strategy, site: Option<&str>, cores: usize) -> String {
             "Make the waits at {at} coroutines and run them together with `asyncio.gather`."
         ),
         Strategy::Batch => format!(
-            "Give each task or write at {at} more work: pass `chunksize` to the pool's `map()`, or `fsync` once per batch of writes."
+            "Give each task or write at {at} more work: pass `chunksize=len(items) // (4 * workers)` to the pool's `map()` (or submit one task per chunk of items), or `fsync` once per batch of writes."
         ),
         Strategy::ShrinkLock => format!(
             "Hold the lock taken at {at} only around the shared state it protects; do the work outside it (or split the lock)."

@@ -119,25 +119,33 @@ pub(super) fn threads(i: &Inputs, net: f64, disk: f64, native: f64) -> Predictio
 }
 
 /// A program whose CPU work already runs in several processes, moved onto
-/// threads of one process: the pool's pickling and pipes mostly go (as with
-/// `batch`), but all of the Python work then shares one GIL.
-pub(super) fn onto_threads(i: &Inputs, cpu_side: f64, pool_share: f64) -> Prediction {
+/// threads of one process: the calls the main thread makes stay, the pool's
+/// helper threads and the workers' dispatch (pickling, pipes, wake-ups) go,
+/// and all of the work then shares one GIL. The CPU-side section (with its
+/// GIL and run-queue waits) scales with the CPU on its critical path.
+pub(super) fn onto_threads(i: &Inputs, cpu_side: f64) -> Prediction {
     let section = (cpu_side * i.t).min(i.t);
-    let redo = |removed: f64| i.t - section + i.cpu_total * (1.0 - pool_share * removed);
+    let c = &i.split;
+    let now = c.critical_s(i.cores, 0.0);
+    let redo = |kept: f64| {
+        let ratio = if now > 0.0 {
+            c.on_one_gil_s(kept) / now
+        } else {
+            1.0
+        };
+        // What stays is serial on one GIL: the run takes at least its CPU.
+        (i.t - section * (1.0 - ratio)).max(c.on_one_gil_s(kept).min(i.t))
+    };
     pred(
         Strategy::Threads,
         i.t,
-        (
-            redo(BATCH_REMOVED.0),
-            redo(BATCH_REMOVED.1),
-            redo(BATCH_REMOVED.2),
-        ),
+        (redo(0.0), redo(THREAD_POOL_DISPATCH_KEPT), redo(0.0)),
         format!(
-            "the work runs in {} processes now: on threads its {:.2} s of CPU share one GIL (serial), less the pool machinery ({:.0} % of on-CPU samples, {:.0} % of it removed)",
+            "the work runs in {} processes now: on threads its {:.2} s of CPU share one GIL (serial), and the pool's own {:.2} s of dispatch (helper threads, pickling, pipes) goes (low: {:.0} % of it)",
             i.busy_processes,
-            i.cpu_total,
-            pool_share * 100.0,
-            BATCH_REMOVED.0 * 100.0
+            c.on_one_gil_s(0.0),
+            c.own_machinery_s + c.child_machinery_s,
+            (1.0 - THREAD_POOL_DISPATCH_KEPT) * 100.0
         ),
     )
 }
@@ -168,24 +176,35 @@ pub(super) fn asyncio(i: &Inputs, net: f64) -> Prediction {
     )
 }
 
-/// `cpu_side` is the run's CPU, run-queue and GIL-wait share: the pool's
-/// dispatch threads cause their own GIL waits and queueing too.
-pub(super) fn batch(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64, disk: f64) -> Prediction {
-    let pool_cpu = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share()) * cpu_side;
-    let machinery = pool_cpu + ipc;
+/// Bigger tasks: each thread's and process's pool machinery shrinks by the
+/// chunk size, the work itself stays. `cpu_side` is the run's CPU, run-queue
+/// and GIL-wait share; it scales with the CPU on the critical path (the
+/// dispatch threads cause their own GIL waits and queueing too). IPC waits
+/// shrink alike; `fsync` waits are shared by a batch of writes.
+pub(super) fn batch(i: &Inputs, cpu_side: f64, ipc: f64, disk: f64) -> Prediction {
+    let c = &i.split;
+    let section = (cpu_side * i.t).min(i.t);
+    let now = c.critical_s(i.cores, 0.0);
+    let machinery = c.main_machinery_s + c.own_machinery_s + c.child_machinery_s;
     let fsync = disk * i.fsync_share;
     let redo = |k: usize| {
         let removed = [BATCH_REMOVED.0, BATCH_REMOVED.1, BATCH_REMOVED.2][k];
         let per = [FSYNC_BATCH.0, FSYNC_BATCH.1, FSYNC_BATCH.2][k];
-        i.t * (1.0 - machinery * removed - fsync * (1.0 - 1.0 / per))
+        let ratio = if now > 0.0 {
+            c.critical_s(i.cores, removed) / now
+        } else {
+            1.0
+        };
+        i.t - section * (1.0 - ratio) - i.t * (ipc * removed + fsync * (1.0 - 1.0 / per))
     };
     pred(
         Strategy::Batch,
         i.t,
         (redo(0), redo(1), redo(2)),
         format!(
-            "bigger tasks: pool machinery and IPC {:.0} % of the run, {:.0} % removed (low {:.0} %); fsync waits {:.0} % shared by {} writes (low {})",
-            machinery * 100.0,
+            "bigger tasks: the pool machinery ({:.2} s of CPU, IPC waits {:.0} % of the run) {:.0} % removed (low {:.0} %); fsync waits {:.0} % shared by {} writes (low {})",
+            machinery,
+            ipc * 100.0,
             BATCH_REMOVED.0 * 100.0,
             BATCH_REMOVED.1 * 100.0,
             fsync * 100.0,

@@ -48,8 +48,16 @@ pub const FREE_THREADED_SLOWDOWN: (f64, f64, f64) = (1.45, 1.7, 1.25);
 pub const NET_OVERLAP: (f64, f64, f64) = (8.0, 4.0, 16.0);
 /// Disk waits that overlap on one device (center, low, high).
 pub const DISK_OVERLAP: (f64, f64, f64) = (2.0, 1.3, 4.0);
-/// Share of pool machinery time that bigger tasks remove (center, low, high).
-pub const BATCH_REMOVED: (f64, f64, f64) = (0.8, 0.5, 0.95);
+/// Share of pool machinery that bigger tasks remove (center, low, high): one
+/// chunk of `c` tasks pays the dispatch of one, so `1 − 1/c` goes. The change
+/// recommended is `chunksize = items / (4 × workers)` (what `Pool.map` picks
+/// by itself), hundreds of tasks for a pool of thousands of tiny ones; the
+/// center assumes chunks of 20, the low end 5, the high end 100.
+pub const BATCH_REMOVED: (f64, f64, f64) = (0.95, 0.8, 0.99);
+/// Share of a process pool's dispatch a thread pool still pays at the
+/// pessimistic end (it queues and wakes a thread per task, without the
+/// pickling, pipes and helper threads).
+pub const THREAD_POOL_DISPATCH_KEPT: f64 = 0.2;
 /// Writes per `fsync` once batched (center, low, high).
 pub const FSYNC_BATCH: (f64, f64, f64) = (8.0, 2.0, 32.0);
 /// How much faster native code runs pure-Python work (center, high).
@@ -114,6 +122,87 @@ struct Inputs {
     disk_waiters: f64,
     /// Share of disk-wait samples inside fsync/fdatasync.
     fsync_share: f64,
+    /// The tree's CPU seconds split into work and pool machinery, by process.
+    split: CpuSplit,
+}
+
+/// The tree's CPU seconds, split by where they run and what they do: the
+/// launched process's main thread (the calls the program makes, which any
+/// way of running the work keeps), its other threads and the child processes
+/// (a pool's helper threads and workers), each divided into the work itself
+/// and pool machinery by the thread's own on-CPU stacks (its
+/// [`ThreadPy::machinery_share`](super::stacks::ThreadPy::machinery_share),
+/// else the tree's). Why per thread: in a pool of tiny tasks nearly all of a
+/// helper thread's and a worker's CPU is dispatch, while the main thread's is
+/// the program's own; one tree-wide share under-counts what goes.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuSplit {
+    /// The launched process's main thread: work, machinery.
+    main_work_s: f64,
+    main_machinery_s: f64,
+    /// Other threads of the launched process: work, machinery.
+    own_work_s: f64,
+    own_machinery_s: f64,
+    /// Child processes: work, machinery, and how many do a share of it.
+    child_work_s: f64,
+    child_machinery_s: f64,
+    busy_children: usize,
+}
+
+impl CpuSplit {
+    fn of(tl: &Timeline, f: &Features) -> CpuSplit {
+        let root = tl.processes.first().map(|p| p.pid);
+        let tree_share = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share());
+        let mut s = CpuSplit::default();
+        let mut child_cpu: BTreeMap<i32, f64> = BTreeMap::new();
+        for th in &f.threads {
+            let share =
+                f.py.as_ref()
+                    .and_then(|py| py.threads.get(&th.tid))
+                    .and_then(|t| t.machinery_share())
+                    .unwrap_or(tree_share);
+            let (work, machinery) = (th.cpu_s * (1.0 - share), th.cpu_s * share);
+            if Some(th.tid) == root {
+                s.main_work_s += work;
+                s.main_machinery_s += machinery;
+            } else if Some(th.pid) == root {
+                s.own_work_s += work;
+                s.own_machinery_s += machinery;
+            } else {
+                s.child_work_s += work;
+                s.child_machinery_s += machinery;
+                *child_cpu.entry(th.pid).or_default() += th.cpu_s;
+            }
+        }
+        s.busy_children = child_cpu
+            .values()
+            .filter(|&&c| c >= BUSY_PROCESS_CPU_SHARE * f.span_s)
+            .count();
+        s
+    }
+
+    /// CPU seconds on the run's critical path once `removed` of the
+    /// machinery is gone: the launched process's threads share one GIL
+    /// (serial), the children run side by side on up to `cores`.
+    fn critical_s(&self, cores: f64, removed: f64) -> f64 {
+        let kept = 1.0 - removed;
+        let own = self.main_work_s
+            + self.own_work_s
+            + (self.main_machinery_s + self.own_machinery_s) * kept;
+        let m = (self.busy_children as f64).min(cores).max(1.0);
+        own.max((self.child_work_s + self.child_machinery_s * kept) / m)
+    }
+
+    /// The same when all of it runs on threads of one process (one GIL):
+    /// the main thread's calls stay whole, the helper threads' and workers'
+    /// machinery goes but for `kept`.
+    fn on_one_gil_s(&self, kept: f64) -> f64 {
+        self.main_work_s
+            + self.main_machinery_s
+            + self.own_work_s
+            + self.child_work_s
+            + (self.own_machinery_s + self.child_machinery_s) * kept
+    }
 }
 
 fn ratio(t: f64, t_new: f64) -> f64 {
@@ -183,6 +272,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         net_waiters,
         disk_waiters,
         fsync_share,
+        split: CpuSplit::of(tl, f),
     };
     let mut out = vec![
         parallel(&i, Strategy::Processes, PROCESS_START_S),
@@ -193,9 +283,11 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
             // also take the pool's IPC away and put the work on one GIL.
             let overlap = threads(&i, r.network, r.disk, r.cpu_native);
             if i.busy_processes >= 2 {
-                let mut merged = onto_threads(&i, r.cpu() + r.gil_wait + r.ipc, pool_share);
+                let mut merged = onto_threads(&i, r.cpu() + r.gil_wait + r.ipc);
                 let saved = |x: f64| i.t - i.t / x.max(0.01);
-                let after = |m: f64, o: f64| (i.t / m.max(0.01) - saved(o)).max(i.floor());
+                // The work left on one GIL bounds what overlapping waits saves.
+                let serial = i.split.on_one_gil_s(0.0).min(i.t);
+                let after = |m: f64, o: f64| (i.t / m.max(0.01) - saved(o)).max(serial);
                 merged.predicted_speedup = ratio(
                     i.t,
                     after(merged.predicted_speedup, overlap.predicted_speedup),
@@ -210,7 +302,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
             }
         },
         asyncio(&i, r.network),
-        batch(&i, f, r.cpu() + r.gil_wait, r.ipc, r.disk),
+        batch(&i, r.cpu() + r.gil_wait, r.ipc, r.disk),
         shrink_lock(&i, r.lock_wait),
         offload(&i, f, b),
         native(&i, r.cpu_python + r.gil_wait),
