@@ -9,18 +9,20 @@
 //! frame. A thread the main interpreter does not list at all (a native
 //! thread, a thread started inside a subinterpreter) has no stack.
 //!
-//! Only ticks that read stacks count, and only the processes whose stacks
-//! were read; each thread-moment weighs the CPU the thread used over the
-//! tick, so the shares estimate shares of CPU time.
+//! On each tick only the processes whose stacks that tick read count (not a
+//! process still being opened, nor a failed read); each thread-moment weighs
+//! the CPU the thread used over the tick, so the shares estimate shares of
+//! CPU time.
 
 use crate::timeline::{Frame, Timeline};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// Where the stacks leave CPU time unexplained.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StackCoverage {
-    /// CPU time of the processes whose stacks were read, over the ticks that
-    /// read stacks, seconds: the denominator of the shares below.
+    /// CPU time of the processes whose stacks were read, on the ticks that
+    /// read them, seconds: the denominator of the shares below.
     pub cpu_s: f64,
     /// Of it, time of threads running a subinterpreter: their visible stack
     /// ends at the call into another interpreter, whose frames the stack
@@ -40,20 +42,18 @@ pub struct StackCoverage {
 impl StackCoverage {
     /// `None` when no stacks were read.
     pub fn from_timeline(tl: &Timeline) -> Option<StackCoverage> {
-        let read = tl.stack_sampling.as_ref()?;
         if tl.stacks.is_empty() {
             return None;
         }
         let mut c = StackCoverage::default();
         for s in &tl.samples {
-            if !s.threads.iter().any(|t| t.stack.is_some()) {
-                continue;
-            }
-            for t in s
+            let read: BTreeSet<i32> = s
                 .threads
                 .iter()
-                .filter(|t| read.python_pids.contains(&t.pid))
-            {
+                .filter(|t| t.stack.is_some())
+                .map(|t| t.pid)
+                .collect();
+            for t in s.threads.iter().filter(|t| read.contains(&t.pid)) {
                 c.cpu_s += t.cpu_s;
                 match t.stack {
                     None => c.no_stack_s += t.cpu_s,
@@ -93,6 +93,48 @@ fn enters_interpreter(f: &Frame) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnose::tests::{Pattern, thread, timeline};
+    use crate::timeline::ThreadState;
+
+    /// Process 100: a waiting main thread with a stack and two busy pool
+    /// threads whose stacks end in the call into a subinterpreter, read on
+    /// every other tick; process 200: busy, never read (not Python, or not
+    /// yet opened). Only process 100 on its read ticks counts.
+    #[test]
+    fn pool_threads_in_a_subinterpreter_are_uncovered_cpu() {
+        let busy = thread(ThreadState::OnCpu, 1.0);
+        let other = Pattern {
+            pid: 200,
+            ..busy.clone()
+        };
+        let mut tl = timeline(2, |_| {
+            vec![
+                thread(ThreadState::Sleep, 0.0),
+                busy.clone(),
+                busy.clone(),
+                other.clone(),
+            ]
+        });
+        let own = tl.stacks.intern([frame("/app/main.py", "<module>")]);
+        let pool = tl.stacks.intern([
+            frame("/app/main.py", "<module>"),
+            frame(
+                "/usr/lib/python3.14/concurrent/interpreters/__init__.py",
+                "Interpreter._call",
+            ),
+        ]);
+        for s in tl.samples.iter_mut().step_by(2) {
+            s.threads[0].stack = Some(own);
+            s.threads[1].stack = Some(pool);
+            s.threads[2].stack = Some(pool);
+        }
+        let c = StackCoverage::from_timeline(&tl).unwrap();
+        // 100 read ticks × 2 threads × 10 ms.
+        assert!((c.cpu_s - 2.0).abs() < 1e-9, "{c:?}");
+        assert!((c.subinterpreter_share - 1.0).abs() < 1e-9, "{c:?}");
+        assert_eq!(c.no_stack_s, 0.0);
+        assert!((c.uncovered_share - 1.0).abs() < 1e-9);
+    }
 
     fn frame(file: &str, name: &str) -> Frame {
         Frame {

@@ -236,7 +236,12 @@ fn is_python(pid: i32) -> bool {
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with("python")),
-        Err(_) => std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .is_ok_and(|c| c.starts_with("python")),
+        // Only a refusal: a process that exited (or a zombie) has no exe
+        // link either, and is no failure to report.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.starts_with("python"))
+        }
+        Err(_) => false,
     }
 }
