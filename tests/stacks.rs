@@ -189,7 +189,10 @@ fn free_threaded_python_says_its_stacks_are_unavailable() {
         return;
     };
     let _g = exclusive();
-    let r = profile(ft.to_str().unwrap(), "cpu_serial.py");
+    // 4 s: opening fails only after py-spy's retries (about a second on a
+    // loaded machine), and a run that ends first gets no caveat.
+    let path = fixture("cpu_serial.py");
+    let r = run(&["--", ft.to_str().unwrap(), path.to_str().unwrap(), "4"]);
     assert!(
         r.caveat_codes().contains(&"no-python-stacks".to_string()),
         "{}",
