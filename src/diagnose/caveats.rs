@@ -203,7 +203,7 @@ fn stack_coverage(f: &Features, out: &mut Vec<Caveat>) {
     let mut parts = Vec::new();
     if c.subinterpreter_s > 0.0 {
         parts.push(format!(
-            "{}% ran in subinterpreters (InterpreterPoolExecutor, concurrent.interpreters), whose frames the stack reader (py-spy) cannot see: it reads the main interpreter only, so those threads show Interpreter._call and count as native code",
+            "{}% ran in subinterpreters (InterpreterPoolExecutor, concurrent.interpreters), whose frames the stack reader (py-spy) cannot see: it reads the main interpreter only, so those threads show only Interpreter._call and their time appears as native code (native-nogil, cpu-native)",
             pct(c.subinterpreter_s)
         ));
     }
