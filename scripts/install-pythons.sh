@@ -6,23 +6,33 @@
 #                   unpacked with dpkg-deb -x (not installed: they need a newer
 #                   glibc than the host's, which they bring along) and patched
 #                   to use the glibc they bring.
+#   $PREFIX/3.13    CPython 3.13 with the GIL, the same way from Debian trixie
+#                   (stable: its 3.13 stays while sid moves on).
 #   $PREFIX/3.13t   a free-threaded CPython (--disable-gil) built from the
 #                   newest upstream tarball Debian's archive serves
 #                   (python3.14 is tried first, then python3.13; the directory
 #                   is 3.14t when 3.14 was built).
-#   $PREFIX/bin     python3.14 and python3.13t (or python3.14t) symlinks.
+#   $PREFIX/bin     python3.14, python3.13 and python3.13t (or python3.14t)
+#                   symlinks (and $PREFIX/lib/python3.1x, for venvs).
+#
+# CPython 3.12 is not provided: no Debian suite the archive serves carries it
+# (sid, experimental, trixie, trixie-backports and bookworm-backports have no
+# python3.12 source or binary package, and the pool's python3.12 files answer
+# 404), and the PyPI and npm packages that install a prebuilt CPython
+# download it from hosts these machines cannot reach. Debian never released
+# 3.12 in a stable suite. Add "3.12:SUITE" to DEB_PYTHONS below when one does.
 #
 # PREFIX is ${BOUNDCHECK_PYTHONS:-$HOME/.cache/boundcheck/pythons}.
 #
 # Usage:
 #   scripts/install-pythons.sh            install what is missing, verify it
 #   scripts/install-pythons.sh --check    report (on stdout) what is present; exit 0 if
-#                                         both interpreters are, 1 if not
+#                                         every interpreter is, 1 if not
 #
 # Installing prints its messages on stderr and, as its last (and only) line of
 # stdout, `export PATH="$PREFIX/bin:$PATH"`, so a caller can do
 #   eval "$(scripts/install-pythons.sh | tail -1)"
-# A run that finds both interpreters installed (stamp files .ok, written only
+# A run that finds every interpreter installed (stamp files .ok, written only
 # after a successful verification) does nothing else and takes well under 2 s.
 #
 # The machine's own apt sources, lists and installed packages are left alone
@@ -98,9 +108,27 @@ case "$(real_path "$PREFIX")/" in
     "$REPO"/*) die "the prefix $PREFIX is inside the repository $REPO; set BOUNDCHECK_PYTHONS to a directory outside it" ;;
 esac
 
-GIL_DIR="$PREFIX/3.14"
-GIL_BIN="$GIL_DIR/usr/bin/python3.14"
 BIN_DIR="$PREFIX/bin"
+
+# The CPythons with the GIL taken from Debian's binary packages, VERSION:SUITE
+# each. A suite that keeps the version for long is preferred (trixie, stable,
+# for 3.13); 3.14 is only in sid so far.
+DEB_PYTHONS="3.14:sid 3.13:trixie"
+deb_versions() { local e; for e in $DEB_PYTHONS; do printf '%s\n' "${e%%:*}"; done; }
+deb_suite() {
+    local e
+    for e in $DEB_PYTHONS; do
+        if [ "${e%%:*}" = "$1" ]; then printf '%s\n' "${e#*:}"; fi
+    done
+}
+deb_bin() { printf '%s/%s/usr/bin/python%s\n' "$PREFIX" "$1" "$1"; }
+deb_installed() { [ -s "$PREFIX/$1/.ok" ] && [ -x "$(deb_bin "$1")" ]; }
+all_deb_installed() {
+    local v
+    for v in $(deb_versions); do
+        deb_installed "$v" || return 1
+    done
+}
 
 # The free-threaded install, if one is complete: prints "DIR NAME" (3.14t
 # preferred over 3.13t), or nothing.
@@ -114,13 +142,25 @@ ft_installed() {
     done
     return 1
 }
-gil_installed() { [ -s "$GIL_DIR/.ok" ] && [ -x "$GIL_BIN" ]; }
+
+# $BIN_DIR/python$V, and $PREFIX/lib/python$V: a venv made with
+# $BIN_DIR/python3.13 has home = $BIN_DIR, and 3.13 (unlike 3.14) looks for
+# its standard library beside that home (../lib/python3.13), not beside the
+# binary the symlink names.
+link_deb() {
+    mkdir -p "$BIN_DIR" "$PREFIX/lib"
+    ln -sfn "../$1/usr/bin/python$1" "$BIN_DIR/python$1"
+    ln -sfn "../$1/usr/lib/python$1" "$PREFIX/lib/python$1"
+}
 
 link_bins() {
+    local v
     mkdir -p "$BIN_DIR"
-    if gil_installed; then
-        ln -sfn ../3.14/usr/bin/python3.14 "$BIN_DIR/python3.14"
-    fi
+    for v in $(deb_versions); do
+        if deb_installed "$v"; then
+            link_deb "$v"
+        fi
+    done
     local ft
     if ft=$(ft_installed); then
         set -- $ft
@@ -129,8 +169,10 @@ link_bins() {
 }
 
 links_ok() {
-    [ -x "$BIN_DIR/python3.14" ] || return 1
-    local ft
+    local ft v
+    for v in $(deb_versions); do
+        [ -x "$BIN_DIR/python$v" ] && [ -d "$PREFIX/lib/python$v" ] || return 1
+    done
     ft=$(ft_installed) || return 1
     set -- $ft
     [ -x "$BIN_DIR/$2" ]
@@ -144,12 +186,14 @@ print_path() { printf 'export PATH="%s:$PATH"\n' "$BIN_DIR" >&3; }
 # ---------------------------------------------------------------- --check
 if [ "$CHECK_ONLY" = 1 ]; then
     rc=0
-    if gil_installed; then
-        say "present: python3.14 (GIL)     $GIL_BIN ($(cat "$GIL_DIR/.ok" 2>/dev/null | head -1))"
-    else
-        say "missing: python3.14 (GIL)     expected in $GIL_DIR"
-        rc=1
-    fi
+    for v in $(deb_versions); do
+        if deb_installed "$v"; then
+            say "present: python$v (GIL)     $(deb_bin "$v") ($(head -1 "$PREFIX/$v/.ok" 2>/dev/null))"
+        else
+            say "missing: python$v (GIL)     expected in $PREFIX/$v"
+            rc=1
+        fi
+    done
     if ft=$(ft_installed); then
         set -- $ft
         say "present: $2 (free-threaded) $1/bin/$2 ($(head -1 "$1/.ok" 2>/dev/null))"
@@ -158,7 +202,7 @@ if [ "$CHECK_ONLY" = 1 ]; then
         rc=1
     fi
     if [ "$rc" = 0 ]; then
-        say "both interpreters are present; use: export PATH=\"$BIN_DIR:\$PATH\""
+        say "every interpreter is present; use: export PATH=\"$BIN_DIR:\$PATH\""
     else
         say "run scripts/install-pythons.sh (without --check) to install what is missing"
     fi
@@ -166,9 +210,9 @@ if [ "$CHECK_ONLY" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- fast path
-if gil_installed && ft_installed >/dev/null; then
+if all_deb_installed && ft_installed >/dev/null; then
     links_ok || link_bins
-    log "python3.14 and $(set -- $(ft_installed); echo "$2") already installed in $PREFIX"
+    log "$(deb_versions | sed 's/^/python/' | tr '\n' ' ')and $(set -- $(ft_installed); echo "$2") already installed in $PREFIX"
     print_path
     exit 0
 fi
@@ -287,40 +331,45 @@ EOF
 # Python error: config_read_gil: Disabling the GIL is not supported by this build").
 run_py() { env -u PYTHONHOME -u PYTHONSTARTUP -u PYTHONSAFEPATH -u VIRTUAL_ENV -u PYTHON_GIL PYTHONPATH="$VDIR" "$@"; }
 
-verify_gil() {
-    local py="$BIN_DIR/python3.14"
+# The checks every Debian-built CPython passes; 3.14 also runs an
+# InterpreterPoolExecutor and has forkserver as its default start method.
+verify_deb() {
+    local v=$1 py="$BIN_DIR/python$1"
     write_verify_module
-    log "verifying python3.14 ..."
-    run_py "$py" -c 'from concurrent.futures import InterpreterPoolExecutor; import multiprocessing, sys; print(sys.version)' >&2 ||
-        return 1
+    log "verifying python$v ..."
+    run_py "$py" -c 'import multiprocessing, sys; print(sys.version)' >&2 || return 1
     run_py "$py" -c 'import ssl, sqlite3, ctypes, lzma, bz2, zlib, hashlib, _decimal, readline, uuid, pwd, socket
-pwd.getpwuid(0); socket.getaddrinfo("localhost", 80)' || { log "python3.14: a standard module does not import or work"; return 1; }
-    cat >"$VDIR/verify314.py" <<'EOF'
+pwd.getpwuid(0); socket.getaddrinfo("localhost", 80)' || { log "python$v: a standard module does not import or work"; return 1; }
+    cat >"$VDIR/verifydeb.py" <<'EOF'
 import multiprocessing
 import sys
-from concurrent.futures import InterpreterPoolExecutor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 
 import bcverify_mod
 
 if __name__ == "__main__":
-    assert sys.version_info[:2] == (3, 14), sys.version
+    want = sys.argv[1]
+    assert "%d.%d" % sys.version_info[:2] == want, (sys.version, want)
     assert sys._is_gil_enabled()
     method = multiprocessing.get_start_method()
-    assert method == "forkserver", f"default start method is {method}, not forkserver"
-    want = [bcverify_mod.burn(n) for n in (1000, 2000, 3000, 4000)]
-    with InterpreterPoolExecutor(max_workers=2) as ex:
-        got = list(ex.map(bcverify_mod.burn, (1000, 2000, 3000, 4000)))
-    assert got == want, (got, want)
+    if sys.version_info >= (3, 14):
+        from concurrent.futures import InterpreterPoolExecutor
+
+        assert method == "forkserver", f"default start method is {method}, not forkserver"
+        expect = [bcverify_mod.burn(n) for n in (1000, 2000, 3000, 4000)]
+        with InterpreterPoolExecutor(max_workers=2) as ex:
+            got = list(ex.map(bcverify_mod.burn, (1000, 2000, 3000, 4000)))
+        assert got == expect, (got, expect)
     with ProcessPoolExecutor(max_workers=2) as ex:
         got = list(ex.map(bcverify_mod.square, range(8)))
     assert got == [x * x for x in range(8)], got
-    print(f"python3.14 ok: {sys.executable}; InterpreterPoolExecutor(2) and "
-          f"ProcessPoolExecutor(2, {method}) ran bcverify_mod")
+    print(f"python{want} ok: {sys.executable}; ProcessPoolExecutor(2, {method}) ran bcverify_mod"
+          + (" and so did InterpreterPoolExecutor(2)" if sys.version_info >= (3, 14) else ""))
 EOF
-    run_py "$py" "$VDIR/verify314.py" >&2 || return 1
+    run_py "$py" "$VDIR/verifydeb.py" "$v" >&2 || return 1
     # venv gets pip from the wheel directory (no network needed).
-    run_py "$py" -m venv "$WORK/venv314" || { log "python3.14 -m venv failed"; return 1; }
-    run_py "$WORK/venv314/bin/python" -m pip --version >&2 || { log "pip in a python3.14 venv does not run"; return 1; }
+    run_py "$py" -m venv "$WORK/venv$v" || { log "python$v -m venv failed"; return 1; }
+    run_py "$WORK/venv$v/bin/python" -m pip --version >&2 || { log "pip in a python$v venv does not run"; return 1; }
 }
 
 verify_ft() {
@@ -375,60 +424,68 @@ EOF
     "$PATCHELF" --version | grep -q '0\.19\.3' || die "unexpected patchelf: $("$PATCHELF" --version)"
 }
 
-# ---------------------------------------------------------------- CPython 3.14
-GIL_PKGS="python3.14 python3.14-minimal python3.14-venv libpython3.14-minimal
-libpython3.14-stdlib python3-pip-whl libc6 libgcc-s1 libexpat1 zlib1g libssl3t64
-libbz2-1.0 libdb5.3t64 libffi8 liblzma5 libncursesw6 libtinfo6 libreadline8t64
-libsqlite3-0 libuuid1 libzstd1"
+# ---------------------------------------------------------------- CPython from Debian
+# The interpreter's packages (python$V…) and the suite's runtime libraries it
+# links, all from the same suite: the unpacked tree brings its own glibc.
+deb_pkgs() {
+    local v=$1
+    printf '%s ' "python$v" "python$v-minimal" "python$v-venv" "libpython$v-minimal" "libpython$v-stdlib"
+    echo "python3-pip-whl libc6 libgcc-s1 libexpat1 zlib1g libssl3t64 libbz2-1.0
+libdb5.3t64 libffi8 liblzma5 libncursesw6 libtinfo6 libreadline8t64 libsqlite3-0
+libuuid1 libzstd1"
+}
 
-install_gil() {
-    local t0=$SECONDS dl="$APTD/debs" P="$GIL_DIR" L f
+install_deb() {
+    local v=$1 suite=$2 t0=$SECONDS dl="$APTD/debs-$1" P="$PREFIX/$1" L f pkgs=""
     L="$P/usr/lib/x86_64-linux-gnu"
     apt_owned_dir "$dl"
-    log "downloading CPython 3.14 and its runtime libraries from Debian sid"
+    # pkg/suite: both sid and trixie may be in the private sources at once.
+    for f in $(deb_pkgs "$v"); do
+        pkgs="$pkgs $f/$suite"
+    done
+    log "downloading CPython $v and its runtime libraries from Debian $suite"
     # shellcheck disable=SC2086
-    if ! (cd "$dl" && apt-get -q download $GIL_PKGS) >"$WORK/apt-download.log" 2>&1; then
-        tail -20 "$WORK/apt-download.log" >&2
-        die "apt-get download from sid failed"
+    if ! (cd "$dl" && apt-get -q download $pkgs) >"$WORK/apt-download-$v.log" 2>&1; then
+        tail -20 "$WORK/apt-download-$v.log" >&2
+        die "apt-get download from $suite failed"
     fi
-    log "sid packages: $(cd "$dl" && ls *.deb | sed -n 's/^\(python3\.14\)_\([^_]*\)_.*/\1 \2/p')," \
+    log "$suite packages: $(cd "$dl" && ls *.deb | sed -n "s/^\(python$v\)_\([^_]*\)_.*/\1 \2/p")," \
         "$(ls "$dl"/*.deb | wc -l) .deb files, $(du -sh "$dl" | cut -f1)"
-    get_patchelf
-    rm -rf "$P" "$BIN_DIR/python3.14"
+    [ -n "${PATCHELF:-}" ] || get_patchelf
+    rm -rf "$P" "$BIN_DIR/python$v"
     mkdir -p "$P"
     for f in "$dl"/*.deb; do
         dpkg-deb -x "$f" "$P"
     done
-    [ -x "$L/ld-linux-x86-64.so.2" ] || die "sid's loader is not at $L/ld-linux-x86-64.so.2"
+    [ -x "$L/ld-linux-x86-64.so.2" ] || die "$suite's loader is not at $L/ld-linux-x86-64.so.2"
     # DT_RPATH (--force-rpath), not RUNPATH: it also covers the libraries that
     # extension modules pull in.
-    "$PATCHELF" --set-interpreter "$L/ld-linux-x86-64.so.2" --force-rpath --set-rpath "$L" "$P/usr/bin/python3.14"
-    rm -f "$P/usr/lib/python3.14/sitecustomize.py" "$P/usr/lib/python3.14/EXTERNALLY-MANAGED"
+    "$PATCHELF" --set-interpreter "$L/ld-linux-x86-64.so.2" --force-rpath --set-rpath "$L" "$P/usr/bin/python$v"
+    rm -f "$P/usr/lib/python$v/sitecustomize.py" "$P/usr/lib/python$v/EXTERNALLY-MANAGED"
     ln -sfn usr/lib "$P/lib"
     # Debian's ensurepip (hence venv) takes pip's wheel from WHEEL_PKG_DIR.
-    for f in "$P"/usr/lib/python3.14/_sysconfigdata_*.py; do
+    for f in "$P"/usr/lib/python$v/_sysconfigdata_*.py; do
         [ -L "$f" ] && continue
         sed -i "s|'/usr/share/python-wheels/\{0,1\}'|'$P/usr/share/python-wheels/'|g" "$f"
     done
-    grep -q "'WHEEL_PKG_DIR': '$P/usr/share/python-wheels/'" "$P"/usr/lib/python3.14/_sysconfigdata__linux_x86_64-linux-gnu.py ||
+    grep -q "'WHEEL_PKG_DIR': '$P/usr/share/python-wheels/'" "$P"/usr/lib/python$v/_sysconfigdata__linux_x86_64-linux-gnu.py ||
         die "could not point WHEEL_PKG_DIR at $P/usr/share/python-wheels"
     # Debian ships no .pyc files (its postinst compiles them). Without them,
     # and with PYTHONDONTWRITEBYTECODE=1 (set on these machines), every start
     # and every subinterpreter compiles the stdlib it imports from source:
     # 0.33 s instead of 0.07 s to import concurrent.futures + multiprocessing.
-    log "byte-compiling python3.14's standard library"
-    "$P/usr/bin/python3.14" -E -m compileall -q -j0 "$P/usr/lib/python3.14" >"$WORK/compileall.log" 2>&1 ||
-        { tail -20 "$WORK/compileall.log" >&2; die "compileall of $P/usr/lib/python3.14 failed"; }
-    mkdir -p "$BIN_DIR"
-    ln -sfn ../3.14/usr/bin/python3.14 "$BIN_DIR/python3.14"
-    if ! verify_gil; then
-        die "python3.14 in $P failed verification (left in place without a stamp; a new run starts over)"
+    log "byte-compiling python$v's standard library"
+    "$P/usr/bin/python$v" -E -m compileall -q -j0 "$P/usr/lib/python$v" >"$WORK/compileall-$v.log" 2>&1 ||
+        { tail -20 "$WORK/compileall-$v.log" >&2; die "compileall of $P/usr/lib/python$v failed"; }
+    link_deb "$v"
+    if ! verify_deb "$v"; then
+        die "python$v in $P failed verification (left in place without a stamp; a new run starts over)"
     fi
     # Written atomically: a stamp exists only once complete.
-    run_py "$BIN_DIR/python3.14" -c 'import sys; print(sys.version.split()[0], "from Debian sid")' >"$P/.ok.tmp" ||
+    run_py "$BIN_DIR/python$v" -c 'import sys; print(sys.version.split()[0], "from Debian '"$suite"'")' >"$P/.ok.tmp" ||
         die "could not write $P/.ok"
     mv -f "$P/.ok.tmp" "$P/.ok"
-    log "python3.14 installed in $P ($(du -sh "$P" | cut -f1), $((SECONDS - t0)) s)"
+    log "python$v installed in $P ($(du -sh "$P" | cut -f1), $((SECONDS - t0)) s)"
 }
 
 # ---------------------------------------------------------------- free-threaded
@@ -548,16 +605,25 @@ install_ft() {
 }
 
 # ---------------------------------------------------------------- main
-need_gil=0 need_ft=0
-gil_installed || need_gil=1
+need_deb="" need_ft=0
+for v in $(deb_versions); do
+    deb_installed "$v" || need_deb="$need_deb $v"
+done
 ft_installed >/dev/null || need_ft=1
 
 deb_suites="" src_suites=""
-[ "$need_gil" = 1 ] && deb_suites="sid"
+for v in $need_deb; do
+    case " $deb_suites " in
+        *" $(deb_suite "$v") "*) ;;
+        *) deb_suites="${deb_suites:+$deb_suites }$(deb_suite "$v")" ;;
+    esac
+done
 [ "$need_ft" = 1 ] && src_suites="sid testing stable stable-updates"
 private_apt "$deb_suites" "$src_suites"
 
-[ "$need_gil" = 1 ] && install_gil
+for v in $need_deb; do
+    install_deb "$v" "$(deb_suite "$v")"
+done
 [ "$need_ft" = 1 ] && install_ft
 
 link_bins

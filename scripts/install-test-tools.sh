@@ -2,7 +2,9 @@
 # Provide the tools the tests need beyond Rust and python3, so that no test
 # passes by skipping: a C compiler with a static libc (tests/native.rs,
 # tests/hostile.rs compile C fixtures, one statically), `file`, `setpriv`
-# (tests/permissions.rs), PyPy (tests/hostile.rs) and a Python 2
+# (tests/permissions.rs), Debian's /usr/bin/python3 (tests/permissions.rs
+# runs it as another user, who cannot enter root's pyenv or the
+# ~/.cache/boundcheck/pythons interpreters), PyPy (tests/hostile.rs) and a Python 2
 # (tests/hostile.rs). The CPython 3.14 and free-threaded interpreters come
 # from scripts/install-pythons.sh and the browser from
 # scripts/install-browser.sh; scripts/test.sh runs all three.
@@ -27,6 +29,7 @@ have_cc() { command -v cc >/dev/null && { [ -e /usr/lib/x86_64-linux-gnu/libc.a 
 have_file() { command -v file >/dev/null; }
 have_setpriv() { command -v setpriv >/dev/null; }
 have_pypy() { command -v pypy3 >/dev/null; }
+have_syspython() { [ -x /usr/bin/python3 ]; }
 have_python2() {
     if command -v python2 >/dev/null && python2 -c 'import sys; sys.exit(0 if sys.version_info[0] == 2 else 1)' 2>/dev/null; then
         return 0
@@ -39,10 +42,11 @@ declare -A packages=(
     [file]="file"
     [setpriv]="util-linux"
     [pypy]="pypy3"
+    [syspython]="python3-minimal"
 )
 
 missing=()
-for tool in cc file setpriv pypy; do
+for tool in cc file setpriv pypy syspython; do
     if "have_$tool"; then
         say "$tool: present"
     else

@@ -155,3 +155,43 @@ fn without_cap_sys_ptrace_blocked_threads_are_flagged_not_misread() {
     let msg = caveat(&r, "ptrace-denied").unwrap_or_else(|| panic!("no caveat: {r}"));
     assert!(msg.contains("CAP_SYS_PTRACE"), "{msg}");
 }
+
+#[test]
+fn a_refused_stack_open_reports_its_real_cause_not_the_build() {
+    if !can_switch_users() {
+        return;
+    }
+    // Another user's Python (Debian's, which that user can run), attached to
+    // by root without CAP_SYS_PTRACE: py-spy's open is refused by the kernel.
+    let python = Path::new("/usr/bin/python3");
+    if !python.is_file() {
+        skip_or_fail(
+            "Debian's /usr/bin/python3 (a Python another user can run)",
+            "BOUNDCHECK_SKIP_PERMISSIONS",
+            "scripts/install-test-tools.sh",
+        );
+        return;
+    }
+    let _g = exclusive();
+    let busy =
+        "import time\nt = time.monotonic()\nwhile time.monotonic() - t < 20: sum(range(10000))";
+    let mut victim = as_nobody().arg(python).args(["-c", busy]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let dir = open_dir();
+    let out = dir.path().join("out");
+    let mut drop_ptrace = Command::new("setpriv");
+    drop_ptrace.args(["--bounding-set=-sys_ptrace", "--"]);
+    let pid = victim.id().to_string();
+    let o = boundcheck(drop_ptrace, &out, &["--attach", &pid, "--duration", "2s"]);
+    let _ = victim.kill();
+    let _ = victim.wait();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let r = report(&out);
+    let msg = caveat(&r, "no-python-stacks").unwrap_or_else(|| panic!("no caveat: {r}"));
+    // The kernel's answer, from py-spy's error chain, and its fix; the build
+    // (3.11 with the GIL) is not blamed.
+    assert!(msg.contains("Permission denied"), "{msg}");
+    assert!(msg.contains("ptrace rights"), "{msg}");
+    assert!(!msg.contains("free-threaded"), "{msg}");
+}

@@ -1,30 +1,14 @@
-//! Python stacks, live: real fixtures with known hot functions, through the
-//! real binary. Each test runs under `python3` (3.11 here) and again under
-//! `python3.14` when `scripts/install-pythons.sh` has put it on PATH; the
-//! free-threaded build, which py-spy cannot read yet, must say so.
+//! Python stacks and verdicts, live: real fixtures with known hot functions,
+//! through the real binary, under every CPython of [`CPYTHONS`] (3.11, 3.13
+//! and 3.14; `scripts/install-pythons.sh` provides the last two and
+//! `scripts/test.sh` runs it). py-spy 0.4.3 has layouts for CPython 2.7 and
+//! 3.3–3.15 with the GIL; free-threaded builds it cannot read, and those
+//! runs must say so.
 
 mod common;
 
 use common::*;
 use serde_json::Value;
-use std::path::PathBuf;
-
-/// Interpreters to run each test with: python3 always, 3.14 when present.
-fn pythons() -> Vec<String> {
-    let mut v = vec!["python3".to_string()];
-    if let Some(p) = on_path("python3.14") {
-        v.push(p.display().to_string());
-    } else {
-        eprintln!("python3.14 not on PATH: stack tests run under python3 only");
-    }
-    v
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
 
 fn profile(python: &str, fixture_name: &str) -> Run {
     let path = fixture(fixture_name);
@@ -48,7 +32,7 @@ fn share(report: &Value, key: &str) -> f64 {
 #[test]
 fn gil_threads_wait_for_the_gil_in_their_hot_function() {
     let _g = exclusive();
-    for py in pythons() {
+    for py in cpythons() {
         let r = profile(&py, "gil_threads.py");
         assert_eq!(r.verdict(), "gil-contended", "{py}: {}", explain(&r));
         let report = r.report();
@@ -84,13 +68,44 @@ fn gil_threads_wait_for_the_gil_in_their_hot_function() {
         }
         let wall = std::fs::read_to_string(r.out_dir.path().join("wall.folded")).unwrap();
         assert!(wall.contains(";[gil-wait] "), "{py}: {wall}");
+        // One interpreter: the stacks cover its CPU time.
+        let cover = &report["diagnosis"]["stack_coverage"];
+        assert_eq!(cover["subinterpreter_s"], 0.0, "{py}: {cover}");
+        assert!(
+            !r.caveat_codes().contains(&"stacks-incomplete".to_string()),
+            "{py}: {}",
+            explain(&r)
+        );
+    }
+}
+
+#[test]
+fn serial_loop_is_cpu_serial_and_its_module_is_where() {
+    let _g = exclusive();
+    for py in cpythons() {
+        let path = fixture("cpu_serial.py");
+        // 1.5 s of work: long enough to stay clear of the short-run caveat.
+        let r = run(&["--", &py, path.to_str().unwrap(), "1.5"]);
+        assert_eq!(r.verdict(), "cpu-serial", "{py}: {}", explain(&r));
+        let report = r.report();
+        let site = &report["diagnosis"]["site"];
+        assert_eq!(site["state"], "on-cpu", "{py}: {site}");
+        assert_eq!(site["function"], "<module>", "{py}: {site}");
+        assert!(site["file"].as_str().unwrap().ends_with("cpu_serial.py"));
+        assert!(
+            report["stack_sampling"]["python_pids"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty()),
+            "{py}: {}",
+            report["stack_sampling"]
+        );
     }
 }
 
 #[test]
 fn hashlib_threads_run_without_the_gil_and_are_not_contention() {
     let _g = exclusive();
-    for py in pythons() {
+    for py in cpythons() {
         let r = profile(&py, "hashlib_threads.py");
         assert_ne!(r.verdict(), "gil-contended", "{py}: {}", explain(&r));
         let report = r.report();
@@ -107,7 +122,7 @@ fn hashlib_threads_run_without_the_gil_and_are_not_contention() {
 #[test]
 fn lock_fight_is_lock_contended_and_names_the_acquiring_line() {
     let _g = exclusive();
-    for py in pythons() {
+    for py in cpythons() {
         let r = profile(&py, "lock_fight.py");
         assert_eq!(r.verdict(), "lock-contended", "{py}: {}", explain(&r));
         let site = &r.report()["diagnosis"]["site"];
@@ -126,7 +141,7 @@ fn lock_fight_is_lock_contended_and_names_the_acquiring_line() {
 #[test]
 fn cpu_in_async_def_blocks_the_loop_and_names_the_coroutine() {
     let _g = exclusive();
-    for py in pythons() {
+    for py in cpythons() {
         let r = profile(&py, "async_blocked.py");
         assert_eq!(r.verdict(), "event-loop-blocked", "{py}: {}", explain(&r));
         let site = &r.report()["diagnosis"]["site"];
@@ -174,12 +189,66 @@ fn free_threaded_python_says_its_stacks_are_unavailable() {
         return;
     };
     let _g = exclusive();
-    let r = profile(ft.to_str().unwrap(), "cpu_serial.py");
+    // 4 s: opening fails only after py-spy's retries (about a second on a
+    // loaded machine), and a run that ends first gets no caveat.
+    let path = fixture("cpu_serial.py");
+    let r = run(&["--", ft.to_str().unwrap(), path.to_str().unwrap(), "4"]);
     assert!(
         r.caveat_codes().contains(&"no-python-stacks".to_string()),
         "{}",
         explain(&r)
     );
+    // The reader's own error, and the build named as its cause from the
+    // process's executable (not from the error's wording).
     let why = r.report()["stack_sampling"]["unavailable"].to_string();
-    assert!(why.contains("free-threaded"), "{why}");
+    assert!(why.contains("Failed to find a python interpreter"), "{why}");
+    let name = ft.file_name().unwrap().to_str().unwrap();
+    assert!(
+        why.contains(&format!("{name} is a free-threaded build")),
+        "{why}"
+    );
+    let caveat = r.report()["diagnosis"]["caveats"].to_string();
+    assert!(
+        caveat.contains("Failed to find a python interpreter"),
+        "{caveat}"
+    );
+}
+
+#[test]
+fn interpreter_pool_says_how_much_cpu_no_stack_covers() {
+    let Some(py) = on_path("python3.14") else {
+        skip_or_fail(
+            "python3.14 on PATH (InterpreterPoolExecutor)",
+            "BOUNDCHECK_SKIP_PYTHON314",
+            "scripts/install-pythons.sh (and put its bin directory on PATH)",
+        );
+        return;
+    };
+    let _g = exclusive();
+    let r = profile(py.to_str().unwrap(), "interp_pool.py");
+    let cover = &r.report()["diagnosis"]["stack_coverage"];
+    let sub = cover["subinterpreter_share"].as_f64().unwrap_or(-1.0);
+    // Two workers burn CPU in subinterpreters while the main thread waits.
+    assert!(sub >= 0.5, "{cover}\n{}", explain(&r));
+    assert!(
+        cover["uncovered_share"].as_f64().unwrap_or(-1.0) >= sub,
+        "{cover}"
+    );
+    assert!(
+        r.caveat_codes().contains(&"stacks-incomplete".to_string()),
+        "{}",
+        explain(&r)
+    );
+    // The summary says it plainly, with the share.
+    let pct = format!(
+        "{}%",
+        (100.0 * cover["uncovered_share"].as_f64().unwrap()).round()
+    );
+    let stderr = r.stderr();
+    assert!(
+        stderr.contains("stacks-incomplete: no Python stack covers ")
+            && stderr.contains(&pct)
+            && stderr.contains("ran in subinterpreters"),
+        "{pct}: {stderr}"
+    );
 }

@@ -4,6 +4,12 @@ use super::features::Features;
 use super::{Caveat, CaveatCode, Verdict};
 use crate::timeline::Timeline;
 
+/// The share of the CPU time without a Python stack above which the report
+/// says so: below it, thread start-up and exit moments account for it.
+pub const UNCOVERED_CAVEAT_SHARE: f64 = 0.2;
+/// ... and the least time, seconds, for it to matter.
+pub const UNCOVERED_CAVEAT_MIN_S: f64 = 0.1;
+
 fn caveat(code: CaveatCode, message: impl Into<String>) -> Caveat {
     Caveat {
         code,
@@ -122,6 +128,7 @@ fn run(tl: &Timeline, f: &Features, verdict: Verdict, out: &mut Vec<Caveat>) {
             "decided from OS signals alone (futex addresses, syscalls, switch rates); Python stacks would confirm it and name the code",
         ));
     }
+    stack_coverage(f, out);
     if let Some(st) = &tl.stack_sampling {
         for (pid, reason) in &st.unavailable {
             out.push(caveat(
@@ -183,4 +190,37 @@ fn run(tl: &Timeline, f: &Features, verdict: Verdict, out: &mut Vec<Caveat>) {
             ),
         ));
     }
+}
+
+/// The CPU time no stack covers, said plainly with its share, so that
+/// subinterpreters' work is not read as native code (`diagnose::coverage`).
+fn stack_coverage(f: &Features, out: &mut Vec<Caveat>) {
+    let Some(c) = &f.coverage else { return };
+    if c.uncovered_share < UNCOVERED_CAVEAT_SHARE || c.uncovered_s() < UNCOVERED_CAVEAT_MIN_S {
+        return;
+    }
+    let pct = |s: f64| (100.0 * s / c.cpu_s).round();
+    let mut parts = Vec::new();
+    if c.subinterpreter_s > 0.0 {
+        parts.push(format!(
+            "{}% ran in subinterpreters (InterpreterPoolExecutor, concurrent.interpreters), whose frames the stack reader (py-spy) cannot see: it reads the main interpreter only, so those threads show only Interpreter._call and their time appears as native code (native-nogil, cpu-native)",
+            pct(c.subinterpreter_s)
+        ));
+    }
+    if c.no_stack_s > 0.0 {
+        parts.push(format!(
+            "{}% ran in threads without a Python stack (native threads, or threads of another interpreter)",
+            pct(c.no_stack_s)
+        ));
+    }
+    out.push(caveat(
+        CaveatCode::StacksIncomplete,
+        format!(
+            "no Python stack covers {}% of the CPU time ({:.2} s of {:.2} s): {}. The hot functions and the flamegraph describe only the rest",
+            pct(c.uncovered_s()),
+            c.uncovered_s(),
+            c.cpu_s,
+            parts.join("; ")
+        ),
+    ));
 }

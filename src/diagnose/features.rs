@@ -106,6 +106,8 @@ pub struct Features {
     pub core_means: Vec<CoreSample>,
     /// What Python stacks add, when the timeline has them.
     pub py: Option<StackFeatures>,
+    /// How much of the CPU time the stacks explain, when the timeline has them.
+    pub coverage: Option<super::coverage::StackCoverage>,
 }
 
 /// Each state's time as a fraction of `total`, keyed by the public state name.
@@ -257,6 +259,7 @@ impl Features {
         f.core_means = mean_cores(core_sums, tl.samples.len());
         f.threads = threads.into_values().collect();
         f.py = StackFeatures::from_timeline(tl);
+        f.coverage = super::coverage::StackCoverage::from_timeline(tl);
         f
     }
 

@@ -7,6 +7,7 @@
 pub mod budget;
 mod caveats;
 mod competition;
+pub mod coverage;
 pub mod features;
 pub mod predict;
 mod rules;
@@ -14,6 +15,7 @@ pub mod stacks;
 mod strategy;
 
 pub use budget::Budget;
+pub use coverage::StackCoverage;
 pub use features::Features;
 pub use predict::Prediction;
 pub use rules::THRESHOLDS;
@@ -140,6 +142,9 @@ pub enum CaveatCode {
     PtraceDenied,
     TimedOut,
     TargetFailed,
+    /// A share of the CPU time that no Python stack covers (subinterpreters,
+    /// threads without a stack).
+    StacksIncomplete,
     /// A code this version does not know (a report from a newer boundcheck).
     #[serde(other)]
     Unknown,
@@ -165,6 +170,7 @@ impl CaveatCode {
             CaveatCode::PtraceDenied => "ptrace-denied",
             CaveatCode::TimedOut => "timed-out",
             CaveatCode::TargetFailed => "target-failed",
+            CaveatCode::StacksIncomplete => "stacks-incomplete",
             CaveatCode::Unknown => "unknown",
         }
     }
@@ -208,6 +214,11 @@ pub struct Diagnosis {
     /// `keep`. Re-runs may overrule it (`recommendation`).
     #[serde(default = "keep")]
     pub remedy: Strategy,
+    /// How much of the CPU time the Python stacks explain: the time of
+    /// threads running a subinterpreter (whose frames the stack reader cannot
+    /// see) and of threads without a stack. Absent without stacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_coverage: Option<StackCoverage>,
 }
 
 fn keep() -> Strategy {
@@ -284,6 +295,7 @@ pub fn diagnose_features(tl: &Timeline, f: &Features) -> Diagnosis {
         budget,
         predictions,
         remedy,
+        stack_coverage: f.coverage.clone(),
     }
 }
 

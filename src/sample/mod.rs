@@ -10,6 +10,7 @@
 pub mod classify;
 pub mod host;
 pub mod parse;
+pub mod stack_open;
 pub mod syscalls;
 pub mod thin;
 

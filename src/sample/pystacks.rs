@@ -62,9 +62,15 @@ impl PyStacks {
             .name("boundcheck-pyspy-open".into())
             .spawn(move || {
                 for pid in requests {
+                    // py-spy's whole chain of causes, not its outermost
+                    // context only (an OS error often repeats: said once).
                     let opened = PythonSpy::retry_new(pid, &config(), 10)
                         .map(Box::new)
-                        .map_err(|e| explain(&e.to_string()));
+                        .map_err(|e| {
+                            let mut chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+                            chain.dedup();
+                            super::stack_open::explain(pid, &chain.join(": "))
+                        });
                     if replies.send((pid, opened)).is_err() {
                         break;
                     }
@@ -220,22 +226,22 @@ fn config() -> Config {
 }
 
 /// The executable's name starts with `python` (python3, python3.14, python3.13t).
+/// Without ptrace rights to the process (another user's, or no
+/// CAP_SYS_PTRACE) its `exe` link is unreadable but its `comm` name is not:
+/// trying to open it then fails with the kernel's reason, which the report
+/// shows, instead of the process silently getting no stacks.
 fn is_python(pid: i32) -> bool {
-    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
-        exe.file_name()
+    match std::fs::read_link(format!("/proc/{pid}/exe")) {
+        Ok(exe) => exe
+            .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("python"))
-    })
-}
-
-/// py-spy's error, with the fix when we know one.
-fn explain(error: &str) -> String {
-    let fix = if error.contains("ermission") || error.contains("EPERM") {
-        " — reading another process's memory needs ptrace rights: run as root, or `sudo sysctl kernel.yama.ptrace_scope=0`, or in a container add `--cap-add SYS_PTRACE`"
-    } else if error.contains("Failed to find a python interpreter") {
-        " — a free-threaded (nogil) build is not supported by py-spy yet; OS states are still sampled"
-    } else {
-        ""
-    };
-    format!("Python stacks unavailable: {error}{fix}")
+            .is_some_and(|n| n.starts_with("python")),
+        // Only a refusal: a process that exited (or a zombie) has no exe
+        // link either, and is no failure to report.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.starts_with("python"))
+        }
+        Err(_) => false,
+    }
 }

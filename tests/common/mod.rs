@@ -158,3 +158,36 @@ pub fn skip_or_fail(what: &str, skip_var: &str, script: &str) {
     }
     panic!("this test needs {what}: run {script}, or set {skip_var}=1 to skip it");
 }
+
+/// The CPythons the live stack and verdict tests run under: the machine's
+/// `python3` (3.11) and the ones `scripts/install-pythons.sh` provides.
+/// 3.12 is not among them: no package registry these machines reach serves
+/// it (the script's header says where it was looked for).
+pub const CPYTHONS: &[&str] = &["python3", "python3.13", "python3.14"];
+
+/// `name` found in a directory of PATH.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Every interpreter of [`CPYTHONS`], as a command to run. A missing one
+/// fails the test, naming the script that installs it, unless its
+/// `BOUNDCHECK_SKIP_PYTHON3NN=1` (e.g. `BOUNDCHECK_SKIP_PYTHON313`) opts out.
+pub fn cpythons() -> Vec<String> {
+    let mut out = Vec::new();
+    for &py in CPYTHONS {
+        if py == "python3" || on_path(py).is_some() {
+            out.push(py.to_string());
+            continue;
+        }
+        let skip_var = format!("BOUNDCHECK_SKIP_{}", py.replace('.', "").to_uppercase());
+        skip_or_fail(
+            &format!("{py} on PATH"),
+            &skip_var,
+            "scripts/install-pythons.sh (and put its bin directory on PATH: eval \"$(scripts/install-pythons.sh | tail -1)\")",
+        );
+    }
+    out
+}
