@@ -128,16 +128,17 @@ fn row(e: &Experiment) -> Row {
             None => status.as_str().to_string(),
         }),
     };
+    // A row without timing shows no predicted figure either: beside a
+    // reason, `1.00x (1.00x–1.00x)` reads like a measurement.
+    let predicted = timing.as_ref().and(e.predicted_speedup);
     Row {
         label: e.label.clone(),
         timing,
         notes,
-        predicted: e
-            .predicted_speedup
-            .map(|c| match (e.predicted_low, e.predicted_high) {
-                (Some(lo), Some(hi)) => format!("{} ({}–{})", times(c), times(lo), times(hi)),
-                _ => times(c),
-            }),
+        predicted: predicted.map(|c| match (e.predicted_low, e.predicted_high) {
+            (Some(lo), Some(hi)) => format!("{} ({}–{})", times(c), times(lo), times(hi)),
+            _ => times(c),
+        }),
     }
 }
 
@@ -245,8 +246,13 @@ mod tests {
         let mut e = exp(1);
         e.status = Status::NotApplicable;
         e.error = Some("nothing to swap".into());
+        e.predicted_speedup = Some(1.0);
         let r = row(&e);
         assert!(r.timing.is_none());
+        assert!(
+            r.predicted.is_none(),
+            "a prediction beside a reason reads as a timing"
+        );
         assert_eq!(r.notes.as_deref(), Some("not-applicable: nothing to swap"));
         let mut e = exp(3);
         e.comparable = false;

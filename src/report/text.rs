@@ -231,15 +231,27 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
             String::new()
         }
     };
+    // Median and spread columns as wide as their widest cell (a run under
+    // 0.1 s has three decimals), so every row lines up.
+    let widest = |cell: fn(&crate::report::rerun_table::Timing) -> &str, head: &str| {
+        rows.iter()
+            .filter_map(|r| r.timing.as_ref())
+            .map(|t| cell(t).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(head.len())
+    };
+    let mw = widest(|t| &t.median, "median");
+    let sw = widest(|t| &t.spread, "spread");
     let _ = writeln!(
         s,
-        "  {:<30} {}{:>8}   {:<15} speedup vs as-is",
+        "  {:<30} {}{:>mw$}   {:<sw$} speedup vs as-is",
         "strategy",
         pcell(Some("predicted")),
         "median",
         "spread"
     );
-    for row in rows {
+    for row in &rows {
         let label = shorten(&row.label, 30);
         let pred = pcell(row.predicted.as_deref());
         match (&row.timing, &row.notes) {
@@ -247,7 +259,7 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
                 let mark = t.significance();
                 let _ = writeln!(
                     s,
-                    "  {label:<30} {pred}{:>8}   {:<15} {}{}",
+                    "  {label:<30} {pred}{:>mw$}   {:<sw$} {}{}",
                     t.median,
                     t.spread,
                     t.speedup,
@@ -265,7 +277,7 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
     }
     let _ = writeln!(
         s,
-        "  {:<30} {}{:>8}   {:<15} {}",
+        "  {:<30} {}{:>mw$}   {:<sw$} {}",
         format!("ideal on {} cores", rec.ideal_speedup),
         pcell(None),
         "",
