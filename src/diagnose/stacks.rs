@@ -296,6 +296,18 @@ impl StackFeatures {
         }
     }
 
+    /// Share of on-CPU moments that are GIL hand-offs (a thread on a CPU
+    /// without the GIL, inside locking code: retaking the GIL). It is the
+    /// cost of sharing one GIL, which one GIL per worker removes.
+    pub fn handoff_share(&self) -> f64 {
+        let handoffs: u64 = self.threads.values().map(|t| t.handoff_samples).sum();
+        if self.cpu_samples > 0 {
+            handoffs as f64 / self.cpu_samples as f64
+        } else {
+            0.0
+        }
+    }
+
     /// The hottest function of one kind, if any.
     pub fn hottest(&self, kind: &str) -> Option<&HotFunction> {
         self.hot.get(kind).and_then(|v| v.first())

@@ -252,9 +252,13 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
     let loop_long = gating_loop_share(f, b).unwrap_or(0.0);
     let pool_share = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share());
     let (work, section_share) = if wanting >= 2 {
+        // GIL hand-offs show as GIL-free CPU; they exist only because the
+        // threads share one GIL, so one GIL per worker removes them too.
+        let handoff = f.py.as_ref().map_or(0.0, |py| py.handoff_share());
+        let handoffs = ((r.cpu_python + r.cpu_native) * handoff).min(r.cpu_native);
         (
             b.all_threads.cpu_python * f.thread_time_s,
-            r.cpu_python + r.gil_wait,
+            r.cpu_python + r.gil_wait + handoffs,
         )
     } else {
         (f.cpu_s, r.cpu_python + r.cpu_native + r.gil_wait)
