@@ -94,6 +94,7 @@ pub(crate) fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -
             host: Host::default(),
             cores_available: cores,
             python_version: None,
+            attach: None,
         },
         sampling: SamplingStats {
             requested_rate_hz: 100.0,

@@ -14,6 +14,8 @@ pub mod syscalls;
 pub mod thin;
 
 #[cfg(target_os = "linux")]
+pub mod attach;
+#[cfg(target_os = "linux")]
 mod live;
 #[cfg(target_os = "linux")]
 pub mod native;

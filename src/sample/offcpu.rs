@@ -30,6 +30,10 @@ use std::time::Instant;
 /// a short kernel chain + two switch records) at up to ~40 000 switches/s per
 /// CPU, ~12 MB/s: 2 MiB holds ~170 ms, many ticks of slack.
 const RING_BYTES: usize = 2 * 1024 * 1024;
+/// Smallest ring per thread and CPU when attaching (threads opened one by
+/// one): 256 KiB holds ~20 ms of a convoy's whole switch traffic, and one
+/// thread writes only its own share of it.
+const MIN_THREAD_RING_BYTES: usize = 256 * 1024;
 /// Kernel frames kept per switch: the reason sits within the first dozen.
 const MAX_STACK: u16 = 32;
 /// Intervals shorter than this are only counted in the totals.
@@ -97,6 +101,8 @@ pub struct OffCpuSampler {
     intervals_dropped: u64,
     symbols: Symbols,
     lost: u64,
+    /// When [`OffCpuSampler::stop`] stopped the events.
+    stopped_ns: Option<u64>,
 }
 
 impl OffCpuSampler {
@@ -104,9 +110,30 @@ impl OffCpuSampler {
     /// `before_exec` and what attaching follows). Needs kernel sampling: the
     /// switch happens in the kernel, so without it there is nothing to see.
     pub fn open(pid: i32, before_exec: bool, start: Instant) -> Result<Self, OffCpuUnavailable> {
+        if before_exec {
+            Self::open_on(&[pid], true, RING_BYTES, start)
+        } else {
+            Self::attach(&rings::threads_of(pid), start)
+        }
+    }
+
+    /// Attach to running threads (see [`super::native::NativeSampler::attach`]).
+    /// A wait in progress at the attach has no switch-out to start from, so
+    /// each thread's first switch-in is not timed.
+    pub fn attach(tids: &[i32], start: Instant) -> Result<Self, OffCpuUnavailable> {
+        let ring = rings::per_thread_ring(RING_BYTES, MIN_THREAD_RING_BYTES, tids.len());
+        Self::open_on(tids, false, ring, start)
+    }
+
+    fn open_on(
+        tids: &[i32],
+        before_exec: bool,
+        ring_bytes: usize,
+        start: Instant,
+    ) -> Result<Self, OffCpuUnavailable> {
         let open = |ring_bytes| {
-            Rings::open(
-                pid,
+            Rings::open_threads(
+                tids,
                 before_exec,
                 Software::CONTEXT_SWITCHES,
                 ring_bytes,
@@ -120,9 +147,9 @@ impl OffCpuSampler {
             )
         };
         // A smaller ring when locked memory is short (non-root users).
-        let rings = open(RING_BYTES)
+        let rings = open(ring_bytes)
             .or_else(|e| match e.raw_os_error() {
-                Some(libc::EPERM) | Some(libc::ENOMEM) => open(RING_BYTES / 8),
+                Some(libc::EPERM) | Some(libc::ENOMEM) => open(ring_bytes / 8),
                 _ => Err(e),
             })
             .map_err(|e| OffCpuUnavailable(rings::explain_open_error(&e)))?;
@@ -137,7 +164,26 @@ impl OffCpuSampler {
             intervals_dropped: 0,
             symbols: Symbols::default(),
             lost: 0,
+            stopped_ns: None,
         })
+    }
+
+    /// Open on threads that appeared after [`OffCpuSampler::attach`] and
+    /// that no inherited event may cover (see `sample::attach`).
+    pub fn follow(&mut self, tids: &[i32]) {
+        self.rings.follow(tids);
+    }
+
+    /// Stop recording now (attach: the tree outlives the run). A thread
+    /// still switched out is counted as waiting until this moment.
+    pub fn stop(&mut self) {
+        self.rings.stop();
+        self.stopped_ns = Some(rings::monotonic_ns());
+    }
+
+    /// Threads perf refused, by reason (attach).
+    pub fn missed(&self) -> &std::collections::BTreeMap<String, u64> {
+        &self.rings.missed
     }
 
     /// Read the rings and pair the switches that are settled.
@@ -236,7 +282,7 @@ impl OffCpuSampler {
     pub fn finish(mut self) -> OffCpuProfile {
         self.read_rings();
         self.pair_until(u64::MAX);
-        let now = rings::monotonic_ns();
+        let now = self.stopped_ns.unwrap_or_else(rings::monotonic_ns);
         let mut unmatched = 0;
         let open: Vec<(i32, i32, (u64, u32, bool))> = self
             .threads
