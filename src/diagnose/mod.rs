@@ -140,6 +140,14 @@ pub enum CaveatCode {
     PtraceDenied,
     TimedOut,
     TargetFailed,
+    /// Attached to a running process: what its threads did (and the waits
+    /// they were in) before the attach is not in the run.
+    AttachedMidRun,
+    /// Perf events could not be opened on some threads (attach): their
+    /// native stacks, exact off-CPU time and counts are missing.
+    PerfThreadsMissed,
+    /// Perf refused native stacks or exact off-CPU time altogether.
+    PerfRefused,
     /// A code this version does not know (a report from a newer boundcheck).
     #[serde(other)]
     Unknown,
@@ -165,6 +173,9 @@ impl CaveatCode {
             CaveatCode::PtraceDenied => "ptrace-denied",
             CaveatCode::TimedOut => "timed-out",
             CaveatCode::TargetFailed => "target-failed",
+            CaveatCode::AttachedMidRun => "attached-mid-run",
+            CaveatCode::PerfThreadsMissed => "perf-threads-missed",
+            CaveatCode::PerfRefused => "perf-refused",
             CaveatCode::Unknown => "unknown",
         }
     }
