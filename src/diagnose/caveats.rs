@@ -111,7 +111,7 @@ fn perf(tl: &Timeline, out: &mut Vec<Caveat>) {
     };
     let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut msg = format!(
-        "attached to a running process: {} in {} already ran, so when they started, their CPU time before the attach and the waits they were already in are not in the report (exact off-CPU time starts at each thread's first switch after the attach)",
+        "attached to a running process ({} in {} at the attach): when those threads started, their CPU time before the attach and the waits they were already in are not in the report (exact off-CPU time starts at each thread's first switch after the attach)",
         plural(a.threads_running, "thread", "threads"),
         plural(a.processes, "process", "processes"),
     );

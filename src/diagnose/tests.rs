@@ -310,7 +310,7 @@ fn an_attach_says_what_perf_could_not_see() {
             .map(|c| c.message.clone())
             .unwrap_or_else(|| panic!("no {code}: {:?}", d.caveats))
     };
-    assert!(says("attached-mid-run").contains("3 threads in 1 process already ran"));
+    assert!(says("attached-mid-run").contains("3 threads in 1 process at the attach"));
     assert!(says("attached-mid-run").contains("1 thread born while perf was being opened"));
     assert!(says("perf-threads-missed").contains("2 threads (permission denied)"));
     assert!(says("perf-refused").contains("exact off-CPU time unavailable"));
