@@ -306,3 +306,89 @@ fn threads_started_after_the_attach_are_followed() {
         );
     }
 }
+
+/// CPU seconds (`schedstat`) and context switches (`status`) of a thread so far.
+fn cpu_and_switches(pid: u32, tid: i32) -> Option<(f64, u64)> {
+    let dir = format!("/proc/{pid}/task/{tid}");
+    let sched = std::fs::read_to_string(format!("{dir}/schedstat")).ok()?;
+    let cpu_ns: u64 = sched.split_whitespace().next()?.parse().ok()?;
+    let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
+    let switches = status
+        .lines()
+        .filter(|l| l.contains("ctxt_switches"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum();
+    Some((cpu_ns as f64 / 1e9, switches))
+}
+
+/// A thread opened directly although it already inherited the events (what
+/// the follow does for a thread born while the events were being opened)
+/// writes each sample and switch twice, through two rings: it is counted
+/// once. Library level, to open the second time on purpose.
+#[test]
+fn a_thread_opened_twice_is_counted_once() {
+    use boundcheck::sample::native::NativeSampler;
+    use boundcheck::sample::offcpu::OffCpuSampler;
+    let script = "import threading, time\n\
+                  time.sleep(0.5)\n\
+                  def spin():\n    end = time.monotonic() + 1.5\n    while time.monotonic() < end:\n        sum(range(1000))\n    time.sleep(1.0)\n\
+                  ts = [threading.Thread(target=spin) for _ in range(2)]\n\
+                  [t.start() for t in ts]\n[t.join() for t in ts]\n";
+    let _g = common::exclusive();
+    let mut p = spawn(&["python3", "-c", script]);
+    let pid = p.0.id();
+    let t0 = Instant::now();
+    while !runs_python(pid) {
+        assert!(t0.elapsed() < EXEC_WAIT, "python3 never became Python");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = Instant::now();
+    let main = pid as i32;
+    let mut n = NativeSampler::attach(&[main], start).expect("native");
+    let mut o = OffCpuSampler::attach(&[main], start).expect("off-CPU");
+    let mut seen: std::collections::BTreeMap<i32, (f64, u64)> = Default::default();
+    while p.0.try_wait().ok().flatten().is_none() {
+        std::thread::sleep(Duration::from_millis(10));
+        let tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .filter(|&t| t != main)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let new: Vec<i32> = tids
+            .iter()
+            .copied()
+            .filter(|t| !seen.contains_key(t))
+            .collect();
+        // Born after the attach, so already covered by inheritance: open again anyway.
+        n.follow(&new);
+        o.follow(&new);
+        for tid in tids {
+            if let Some(now) = cpu_and_switches(pid, tid) {
+                seen.insert(tid, now);
+            }
+        }
+        n.drain();
+        o.drain();
+    }
+    let (native, off) = (n.finish(), o.finish());
+    assert_eq!(seen.len(), 2, "two workers: {seen:?}");
+    for (tid, &(cpu_s, switches)) in &seen {
+        let samples = native.samples.iter().filter(|s| s.tid == *tid).count() as f64;
+        let expected = cpu_s * native.rate_hz;
+        assert!(
+            samples > 0.0 && samples <= 1.4 * expected + 10.0,
+            "thread {tid}: {samples} native samples for {cpu_s:.2} s of CPU at {} Hz",
+            native.rate_hz
+        );
+        let counted: u64 = off
+            .threads
+            .get(tid)
+            .map_or(0, |t| t.switches.values().sum());
+        assert!(
+            counted > 0 && counted as f64 <= 1.2 * switches as f64 + 5.0,
+            "thread {tid}: {counted} switches counted, the kernel made {switches}"
+        );
+    }
+}

@@ -211,6 +211,11 @@ impl Rings {
                     continue;
                 };
                 let tid = match rec {
+                    // One thread opened (launched): every record is its tree's.
+                    _ if self.owners.len() == 1 => {
+                        f(rec);
+                        continue;
+                    }
                     Rec::Sample { tid, .. } | Rec::Switch { tid, .. } => tid,
                     Rec::Lost(_) => {
                         f(rec);
