@@ -32,19 +32,24 @@ const WARM_UP: Duration = Duration::from_millis(500);
 /// Longest wait for `python3` (a pyenv shim, bash at first) to become Python.
 const EXEC_WAIT: Duration = Duration::from_secs(10);
 
-/// A spawned program, killed and reaped when dropped (also on a failed assertion).
+/// A spawned program in a process group of its own, the whole group
+/// killed and the program reaped when dropped (also on a failed assertion).
 struct Spawned(Child);
 
 impl Drop for Spawned {
     fn drop(&mut self) {
+        // SAFETY: kill(2) on the group we created; no memory is involved.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
 fn spawn(argv: &[&str]) -> Spawned {
+    use std::os::unix::process::CommandExt;
     let child = Command::new(argv[0])
         .args(&argv[1..])
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -391,4 +396,37 @@ fn a_thread_opened_twice_is_counted_once() {
             "thread {tid}: {counted} switches counted, the kernel made {switches}"
         );
     }
+}
+
+/// Child processes that run at the attach get their own events, as the
+/// launched mode follows children: their native samples are there.
+#[test]
+fn child_processes_running_at_the_attach_are_sampled() {
+    let Some(exe) = support::compile("hot") else {
+        return;
+    };
+    let exe = exe.to_str().unwrap();
+    let _g = common::exclusive();
+    let script = format!("'{exe}' 1 {PROGRAM_S} & '{exe}' 1 {PROGRAM_S} & wait");
+    let r = attach_to(&["sh", "-c", &script], &[]);
+    let tl = timeline(&r);
+    let shell = tl["meta"]["command"][1]
+        .as_str()
+        .unwrap()
+        .parse::<i64>()
+        .unwrap();
+    assert!(
+        tl["meta"]["attach"]["processes"].as_u64() >= Some(3),
+        "{}",
+        tl["meta"]
+    );
+    let pids: std::collections::BTreeSet<i64> = tl["native"]["samples"]
+        .as_array()
+        .expect("native samples")
+        .iter()
+        .filter_map(|s| s["pid"].as_i64())
+        .filter(|&p| p != shell)
+        .collect();
+    assert_eq!(pids.len(), 2, "native samples from both children: {pids:?}");
+    assert_eq!(top_leaf(&native_leaves(&tl)), "burn_cpu_hot");
 }

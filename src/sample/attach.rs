@@ -109,6 +109,7 @@ impl AttachedPerf {
     /// too. `start` is the run's time origin. Never fails: what perf refuses
     /// is kept with its reason for the report.
     pub fn open(root: i32, native: bool, start: Instant) -> Self {
+        raise_open_files_limit();
         let (mut follower, tids) = Follower::start(root);
         let counters = TreeCounters::attach(&tids);
         let native = native.then(|| NativeSampler::attach(&tids, start));
@@ -199,6 +200,22 @@ pub struct Finished {
     pub off_cpu: OffCpuProfile,
     pub counters: Counters,
     pub coverage: AttachCoverage,
+}
+
+/// Raise this process's soft limit on open descriptors to its hard limit,
+/// as `perf record` does: attached, every thread costs a descriptor per
+/// counter and per sampler and CPU (6 on 2 CPUs: 4 counters and the
+/// off-CPU rings; 8 with native stacks), so a 200-thread server would pass
+/// the usual soft limit of 1024 and its last threads would go unrecorded.
+fn raise_open_files_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid, owned rlimit struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 /// Whether `pid` runs a Python interpreter (its executable is `python…`):

@@ -357,6 +357,9 @@ pub fn explain_open_error(e: &io::Error) -> String {
         Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) | Some(libc::ENODEV) => {
             format!("event not supported on this machine ({e})")
         }
+        Some(libc::EMFILE) | Some(libc::ENFILE) => format!(
+            "too many open files ({e}): each thread needs a descriptor per event and CPU; raise `ulimit -n`"
+        ),
         Some(libc::ENOMEM) => format!(
             "cannot map perf ring buffers ({e}); raise /proc/sys/kernel/perf_event_mlock_kb or run as root"
         ),
