@@ -58,23 +58,34 @@ impl TreeCounters {
         me.add("page-faults", Software::PAGE_FAULTS, before_exec);
         me.add("cycles", Hardware::CPU_CYCLES, before_exec);
         me.add("instructions", Hardware::INSTRUCTIONS, before_exec);
-        let Some((&first, rest)) = tids.split_first() else {
-            return me;
-        };
-        // The first thread decides which counters exist at all.
-        let openers = std::mem::take(&mut me.openers);
-        for (name, opener) in openers {
-            match opener(first) {
-                Ok(c) => {
-                    me.open.push((name, c));
-                    me.openers.push((name, opener));
-                }
-                Err(e) => {
-                    me.unavailable.insert(name.to_string(), explain(&e));
+        // The first thread that still exists decides which counters exist
+        // at all (a zombie main thread, after pthread_exit, is passed over).
+        let gone = |e: &std::io::Error| e.raw_os_error() == Some(libc::ESRCH);
+        let mut rest = tids;
+        while let Some((&first, after)) = rest.split_first() {
+            rest = after;
+            if me
+                .openers
+                .first()
+                .is_some_and(|(_, o)| o(first).as_ref().is_err_and(gone))
+            {
+                continue;
+            }
+            let openers = std::mem::take(&mut me.openers);
+            for (name, opener) in openers {
+                match opener(first) {
+                    Ok(c) => {
+                        me.open.push((name, c));
+                        me.openers.push((name, opener));
+                    }
+                    Err(e) => {
+                        me.unavailable.insert(name.to_string(), explain(&e));
+                    }
                 }
             }
+            me.opened.insert(first);
+            break;
         }
-        me.opened.insert(first);
         me.follow(rest);
         me
     }

@@ -78,9 +78,10 @@ impl Rings {
     /// so that is the whole tree. When attaching (`before_exec == false`)
     /// every thread that already exists gets its own events (threads × CPUs
     /// descriptors), as `perf record -p` does.
-    /// The first thread decides: when perf refuses it the whole open fails
-    /// with the kernel's error (permissions, no such event). A later thread
-    /// that exited meanwhile is skipped; one refused is counted in `missed`.
+    /// The first thread that still exists decides: when perf refuses it the
+    /// whole open fails with the kernel's error (permissions, no such
+    /// event). A thread that exited meanwhile is skipped; a later one
+    /// refused is counted in `missed`.
     pub fn open_threads<E: Event + Clone + 'static>(
         tids: &[i32],
         before_exec: bool,
@@ -113,14 +114,22 @@ impl Rings {
             source: HashMap::new(),
             missed: BTreeMap::new(),
         };
-        for (i, &tid) in tids.iter().enumerate() {
+        let mut decided = false;
+        for &tid in tids {
             match me.add_thread(tid) {
-                Ok(()) => {}
-                Err(e) if i == 0 => return Err(e),
+                Ok(()) => decided = true,
+                // Gone since the listing (a main thread that called
+                // pthread_exit lingers as a zombie): the next one decides.
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) if !decided => return Err(e),
                 Err(e) => me.note_refused(&e),
             }
         }
-        Ok(me)
+        if decided {
+            Ok(me)
+        } else {
+            Err(io::Error::from_raw_os_error(libc::ESRCH))
+        }
     }
 
     /// Open the event on threads found after the first open that no event
