@@ -181,6 +181,8 @@ fn attaching_to_a_busy_c_program_matches_its_launched_run() {
     let launched = common::run(&["--", exe, "2", "2"]);
     assert_eq!(launched.code(), Some(0), "{}", launched.stderr());
     let r = attach_to(&[exe, "2", PROGRAM_S], &[]);
+    // Two threads burning CPU on two cores.
+    assert_eq!(r.verdict(), "cpu-parallel", "{}", explain(&r));
     assert_eq!(
         r.verdict(),
         launched.verdict(),
