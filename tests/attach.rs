@@ -200,8 +200,12 @@ fn attaching_to_a_busy_c_program_matches_its_launched_run() {
     );
     let tl = timeline(&r);
     assert_eq!(top_leaf(&native_leaves(&tl)), "burn_cpu_hot");
-    // Measured (its workers are only preempted, so no reason is required).
-    off_cpu_s(&r, "preempted");
+    // The main thread sits in pthread_join through the whole attach: a wait
+    // that began before it, counted from the attach on, as a lock (futex).
+    assert!(off_cpu_s(&r, "lock") > 0.0, "{}", r.report()["off_cpu"]);
+    let main = tl["meta"]["command"][1].as_str().unwrap();
+    let joined = &tl["off_cpu"]["threads"][main]["off_cpu_s"]["lock"];
+    assert!(joined.as_f64() > Some(0.0), "{}", tl["off_cpu"]["threads"]);
     assert_perf_parity(&r, &tl);
 }
 

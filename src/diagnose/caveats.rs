@@ -111,7 +111,7 @@ fn perf(tl: &Timeline, out: &mut Vec<Caveat>) {
     };
     let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut msg = format!(
-        "attached to a running process ({} in {} at the attach): when those threads started, their CPU time before the attach and the waits they were already in are not in the report (exact off-CPU time starts at each thread's first switch after the attach)",
+        "attached to a running process ({} in {} at the attach): when those threads started and their CPU time before the attach are not in the report, and the waits they were already in count from the attach on (their reason read from the kernel function they slept in, `wchan`, not from a switch-out stack)",
         plural(a.threads_running, "thread", "threads"),
         plural(a.processes, "process", "processes"),
     );

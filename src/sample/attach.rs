@@ -42,6 +42,8 @@ pub struct Follower {
     pub threads_running: u32,
     /// Threads opened directly after the attach.
     pub threads_followed: u32,
+    /// `(pid, tid)` of every thread at the attach, the root's main thread first.
+    pub at_attach: Vec<(i32, i32)>,
 }
 
 impl Follower {
@@ -50,10 +52,12 @@ impl Follower {
     /// first thread decide whether perf is allowed at all).
     pub fn start(root: i32) -> (Follower, Vec<i32>) {
         let pids = TreeTracker::new(root).scan();
-        let mut tids = vec![root];
+        let mut at_attach = vec![(root, root)];
         for &pid in &pids {
-            tids.extend(rings::threads_of(pid).into_iter().filter(|&t| t != root));
+            let others = rings::threads_of(pid).into_iter().filter(|&t| t != root);
+            at_attach.extend(others.map(|t| (pid, t)));
         }
+        let tids: Vec<i32> = at_attach.iter().map(|&(_, t)| t).collect();
         // SAFETY: sysconf has no memory-safety preconditions.
         let tps = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         let ticks_per_s = if tps > 0 { tps as f64 } else { 100.0 };
@@ -64,6 +68,7 @@ impl Follower {
             processes: pids.len() as u32,
             threads_running: tids.len() as u32,
             threads_followed: 0,
+            at_attach,
         };
         (me, tids)
     }
@@ -113,7 +118,15 @@ impl AttachedPerf {
         let (mut follower, tids) = Follower::start(root);
         let counters = TreeCounters::attach(&tids);
         let native = native.then(|| NativeSampler::attach(&tids, start));
-        let off_cpu = OffCpuSampler::attach(&tids, start);
+        let mut off_cpu = OffCpuSampler::attach(&tids, start);
+        if let Ok(o) = &mut off_cpu {
+            let at_ns = rings::monotonic_ns();
+            for &(pid, tid) in &follower.at_attach {
+                if let Some(wchan) = asleep_in(pid, tid) {
+                    o.seed_wait(pid, tid, &wchan, at_ns);
+                }
+            }
+        }
         follower.opened();
         AttachedPerf {
             follower,
@@ -226,6 +239,20 @@ pub fn runs_python(pid: i32) -> bool {
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with("python"))
     })
+}
+
+/// The kernel function a sleeping thread waits in (`wchan`), or `None`
+/// when it runs, is runnable or is gone.
+fn asleep_in(pid: i32, tid: i32) -> Option<String> {
+    let dir = format!("/proc/{pid}/task/{tid}");
+    let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    if !matches!(state, "S" | "D") {
+        return None;
+    }
+    let wchan = std::fs::read_to_string(format!("{dir}/wchan")).ok()?;
+    let wchan = wchan.trim();
+    (!wchan.is_empty() && wchan != "0").then(|| wchan.to_string())
 }
 
 /// A thread's start, clock ticks since boot (field 22 of its `stat`).

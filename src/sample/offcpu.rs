@@ -44,6 +44,9 @@ pub const INTERVAL_CAP: usize = 50_000;
 const SETTLE_NS: u64 = 1_000_000;
 /// Chain id for a switch whose sample was lost.
 const NO_CHAIN: u32 = u32::MAX;
+/// Chain ids of waits in progress at an attach count down from here (see
+/// [`OffCpuSampler::seed_wait`]); real chains count up from 0.
+const SEEDED_TOP: u32 = NO_CHAIN - 1;
 
 /// Why off-CPU accounting could not start.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +106,9 @@ pub struct OffCpuSampler {
     lost: u64,
     /// When [`OffCpuSampler::stop`] stopped the events.
     stopped_ns: Option<u64>,
+    /// Waits in progress at the attach: the reason and the kernel function
+    /// (`wchan`) of each, chain id `SEEDED_TOP - index`.
+    seeded: Vec<(OffCpuReason, String)>,
 }
 
 impl OffCpuSampler {
@@ -118,8 +124,8 @@ impl OffCpuSampler {
     }
 
     /// Attach to running threads (see [`super::native::NativeSampler::attach`]).
-    /// A wait in progress at the attach has no switch-out to start from, so
-    /// each thread's first switch-in is not timed.
+    /// A wait in progress at the attach has no switch-out to start from:
+    /// [`OffCpuSampler::seed_wait`] starts it.
     pub fn attach(tids: &[i32], start: Instant) -> Result<Self, OffCpuUnavailable> {
         let ring = rings::per_thread_ring(RING_BYTES, MIN_THREAD_RING_BYTES, tids.len());
         Self::open_on(tids, false, ring, start)
@@ -165,6 +171,7 @@ impl OffCpuSampler {
             symbols: Symbols::default(),
             lost: 0,
             stopped_ns: None,
+            seeded: Vec::new(),
         })
     }
 
@@ -179,6 +186,25 @@ impl OffCpuSampler {
     pub fn stop(&mut self) {
         self.rings.stop();
         self.stopped_ns = Some(rings::monotonic_ns());
+    }
+
+    /// A thread found asleep in `wchan` (its kernel wait function) when
+    /// the events were opened at `at_ns`: no switch-out will ever be seen
+    /// for that wait, so it is started here, classified from `wchan` as a
+    /// switch-out stack would be, and ends at the thread's first switch-in
+    /// (or at the end of the run). Without this, a thread blocked through
+    /// the whole attach (a server's idle thread, a main thread joining its
+    /// workers) would have no off-CPU time at all.
+    pub fn seed_wait(&mut self, pid: i32, tid: i32, wchan: &str, at_ns: u64) {
+        let st = self.threads.entry(tid).or_default();
+        if st.out.is_some() {
+            return;
+        }
+        let id = SEEDED_TOP - self.seeded.len() as u32;
+        self.seeded
+            .push((classify_switch(&[wchan], false), wchan.to_string()));
+        st.pid = pid;
+        st.out = Some((at_ns, id, false));
     }
 
     /// Threads perf refused, by reason (attach).
@@ -310,10 +336,24 @@ impl OffCpuSampler {
             chain_stack.push(stacks.intern(frames.into_iter().rev()));
         }
         let no_stack = stacks.intern(std::iter::empty());
+        let seeded_stack: Vec<u32> = self
+            .seeded
+            .iter()
+            .map(|(_, wchan)| {
+                stacks.intern(std::iter::once(crate::timeline::Frame {
+                    name: wchan.clone(),
+                    file: "[kernel]".into(),
+                    line: 0,
+                }))
+            })
+            .collect();
+        let seeded = |chain: u32| SEEDED_TOP.checked_sub(chain).map(|k| k as usize);
         let reason_of = |chain: u32, preempt: bool| match chain_reason.get(chain as usize) {
             _ if preempt => OffCpuReason::Preempted,
             Some(&r) => r,
-            None => OffCpuReason::Other,
+            None => seeded(chain)
+                .and_then(|k| self.seeded.get(k))
+                .map_or(OffCpuReason::Other, |&(r, _)| r),
         };
 
         let mut threads: std::collections::BTreeMap<i32, ThreadOffCpu> = Default::default();
@@ -335,6 +375,7 @@ impl OffCpuSampler {
                 reason: reason_of(i.chain, i.preempt),
                 stack: chain_stack
                     .get(i.chain as usize)
+                    .or_else(|| seeded_stack.get(seeded(i.chain)?))
                     .copied()
                     .unwrap_or(no_stack),
             })
