@@ -28,6 +28,8 @@ mod pystacks;
 #[cfg(target_os = "linux")]
 mod rings;
 #[cfg(target_os = "linux")]
+mod switch_reason;
+#[cfg(target_os = "linux")]
 mod symbols;
 
 use crate::timeline::{
