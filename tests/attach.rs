@@ -436,3 +436,29 @@ fn child_processes_running_at_the_attach_are_sampled() {
     assert_eq!(pids.len(), 2, "native samples from both children: {pids:?}");
     assert_eq!(top_leaf(&native_leaves(&tl)), "burn_cpu_hot");
 }
+
+/// A process whose main thread called `pthread_exit` shows as a zombie
+/// while its other threads run on: the attach samples it for the whole
+/// `--duration` instead of taking it for ended (and perf is opened on the
+/// live threads, the zombie main thread passed over).
+#[test]
+fn a_process_whose_main_thread_exited_is_sampled_until_the_end() {
+    let Some(exe) = support::compile("main_exits") else {
+        return;
+    };
+    let exe = exe.to_str().unwrap();
+    let _g = common::exclusive();
+    let mut p = spawn(&[exe, PROGRAM_S]);
+    std::thread::sleep(WARM_UP);
+    let pid = p.0.id().to_string();
+    let r = common::run(&["--attach", &pid, "--duration", ATTACH_FOR]);
+    assert!(p.0.try_wait().ok().flatten().is_none(), "left running");
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert!(
+        !r.caveat_codes().contains(&"few-samples".to_string()),
+        "{}",
+        explain(&r)
+    );
+    let tl = timeline(&r);
+    assert_eq!(top_leaf(&native_leaves(&tl)), "spin_alone");
+}
