@@ -195,3 +195,42 @@ fn a_refused_stack_open_reports_its_real_cause_not_the_build() {
     assert!(msg.contains("ptrace rights"), "{msg}");
     assert!(!msg.contains("free-threaded"), "{msg}");
 }
+
+#[test]
+fn an_unprivileged_attach_says_which_perf_data_it_could_not_have_and_the_fix() {
+    if !can_switch_users() {
+        return;
+    }
+    let _g = exclusive();
+    let mut own = as_nobody().args(["sleep", "20"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let dir = open_dir();
+    let out = dir.path().join("out");
+    let pid = own.id().to_string();
+    let o = boundcheck(as_nobody(), &out, &["--attach", &pid, "--duration", "1s"]);
+    let _ = own.kill();
+    let _ = own.wait();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let r = report(&out);
+    assert_eq!(r["diagnosis"]["verdict"], "idle", "{r}");
+    assert!(caveat(&r, "attached-mid-run").is_some(), "{r}");
+    let paranoid: i32 = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Exact off-CPU time needs kernel call chains, refused to an
+    // unprivileged user above paranoid 1: said, with the fix.
+    let refused = caveat(&r, "perf-refused");
+    if paranoid >= 2 {
+        let msg = refused.unwrap_or_else(|| panic!("perf refused without a caveat: {r}"));
+        assert!(msg.contains("perf_event_paranoid"), "the exact fix: {msg}");
+        assert!(r["off_cpu"]["unavailable"].is_string(), "{r}");
+    } else {
+        assert!(
+            refused.is_none(),
+            "perf allowed at paranoid {paranoid}: {r}"
+        );
+    }
+}

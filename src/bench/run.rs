@@ -349,6 +349,7 @@ fn verdict_of(
         host: Default::default(),
         cores_available: cores,
         python_version: None,
+        attach: None,
     };
     let tl = rec.into_timeline(meta, None);
     Some(diagnose(&tl).verdict.as_str().to_string())

@@ -17,7 +17,8 @@ use crate::sample::{self, Recording, SamplerSettings, host, perf::TreeCounters};
 use crate::spec::{ProfileSpec, Target};
 use crate::target::{self, signals};
 use crate::timeline::{
-    Counters, ExitInfo, NativeProfile, OffCpuProfile, RunMeta, RunMode, Sample, Timeline,
+    AttachCoverage, Counters, ExitInfo, NativeProfile, OffCpuProfile, RunMeta, RunMode, Sample,
+    Timeline,
 };
 use crate::workloads;
 use std::ffi::OsString;
@@ -143,6 +144,8 @@ struct Recorded {
     /// CPU time and bytes written by the launched tree, for its re-runs to match.
     profiled_cpu_s: Option<f64>,
     profiled_written: Option<u64>,
+    /// What the perf samplers covered, when attached.
+    attach: Option<AttachCoverage>,
 }
 
 fn launch_and_sample(spec: &ProfileSpec) -> Result<Sampled, Error> {
@@ -181,6 +184,7 @@ fn launch_and_sample(spec: &ProfileSpec) -> Result<Sampled, Error> {
         timed_out,
         profiled_cpu_s,
         profiled_written,
+        attach,
     } = recorded;
     let python_version = rec.python_exe.as_deref().and_then(host::python_version);
     let meta = RunMeta {
@@ -195,6 +199,7 @@ fn launch_and_sample(spec: &ProfileSpec) -> Result<Sampled, Error> {
         host,
         cores_available: cores,
         python_version,
+        attach,
     };
     let mut exit_code = exit.map_or(0, |e| e.shell_status());
     if timed_out.is_some() {
@@ -217,13 +222,18 @@ fn settings(spec: &ProfileSpec) -> SamplerSettings {
     }
 }
 
-/// Sample a running process until it ends, `--duration` passes or Ctrl-C.
+/// Sample a running process until it ends, `--duration` passes or Ctrl-C,
+/// with the perf samplers opened on every thread it has (and its children
+/// have) and following the threads they create. Native stacks as when
+/// launched: always for a program that is not Python, with `--native` for one that is.
 fn attach(spec: &ProfileSpec, pid: i32, on_sample: &dyn Fn(&Sample)) -> Result<Recorded, Error> {
     target::check_attachable(pid)?;
     let cores = host::cores_available(pid);
     let start = Instant::now();
+    let want_native = spec.sampling.native || !sample::attach::runs_python(pid);
+    let mut perf = sample::attach::AttachedPerf::open(pid, want_native, start);
     let deadline = spec.duration.map(|d| start + d);
-    let rec = sample::record(
+    let mut rec = sample::record(
         pid,
         settings(spec),
         start,
@@ -232,19 +242,26 @@ fn attach(spec: &ProfileSpec, pid: i32, on_sample: &dyn Fn(&Sample)) -> Result<R
                 || deadline.is_some_and(|d| Instant::now() >= d)
                 || target::has_ended(pid)
         },
-        on_sample,
+        |s| {
+            on_sample(s);
+            perf.tick(s);
+        },
     );
+    let perf = perf.finish();
+    rec.native = perf.native;
+    rec.off_cpu = Some(perf.off_cpu);
     Ok(Recorded {
         rec,
         mode: RunMode::Attach,
         workload: None,
         command: vec!["attach".to_string(), pid.to_string()],
         exit: None,
-        counters: None,
+        counters: Some(perf.counters),
         cores,
         timed_out: None,
         profiled_cpu_s: None,
         profiled_written: None,
+        attach: Some(perf.coverage),
     })
 }
 
@@ -362,6 +379,7 @@ fn launch(spec: &ProfileSpec, on_sample: &dyn Fn(&Sample)) -> Result<Recorded, E
         timed_out: timeout.fired(),
         profiled_cpu_s,
         profiled_written,
+        attach: None,
     })
 }
 

@@ -20,6 +20,7 @@ fn caveat(code: CaveatCode, message: impl Into<String>) -> Caveat {
 pub fn collect(tl: &Timeline, f: &Features, verdict: Verdict) -> Vec<Caveat> {
     let mut out = Vec::new();
     sampling(tl, f, &mut out);
+    perf(tl, &mut out);
     run(tl, f, verdict, &mut out);
     out
 }
@@ -66,18 +67,20 @@ fn sampling(tl: &Timeline, f: &Features, out: &mut Vec<Caveat>) {
     match &tl.counters {
         None => out.push(caveat(
             CaveatCode::NoPerfCounters,
-            if tl.meta.mode == crate::timeline::RunMode::Attach {
-                "perf counters are not collected when attaching (they would cover only threads created after the attach)".to_string()
-            } else {
-                "perf counters were not collected".to_string()
-            },
+            "perf counters were not collected",
         )),
         Some(c) => {
             if let Some(why) = c.unavailable.get("cycles") {
-                out.push(caveat(CaveatCode::NoPmu, format!("no cycles/instructions counters: {why}")));
+                out.push(caveat(
+                    CaveatCode::NoPmu,
+                    format!("no cycles/instructions counters: {why}"),
+                ));
             }
             if let Some(why) = c.unavailable.get("task-clock") {
-                out.push(caveat(CaveatCode::NoPerfCounters, format!("software perf counters unavailable: {why}")));
+                out.push(caveat(
+                    CaveatCode::NoPerfCounters,
+                    format!("software perf counters unavailable: {why}"),
+                ));
             }
         }
     }
@@ -89,6 +92,48 @@ fn sampling(tl: &Timeline, f: &Features, out: &mut Vec<Caveat>) {
             format!(
                 "perf counted {perf_cpu:.2} s of CPU for the tree but the samples saw {:.2} s: processes that lived too briefly to be sampled (or ran outside the tree's /proc view) did work the verdict does not reflect",
                 f.cpu_s
+            ),
+        ));
+    }
+}
+
+/// What the perf samplers could not see: refused outright, threads they
+/// could not be opened on, and (attached) everything before the attach.
+fn perf(tl: &Timeline, out: &mut Vec<Caveat>) {
+    if let Some(why) = tl.off_cpu.as_ref().and_then(|o| o.unavailable.as_ref()) {
+        out.push(caveat(
+            CaveatCode::PerfRefused,
+            format!("exact off-CPU time unavailable: {why}; waits are told apart from /proc snapshots only"),
+        ));
+    }
+    if let Some(why) = tl.native.as_ref().and_then(|n| n.unavailable.as_ref()) {
+        out.push(caveat(
+            CaveatCode::PerfRefused,
+            format!("native stacks unavailable: {why}"),
+        ));
+    }
+    let Some(a) = &tl.meta.attach else {
+        return;
+    };
+    let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut msg = format!(
+        "attached to a running process ({} in {} at the attach): when those threads started and their CPU time before the attach are not in the report, and the waits they were already in count from the attach on (their reason read from the kernel function they slept in, `wchan`, not from a switch-out stack)",
+        plural(a.threads_running, "thread", "threads"),
+        plural(a.processes, "process", "processes"),
+    );
+    if a.threads_followed > 0 {
+        msg.push_str(&format!(
+            "; {} born while perf was being opened were opened on the next tick and may miss their first milliseconds",
+            plural(a.threads_followed, "thread", "threads")
+        ));
+    }
+    out.push(caveat(CaveatCode::AttachedMidRun, msg));
+    for (why, &n) in &a.threads_missed {
+        out.push(caveat(
+            CaveatCode::PerfThreadsMissed,
+            format!(
+                "perf events could not be opened on {} ({why}): their native stacks, exact off-CPU time and counts are missing",
+                plural(n as u32, "thread", "threads")
             ),
         ));
     }

@@ -145,6 +145,14 @@ pub enum CaveatCode {
     /// A share of the CPU time that no Python stack covers (subinterpreters,
     /// threads without a stack).
     StacksIncomplete,
+    /// Attached to a running process: what its threads did (and the waits
+    /// they were in) before the attach is not in the run.
+    AttachedMidRun,
+    /// Perf events could not be opened on some threads (attach): their
+    /// native stacks, exact off-CPU time and counts are missing.
+    PerfThreadsMissed,
+    /// Perf refused native stacks or exact off-CPU time altogether.
+    PerfRefused,
     /// A code this version does not know (a report from a newer boundcheck).
     #[serde(other)]
     Unknown,
@@ -171,6 +179,9 @@ impl CaveatCode {
             CaveatCode::TimedOut => "timed-out",
             CaveatCode::TargetFailed => "target-failed",
             CaveatCode::StacksIncomplete => "stacks-incomplete",
+            CaveatCode::AttachedMidRun => "attached-mid-run",
+            CaveatCode::PerfThreadsMissed => "perf-threads-missed",
+            CaveatCode::PerfRefused => "perf-refused",
             CaveatCode::Unknown => "unknown",
         }
     }

@@ -94,6 +94,7 @@ pub(crate) fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -
             host: Host::default(),
             cores_available: cores,
             python_version: None,
+            attach: None,
         },
         sampling: SamplingStats {
             requested_rate_hz: 100.0,
@@ -278,4 +279,39 @@ fn verdict_spelling_is_the_public_contract() {
         assert_eq!(v.as_str(), s);
         assert_eq!(serde_json::to_value(v).unwrap(), s);
     }
+}
+
+#[test]
+fn an_attach_says_what_perf_could_not_see() {
+    let mut tl = timeline(2, |_| vec![thread(ThreadState::OnCpu, 1.0)]);
+    let codes = |tl: &Timeline| -> Vec<&'static str> {
+        diagnose(tl)
+            .caveats
+            .iter()
+            .map(|c| c.code.as_str())
+            .collect()
+    };
+    assert!(!codes(&tl).contains(&"attached-mid-run"));
+    tl.meta.mode = crate::timeline::RunMode::Attach;
+    tl.meta.attach = Some(crate::timeline::AttachCoverage {
+        processes: 1,
+        threads_running: 3,
+        threads_followed: 1,
+        threads_missed: [("permission denied".to_string(), 2)].into(),
+    });
+    tl.off_cpu = Some(crate::timeline::OffCpuProfile::unavailable(
+        "perf events not permitted".into(),
+    ));
+    let d = diagnose(&tl);
+    let says = |code: &str| {
+        d.caveats
+            .iter()
+            .find(|c| c.code.as_str() == code)
+            .map(|c| c.message.clone())
+            .unwrap_or_else(|| panic!("no {code}: {:?}", d.caveats))
+    };
+    assert!(says("attached-mid-run").contains("3 threads in 1 process at the attach"));
+    assert!(says("attached-mid-run").contains("1 thread born while perf was being opened"));
+    assert!(says("perf-threads-missed").contains("2 threads (permission denied)"));
+    assert!(says("perf-refused").contains("exact off-CPU time unavailable"));
 }

@@ -15,6 +15,8 @@ pub mod syscalls;
 pub mod thin;
 
 #[cfg(target_os = "linux")]
+pub mod attach;
+#[cfg(target_os = "linux")]
 mod live;
 #[cfg(target_os = "linux")]
 pub mod native;
@@ -26,6 +28,8 @@ pub mod perf;
 mod pystacks;
 #[cfg(target_os = "linux")]
 mod rings;
+#[cfg(target_os = "linux")]
+mod switch_reason;
 #[cfg(target_os = "linux")]
 mod symbols;
 

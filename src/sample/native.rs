@@ -22,6 +22,7 @@ use super::rings::{self, ChainTable, Rec, Rings, RunClock};
 use super::symbols::{Symbols, chain_addrs};
 use crate::timeline::{NativeProfile, NativeSample, StackTable};
 use perf_event::events::Software;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Samples per second of a thread's CPU time.
@@ -30,6 +31,9 @@ pub const NATIVE_RATE_HZ: u64 = 99;
 /// drain every tick (10 ms) leaves it nearly empty and a stalled second is
 /// still absorbed.
 const RING_BYTES: usize = 256 * 1024;
+/// Smallest ring per thread and CPU when attaching (threads opened one by
+/// one): 64 KiB holds over half a second of one thread's samples.
+const MIN_THREAD_RING_BYTES: usize = 64 * 1024;
 
 /// Why native sampling could not start.
 #[derive(Debug, thiserror::Error)]
@@ -62,17 +66,48 @@ impl NativeSampler {
     /// this inside [`crate::target::launch_with`]'s closure) and sampling
     /// starts at the exec. Otherwise (attach) it starts now, on every thread
     /// of `pid` and whatever they create from now on, but not on child
-    /// processes that already exist. `start` is the run's time origin (`t_s = 0`).
+    /// processes that already exist (see [`NativeSampler::attach`]). `start`
+    /// is the run's time origin (`t_s = 0`).
     pub fn open(pid: i32, before_exec: bool, start: Instant) -> Result<Self, NativeUnavailable> {
+        if before_exec {
+            Self::open_on(&[pid], true, RING_BYTES, start)
+        } else {
+            Self::attach(&rings::threads_of(pid), start)
+        }
+    }
+
+    /// Attach to running threads (of one process or of a whole tree, the
+    /// root's main thread first), as `perf record -p` does: one event per
+    /// thread and CPU, with `inherit` so threads and processes they create
+    /// later are followed. Threads found later that may have escaped
+    /// (created while the events were being opened) are opened by
+    /// [`NativeSampler::follow`].
+    pub fn attach(tids: &[i32], start: Instant) -> Result<Self, NativeUnavailable> {
+        let ring = rings::per_thread_ring(RING_BYTES, MIN_THREAD_RING_BYTES, tids.len());
+        Self::open_on(tids, false, ring, start)
+    }
+
+    fn open_on(
+        tids: &[i32],
+        before_exec: bool,
+        ring_bytes: usize,
+        start: Instant,
+    ) -> Result<Self, NativeUnavailable> {
         let open = |kernel: bool| {
-            Rings::open(pid, before_exec, Software::CPU_CLOCK, RING_BYTES, |b| {
-                b.sample_period(1_000_000_000 / NATIVE_RATE_HZ);
-                if kernel {
-                    b.include_kernel();
-                } else {
-                    b.exclude_kernel(true).exclude_callchain_kernel(true);
-                }
-            })
+            Rings::open_threads(
+                tids,
+                before_exec,
+                Software::CPU_CLOCK,
+                ring_bytes,
+                move |b| {
+                    b.sample_period(1_000_000_000 / NATIVE_RATE_HZ);
+                    if kernel {
+                        b.include_kernel();
+                    } else {
+                        b.exclude_kernel(true).exclude_callchain_kernel(true);
+                    }
+                },
+            )
         };
         let (rings, kernel_unavailable) = match open(true) {
             Ok(r) => (r, None),
@@ -95,6 +130,23 @@ impl NativeSampler {
             key: Vec::new(),
             lost: 0,
         })
+    }
+
+    /// Open on threads that appeared after [`NativeSampler::attach`] and
+    /// that no inherited event may cover (see `sample::attach`).
+    pub fn follow(&mut self, tids: &[i32]) {
+        self.rings.follow(tids);
+    }
+
+    /// Stop sampling now (attach: the tree outlives the run); drain and
+    /// finish afterwards as usual.
+    pub fn stop(&mut self) {
+        self.rings.stop();
+    }
+
+    /// Threads perf refused, by reason (attach).
+    pub fn missed(&self) -> &BTreeMap<String, u64> {
+        &self.rings.missed
     }
 
     /// Move what the kernel wrote into memory, and learn where new addresses

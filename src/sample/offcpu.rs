@@ -20,6 +20,7 @@
 //! stack at the end, so the per-switch cost stays a hash update.
 
 use super::rings::{self, ChainTable, Rec, Rings, RunClock};
+pub use super::switch_reason::classify_switch;
 use super::symbols::{Symbols, chain_addrs};
 use crate::timeline::{OffCpuInterval, OffCpuProfile, OffCpuReason, StackTable, ThreadOffCpu};
 use perf_event::events::Software;
@@ -30,6 +31,10 @@ use std::time::Instant;
 /// a short kernel chain + two switch records) at up to ~40 000 switches/s per
 /// CPU, ~12 MB/s: 2 MiB holds ~170 ms, many ticks of slack.
 const RING_BYTES: usize = 2 * 1024 * 1024;
+/// Smallest ring per thread and CPU when attaching (threads opened one by
+/// one): 256 KiB holds ~20 ms of a convoy's whole switch traffic, and one
+/// thread writes only its own share of it.
+const MIN_THREAD_RING_BYTES: usize = 256 * 1024;
 /// Kernel frames kept per switch: the reason sits within the first dozen.
 const MAX_STACK: u16 = 32;
 /// Intervals shorter than this are only counted in the totals.
@@ -40,6 +45,9 @@ pub const INTERVAL_CAP: usize = 50_000;
 const SETTLE_NS: u64 = 1_000_000;
 /// Chain id for a switch whose sample was lost.
 const NO_CHAIN: u32 = u32::MAX;
+/// Chain ids of waits in progress at an attach count down from here (see
+/// [`OffCpuSampler::seed_wait`]); real chains count up from 0.
+const SEEDED_TOP: u32 = NO_CHAIN - 1;
 
 /// Why off-CPU accounting could not start.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +105,11 @@ pub struct OffCpuSampler {
     intervals_dropped: u64,
     symbols: Symbols,
     lost: u64,
+    /// When [`OffCpuSampler::stop`] stopped the events.
+    stopped_ns: Option<u64>,
+    /// Waits in progress at the attach: the reason and the kernel function
+    /// (`wchan`) of each, chain id `SEEDED_TOP - index`.
+    seeded: Vec<(OffCpuReason, String)>,
 }
 
 impl OffCpuSampler {
@@ -104,9 +117,30 @@ impl OffCpuSampler {
     /// `before_exec` and what attaching follows). Needs kernel sampling: the
     /// switch happens in the kernel, so without it there is nothing to see.
     pub fn open(pid: i32, before_exec: bool, start: Instant) -> Result<Self, OffCpuUnavailable> {
+        if before_exec {
+            Self::open_on(&[pid], true, RING_BYTES, start)
+        } else {
+            Self::attach(&rings::threads_of(pid), start)
+        }
+    }
+
+    /// Attach to running threads (see [`super::native::NativeSampler::attach`]).
+    /// A wait in progress at the attach has no switch-out to start from:
+    /// [`OffCpuSampler::seed_wait`] starts it.
+    pub fn attach(tids: &[i32], start: Instant) -> Result<Self, OffCpuUnavailable> {
+        let ring = rings::per_thread_ring(RING_BYTES, MIN_THREAD_RING_BYTES, tids.len());
+        Self::open_on(tids, false, ring, start)
+    }
+
+    fn open_on(
+        tids: &[i32],
+        before_exec: bool,
+        ring_bytes: usize,
+        start: Instant,
+    ) -> Result<Self, OffCpuUnavailable> {
         let open = |ring_bytes| {
-            Rings::open(
-                pid,
+            Rings::open_threads(
+                tids,
                 before_exec,
                 Software::CONTEXT_SWITCHES,
                 ring_bytes,
@@ -120,9 +154,9 @@ impl OffCpuSampler {
             )
         };
         // A smaller ring when locked memory is short (non-root users).
-        let rings = open(RING_BYTES)
+        let rings = open(ring_bytes)
             .or_else(|e| match e.raw_os_error() {
-                Some(libc::EPERM) | Some(libc::ENOMEM) => open(RING_BYTES / 8),
+                Some(libc::EPERM) | Some(libc::ENOMEM) => open(ring_bytes / 8),
                 _ => Err(e),
             })
             .map_err(|e| OffCpuUnavailable(rings::explain_open_error(&e)))?;
@@ -137,7 +171,46 @@ impl OffCpuSampler {
             intervals_dropped: 0,
             symbols: Symbols::default(),
             lost: 0,
+            stopped_ns: None,
+            seeded: Vec::new(),
         })
+    }
+
+    /// Open on threads that appeared after [`OffCpuSampler::attach`] and
+    /// that no inherited event may cover (see `sample::attach`).
+    pub fn follow(&mut self, tids: &[i32]) {
+        self.rings.follow(tids);
+    }
+
+    /// Stop recording now (attach: the tree outlives the run). A thread
+    /// still switched out is counted as waiting until this moment.
+    pub fn stop(&mut self) {
+        self.rings.stop();
+        self.stopped_ns = Some(rings::monotonic_ns());
+    }
+
+    /// A thread found asleep in `wchan` (its kernel wait function) when
+    /// the events were opened at `at_ns`: no switch-out will ever be seen
+    /// for that wait, so it is started here, classified from `wchan` as a
+    /// switch-out stack would be, and ends at the thread's first switch-in
+    /// (or at the end of the run). Without this, a thread blocked through
+    /// the whole attach (a server's idle thread, a main thread joining its
+    /// workers) would have no off-CPU time at all.
+    pub fn seed_wait(&mut self, pid: i32, tid: i32, wchan: &str, at_ns: u64) {
+        let st = self.threads.entry(tid).or_default();
+        if st.out.is_some() {
+            return;
+        }
+        let id = SEEDED_TOP - self.seeded.len() as u32;
+        self.seeded
+            .push((classify_switch(&[wchan], false), wchan.to_string()));
+        st.pid = pid;
+        st.out = Some((at_ns, id, false));
+    }
+
+    /// Threads perf refused, by reason (attach).
+    pub fn missed(&self) -> &std::collections::BTreeMap<String, u64> {
+        &self.rings.missed
     }
 
     /// Read the rings and pair the switches that are settled.
@@ -236,7 +309,7 @@ impl OffCpuSampler {
     pub fn finish(mut self) -> OffCpuProfile {
         self.read_rings();
         self.pair_until(u64::MAX);
-        let now = rings::monotonic_ns();
+        let now = self.stopped_ns.unwrap_or_else(rings::monotonic_ns);
         let mut unmatched = 0;
         let open: Vec<(i32, i32, (u64, u32, bool))> = self
             .threads
@@ -264,10 +337,24 @@ impl OffCpuSampler {
             chain_stack.push(stacks.intern(frames.into_iter().rev()));
         }
         let no_stack = stacks.intern(std::iter::empty());
+        let seeded_stack: Vec<u32> = self
+            .seeded
+            .iter()
+            .map(|(_, wchan)| {
+                stacks.intern(std::iter::once(crate::timeline::Frame {
+                    name: wchan.clone(),
+                    file: "[kernel]".into(),
+                    line: 0,
+                }))
+            })
+            .collect();
+        let seeded = |chain: u32| SEEDED_TOP.checked_sub(chain).map(|k| k as usize);
         let reason_of = |chain: u32, preempt: bool| match chain_reason.get(chain as usize) {
             _ if preempt => OffCpuReason::Preempted,
             Some(&r) => r,
-            None => OffCpuReason::Other,
+            None => seeded(chain)
+                .and_then(|k| self.seeded.get(k))
+                .map_or(OffCpuReason::Other, |&(r, _)| r),
         };
 
         let mut threads: std::collections::BTreeMap<i32, ThreadOffCpu> = Default::default();
@@ -289,6 +376,7 @@ impl OffCpuSampler {
                 reason: reason_of(i.chain, i.preempt),
                 stack: chain_stack
                     .get(i.chain as usize)
+                    .or_else(|| seeded_stack.get(seeded(i.chain)?))
                     .copied()
                     .unwrap_or(no_stack),
             })
@@ -311,123 +399,4 @@ impl OffCpuSampler {
 fn thread_alive(pid: i32, tid: i32) -> bool {
     !crate::target::has_ended(tid)
         && std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists()
-}
-
-/// The reason a thread was switched out, from the kernel frames of its
-/// switch-out (innermost first) and whether it was still runnable. The first
-/// frame, innermost out, that names a wait decides; scheduler frames
-/// (`__schedule`, `schedule_timeout`, …) name none and are passed over.
-pub fn classify_switch(frames: &[&str], preempted: bool) -> OffCpuReason {
-    use OffCpuReason::*;
-    if preempted {
-        return Preempted;
-    }
-    const RULES: &[(&str, OffCpuReason)] = &[
-        ("futex", Lock),
-        ("rwsem_down", Lock),
-        ("mutex_lock", Lock),
-        ("rt_mutex", Lock),
-        ("io_schedule", Disk),
-        ("wait_for_completion_io", Disk),
-        ("folio_wait", Disk),
-        ("bit_wait_io", Disk),
-        ("wait_on_page_bit", Disk),
-        ("wait_on_buffer", Disk),
-        ("jbd2_", Disk),
-        ("submit_bio_wait", Disk),
-        ("blk_mq_", Disk),
-        ("nanosleep", Sleep),
-        ("sk_wait_data", Net),
-        ("sk_stream_wait", Net),
-        ("inet_csk_accept", Net),
-        ("inet_csk_wait_for_connect", Net),
-        ("inet_wait_for_connect", Net),
-        ("__skb_wait_for_more_packets", Net),
-        ("__skb_recv", Net),
-        ("tcp_recvmsg", Net),
-        ("tcp_sendmsg", Net),
-        ("udp_recvmsg", Net),
-        ("unix_stream_read", Net),
-        ("unix_wait_for_peer", Net),
-        ("unix_dgram_recvmsg", Net),
-        ("sock_", Net),
-        ("pipe_read", Pipe),
-        ("pipe_write", Pipe),
-        ("pipe_wait", Pipe),
-        ("wait_for_partner", Pipe),
-        ("do_sys_poll", Poll),
-        ("do_select", Poll),
-        ("core_sys_select", Poll),
-        ("ep_poll", Poll),
-        ("do_epoll_wait", Poll),
-        ("poll_schedule_timeout", Poll),
-        ("do_wait", Child),
-        ("kernel_wait", Child),
-        ("wait4", Child),
-        ("waitid", Child),
-        ("irqentry_exit", Preempted),
-        ("preempt_schedule", Preempted),
-        ("do_sched_yield", Preempted),
-        ("__cond_resched", Preempted),
-    ];
-    frames
-        .iter()
-        .find_map(|f| RULES.iter().find(|(p, _)| f.contains(p)).map(|&(_, r)| r))
-        .unwrap_or(Other)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use OffCpuReason::*;
-
-    #[test]
-    fn switch_stacks_name_their_wait() {
-        let futex = [
-            "__schedule",
-            "schedule",
-            "futex_do_wait",
-            "__futex_wait",
-            "futex_wait",
-            "do_futex",
-            "__x64_sys_futex",
-            "do_syscall_64",
-        ];
-        assert_eq!(classify_switch(&futex, false), Lock);
-        let fsync = [
-            "__schedule",
-            "schedule",
-            "io_schedule",
-            "folio_wait_bit_common",
-            "ext4_sync_file",
-        ];
-        assert_eq!(classify_switch(&fsync, false), Disk);
-        let sleep = [
-            "__schedule",
-            "schedule",
-            "do_nanosleep",
-            "hrtimer_nanosleep",
-            "__x64_sys_clock_nanosleep",
-        ];
-        assert_eq!(classify_switch(&sleep, false), Sleep);
-        let recv = [
-            "__schedule",
-            "schedule",
-            "schedule_timeout",
-            "wait_woken",
-            "sk_wait_data",
-            "tcp_recvmsg_locked",
-        ];
-        assert_eq!(classify_switch(&recv, false), Net);
-        let poll = ["__schedule", "schedule_hrtimeout_range", "do_sys_poll"];
-        assert_eq!(classify_switch(&poll, false), Poll);
-        let wait = ["__schedule", "schedule", "do_wait", "kernel_wait4"];
-        assert_eq!(classify_switch(&wait, false), Child);
-        let pipe = ["__schedule", "schedule", "pipe_read", "vfs_read"];
-        assert_eq!(classify_switch(&pipe, false), Pipe);
-        // Runnable at switch-out wins over whatever the stack says.
-        assert_eq!(classify_switch(&futex, true), Preempted);
-        assert_eq!(classify_switch(&["__schedule", "schedule"], false), Other);
-        assert_eq!(classify_switch(&[], false), Other);
-    }
 }

@@ -12,7 +12,7 @@
 
 use perf_event::events::Event;
 use perf_event::{Builder, Clock, SampleFlag, Sampler};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::time::Instant;
 
@@ -49,41 +49,47 @@ pub enum Rec<'a> {
     Lost(u64),
 }
 
+/// Opens the configured event on one thread and one CPU.
+type Opener = Box<dyn Fn(i32, usize) -> io::Result<perf_event::Counter>>;
+
 /// The same event opened on every online CPU for one process tree.
 pub struct Rings {
-    rings: Vec<Sampler>,
+    /// Each ring with its slot: the index in `owners` of the thread it was opened on.
+    rings: Vec<(u32, Sampler)>,
     /// Word-aligned copy of the record being parsed.
     scratch: Vec<u64>,
+    open_one: Opener,
+    ring_bytes: usize,
+    /// Threads opened directly, in opening order.
+    owners: Vec<i32>,
+    /// Per thread, the slot whose records are kept (see [`Rings::drain`]).
+    source: HashMap<i32, u32>,
+    /// Threads perf refused, by reason (attach; a thread that exited is not counted).
+    pub missed: BTreeMap<String, u64>,
 }
 
 impl Rings {
-    /// Open `event` on `pid` and its future descendants on each online CPU,
-    /// with a ring of `ring_bytes` (a power of two) each. `configure` adds the
-    /// event-specific settings.
+    /// Open `event` on each of `tids` (threads of one or more processes of
+    /// the tree) on each online CPU, with a ring of `ring_bytes` (a power of
+    /// two) each; `configure` adds the event-specific settings.
     ///
-    /// A perf event on a pid follows that one thread and what it creates
-    /// afterwards. Held before exec the process has one thread, so that is
-    /// the whole tree. When attaching (`before_exec == false`) every thread
-    /// that already exists gets its own events (threads × CPUs descriptors),
-    /// as `perf record -p` does; child processes that already exist are not
-    /// followed.
-    pub fn open<E: Event + Clone>(
-        pid: i32,
+    /// A perf event on a thread follows that one thread and what it creates
+    /// afterwards (`inherit`). Held before exec the process has one thread,
+    /// so that is the whole tree. When attaching (`before_exec == false`)
+    /// every thread that already exists gets its own events (threads × CPUs
+    /// descriptors), as `perf record -p` does.
+    /// The first thread that still exists decides: when perf refuses it the
+    /// whole open fails with the kernel's error (permissions, no such
+    /// event). A thread that exited meanwhile is skipped; a later one
+    /// refused is counted in `missed`.
+    pub fn open_threads<E: Event + Clone + 'static>(
+        tids: &[i32],
         before_exec: bool,
         event: E,
         ring_bytes: usize,
-        configure: impl Fn(&mut Builder),
+        configure: impl Fn(&mut Builder) + 'static,
     ) -> io::Result<Rings> {
-        let tids = if before_exec {
-            vec![pid]
-        } else {
-            threads_of(pid)
-        };
-        let mut rings = Vec::new();
-        for (tid, cpu) in tids
-            .iter()
-            .flat_map(|&t| online_cpus().into_iter().map(move |c| (t, c)))
-        {
+        let open_one: Opener = Box::new(move |tid, cpu| {
             let mut b = Builder::new(event.clone());
             b.observe_pid(tid)
                 .one_cpu(cpu)
@@ -97,23 +103,93 @@ impl Rings {
                 b.enabled(true);
             }
             configure(&mut b);
-            match b.build() {
-                Ok(counter) => rings.push(counter.sampled(ring_bytes)?),
-                // A thread that exited since the listing.
-                Err(e) if tid != pid && e.raw_os_error() == Some(libc::ESRCH) => {}
-                Err(e) => return Err(e),
+            b.build()
+        });
+        let mut me = Rings {
+            rings: Vec::new(),
+            scratch: Vec::new(),
+            open_one,
+            ring_bytes,
+            owners: Vec::new(),
+            source: HashMap::new(),
+            missed: BTreeMap::new(),
+        };
+        let mut decided = false;
+        for &tid in tids {
+            match me.add_thread(tid) {
+                Ok(()) => decided = true,
+                // Gone since the listing (a main thread that called
+                // pthread_exit lingers as a zombie): the next one decides.
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) if !decided => return Err(e),
+                Err(e) => me.note_refused(&e),
             }
         }
-        Ok(Rings {
-            rings,
-            scratch: Vec::new(),
-        })
+        if decided {
+            Ok(me)
+        } else {
+            Err(io::Error::from_raw_os_error(libc::ESRCH))
+        }
+    }
+
+    /// Open the event on threads found after the first open that no event
+    /// may cover yet (see `sample::attach`). Threads already opened are
+    /// passed over; a thread that exited is skipped, one refused counted.
+    pub fn follow(&mut self, tids: &[i32]) {
+        for &tid in tids {
+            if self.owners.contains(&tid) {
+                continue;
+            }
+            if let Err(e) = self.add_thread(tid) {
+                self.note_refused(&e);
+            }
+        }
+    }
+
+    /// Stop every event (and the copies inherited from it): an attached
+    /// tree keeps running while the samplers finish, and what it does then
+    /// is outside the run.
+    pub fn stop(&mut self) {
+        for (_, ring) in &mut self.rings {
+            // A failure leaves the event running: records after the end
+            // would only lengthen the run's last waits, not invent others.
+            let _ = ring.disable();
+        }
+    }
+
+    fn note_refused(&mut self, e: &io::Error) {
+        // A thread that exited since it was listed: nothing was lost.
+        if e.raw_os_error() != Some(libc::ESRCH) {
+            *self.missed.entry(explain_open_error(e)).or_default() += 1;
+        }
+    }
+
+    /// One ring per online CPU for `tid`, all or none.
+    fn add_thread(&mut self, tid: i32) -> io::Result<()> {
+        let slot = self.owners.len() as u32;
+        let mut opened = Vec::new();
+        for cpu in online_cpus() {
+            let counter = (self.open_one)(tid, cpu)?;
+            opened.push((slot, counter.sampled(self.ring_bytes)?));
+        }
+        self.rings.extend(opened);
+        self.owners.push(tid);
+        Ok(())
     }
 
     /// Hand every record waiting in every ring to `f`, ring by ring (so
     /// records of different CPUs are not in time order).
+    ///
+    /// A thread's records are taken from one slot only. An inherited event
+    /// writes into the ring of the event it was inherited from, so a thread
+    /// created while the events were being opened, and opened again by
+    /// [`Rings::follow`] because nothing showed it was covered, can write
+    /// the same switch or sample twice: once through its creator's slot and
+    /// once through its own. The earliest-opened slot that delivers a
+    /// thread's records wins (it has covered the thread longest); rings are
+    /// read in slot order, so it is met first within a drain.
     pub fn drain(&mut self, mut f: impl FnMut(Rec<'_>)) {
-        for ring in &mut self.rings {
+        for (slot, ring) in &mut self.rings {
             while let Some(record) = ring.next_record() {
                 let (ty, misc) = (record.ty(), record.misc());
                 if !matches!(
@@ -140,7 +216,24 @@ impl Rings {
                     at += take;
                 }
                 drop(record);
-                if let Some(rec) = parse(ty, misc, &self.scratch) {
+                let Some(rec) = parse(ty, misc, &self.scratch) else {
+                    continue;
+                };
+                let tid = match rec {
+                    // One thread opened (launched): every record is its tree's.
+                    _ if self.owners.len() == 1 => {
+                        f(rec);
+                        continue;
+                    }
+                    Rec::Sample { tid, .. } | Rec::Switch { tid, .. } => tid,
+                    Rec::Lost(_) => {
+                        f(rec);
+                        continue;
+                    }
+                };
+                let kept = self.source.entry(tid).or_insert(*slot);
+                if *slot <= *kept {
+                    *kept = *slot;
                     f(rec);
                 }
             }
@@ -182,8 +275,17 @@ pub fn parse(ty: u32, misc: u16, body: &[u64]) -> Option<Rec<'_>> {
     }
 }
 
+/// Ring bytes per CPU for each of `threads` threads opened one by one
+/// (attach): the budget `full` of a tree opened once shared out, but never
+/// below `floor`. Each directly opened thread has rings of its own, and
+/// `full` × threads × CPUs of locked memory would be hundreds of MiB on a
+/// server with fifty threads; lost records are counted, never hidden.
+pub fn per_thread_ring(full: usize, floor: usize, threads: usize) -> usize {
+    (full / threads.max(1)).clamp(floor.min(full), full)
+}
+
 /// The threads of `pid` now (`/proc/PID/task`), or just `pid` when unreadable.
-fn threads_of(pid: i32) -> Vec<i32> {
+pub fn threads_of(pid: i32) -> Vec<i32> {
     let mut tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
@@ -264,6 +366,9 @@ pub fn explain_open_error(e: &io::Error) -> String {
         Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) | Some(libc::ENODEV) => {
             format!("event not supported on this machine ({e})")
         }
+        Some(libc::EMFILE) | Some(libc::ENFILE) => format!(
+            "too many open files ({e}): each thread needs a descriptor per event and CPU; raise `ulimit -n`"
+        ),
         Some(libc::ENOMEM) => format!(
             "cannot map perf ring buffers ({e}); raise /proc/sys/kernel/perf_event_mlock_kb or run as root"
         ),
@@ -281,6 +386,14 @@ mod tests {
         assert_eq!(parse_cpu_list("0-2,5,7-8"), vec![0, 1, 2, 5, 7, 8]);
         assert_eq!(parse_cpu_list("3"), vec![3]);
         assert!(parse_cpu_list("").is_empty());
+    }
+
+    #[test]
+    fn attach_rings_share_the_budget_above_a_floor() {
+        assert_eq!(per_thread_ring(1 << 21, 1 << 18, 1), 1 << 21);
+        assert_eq!(per_thread_ring(1 << 21, 1 << 18, 4), 1 << 19);
+        assert_eq!(per_thread_ring(1 << 21, 1 << 18, 50), 1 << 18);
+        assert_eq!(per_thread_ring(1 << 21, 1 << 18, 0), 1 << 21);
     }
 
     #[test]

@@ -127,9 +127,11 @@ impl Symbols {
         };
         for (pid, mut addrs) in std::mem::take(&mut self.pending) {
             addrs.sort_unstable();
-            let out =
-                self.normalizer
-                    .normalize_user_addrs_opts(Pid::from(pid as u32), &addrs, &opts);
+            let out = self.normalizer.normalize_user_addrs_opts(
+                Pid::from(maps_reader(pid) as u32),
+                &addrs,
+                &opts,
+            );
             let Ok(out) = out else {
                 for a in addrs {
                     self.user.insert((pid, a), Loc::Anon);
@@ -304,6 +306,26 @@ impl PerfMap {
             },
         )
     }
+}
+
+/// Whose `/proc/ID/maps` to read for `pid`'s addresses: its own, or, when
+/// its main thread has exited (`pthread_exit`; a zombie whose `maps` is
+/// empty) while other threads run on, one of those (threads share the maps).
+fn maps_reader(pid: i32) -> i32 {
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| Some(s.rsplit_once(')')?.1.split_whitespace().next()? == "Z"))
+        .unwrap_or(false);
+    if !zombie {
+        return pid;
+    }
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()
+        .and_then(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .find(|&t| t != pid)
+        })
+        .unwrap_or(pid)
 }
 
 #[cfg(test)]

@@ -313,10 +313,14 @@ pub fn stderr_file() -> Option<std::fs::File> {
 }
 
 /// Whether a process is gone: no longer listed, or a zombie (exited but not
-/// yet reaped by its parent, so `/proc/PID` stays).
+/// yet reaped by its parent, so `/proc/PID` stays). A main thread that
+/// called `pthread_exit` also shows as a zombie while the other threads run
+/// on: the process has ended only when its task list holds no other thread.
 pub fn has_ended(pid: i32) -> bool {
     match procfs::process::Process::new(pid).and_then(|p| p.stat()) {
-        Ok(stat) => matches!(stat.state, 'Z' | 'X' | 'x'),
+        Ok(stat) if stat.state == 'Z' => std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map_or(true, |tasks| tasks.flatten().nth(1).is_none()),
+        Ok(stat) => matches!(stat.state, 'X' | 'x'),
         Err(_) => true,
     }
 }

@@ -12,7 +12,8 @@ mod native;
 mod stacks;
 
 pub use native::{
-    NativeProfile, NativeSample, OffCpuInterval, OffCpuProfile, OffCpuReason, ThreadOffCpu,
+    AttachCoverage, NativeProfile, NativeSample, OffCpuInterval, OffCpuProfile, OffCpuReason,
+    ThreadOffCpu,
 };
 pub use stacks::{Frame, PyState, StackSampling, StackTable, short_file};
 
@@ -113,6 +114,9 @@ pub struct RunMeta {
     /// Version of the target's Python interpreter, when the tree ran Python.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python_version: Option<String>,
+    /// What the perf samplers covered when attached; absent when launched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<AttachCoverage>,
 }
 
 /// How the target process ended, like `time` reports it.

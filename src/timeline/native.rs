@@ -192,6 +192,25 @@ pub struct OffCpuInterval {
     pub stack: u32,
 }
 
+/// What attaching could and could not see (attach only): perf events are
+/// opened per thread on a tree that already runs (see `sample::attach`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttachCoverage {
+    /// Processes of the tree at the attach.
+    pub processes: u32,
+    /// Threads running at the attach: when they started, their CPU time
+    /// before it and the waits they were in at that moment are not recorded.
+    pub threads_running: u32,
+    /// Threads that appeared while the events were being opened and were
+    /// opened on a later tick (possibly missing their first milliseconds).
+    pub threads_followed: u32,
+    /// Threads perf events could not be opened on, by the kernel's reason
+    /// (the largest count over the samplers); their native stacks, exact
+    /// off-CPU time and counts are missing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub threads_missed: BTreeMap<String, u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
