@@ -16,7 +16,7 @@ mod strategy;
 pub use budget::Budget;
 pub use features::Features;
 pub use predict::Prediction;
-pub use rules::THRESHOLDS;
+pub use rules::{PARALLEL_CORES_SHARE, THRESHOLDS};
 pub use stacks::HotFunction;
 pub use strategy::Strategy;
 
