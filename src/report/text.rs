@@ -280,6 +280,9 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
             pf * 100.0
         );
     }
+    if let Some(line) = crate::report::rerun_table::scale_out_line(rec) {
+        let _ = writeln!(s, "  {line}");
+    }
     let _ = writeln!(s, "recommendation: {}", rec.sentence);
     for w in &rec.warnings {
         let _ = writeln!(s, "  warning: {w}");

@@ -298,23 +298,30 @@ pub fn sentence(
     let points: Vec<String> = so
         .forecasts
         .iter()
-        .map(|f| format!("{} at {} CPUs", times(f.speedup), f.cores))
+        .enumerate()
+        .map(|(i, f)| match i {
+            0 => format!(
+                "{} on {} CPUs ({}–{})",
+                times(f.speedup),
+                f.cores,
+                times(f.low),
+                times(f.high)
+            ),
+            _ => format!("{} on {}", times(f.speedup), f.cores),
+        })
         .collect();
-    let first = so.at(2).map_or(String::new(), |f| {
-        format!(" ({}–{} at {} CPUs)", times(f.low), times(f.high), f.cores)
-    });
     let engine = if measured {
         format!(
-            "; {} measured here: {:.2} s start-up, {:.2} s of per-task costs",
+            "{} measured here: {:.2} s start-up, {:.2} s of per-task costs included",
             strategy.as_str(),
             so.startup_s,
             so.overhead_s
         )
     } else {
-        "; no engine measured here, so no engine costs are in the forecast".to_string()
+        "no engine measured here, so no engine costs included".to_string()
     };
     format!(
-        "{} ({}; forecast {}{} — Amdahl's law fitted to {n} CPUs and one, a model beyond the {n} measured{engine}): this program saturates this machine ({} from {n} CPUs over one, parallel fraction {:.0} %). {change} Confirm on a cluster: `boundcheck --cluster ADDRESS -- CMD`.",
+        "{} ({}; forecast {} — Amdahl's law fitted to {n} CPUs and one, a model beyond {n}; {engine}): this program saturates this machine ({} from {n} CPUs over one, parallel fraction {:.0} %). {change} Confirm on a cluster: `boundcheck --cluster ADDRESS -- CMD`.",
         strategy.as_str(),
         if measured {
             "measured here, forecast beyond"
@@ -322,7 +329,6 @@ pub fn sentence(
             "not measured"
         },
         points.join(", "),
-        first,
         parallel_speedup.map_or("?".into(), times),
         so.parallel_fraction * 100.0,
     )
