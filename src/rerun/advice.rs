@@ -165,3 +165,6 @@ pub fn check_predictions(experiments: &[Experiment]) -> Option<PredictionCheck> 
             .count(),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -171,8 +171,17 @@ pub(super) fn asyncio(i: &Inputs, net: f64) -> Prediction {
 /// `cpu_side` is the run's CPU, run-queue and GIL-wait share: the pool's
 /// dispatch threads cause their own GIL waits and queueing too.
 pub(super) fn batch(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64, disk: f64) -> Prediction {
-    let pool_cpu = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share()) * cpu_side;
-    let machinery = pool_cpu + ipc;
+    let (pool, copy) =
+        f.py.as_ref()
+            .map_or((0.0, 0.0), |py| (py.pool_cpu_share(), py.copy_cpu_share()));
+    // Large messages cost by their bytes: bigger tasks move as many, so
+    // only the per-task part of the machinery (and of the IPC waits) goes.
+    let per_task = if i.bytes_per_write >= LARGE_MESSAGE_BYTES && pool > 0.0 {
+        ((pool - copy) / pool).clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let machinery = (pool * cpu_side + ipc) * per_task;
     let fsync = disk * i.fsync_share;
     let redo = |k: usize| {
         let removed = [BATCH_REMOVED.0, BATCH_REMOVED.1, BATCH_REMOVED.2][k];
@@ -191,6 +200,58 @@ pub(super) fn batch(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64, disk: f64
             fsync * 100.0,
             FSYNC_BATCH.0,
             FSYNC_BATCH.1
+        ),
+    )
+}
+
+/// A process pool whose arguments travel through shared memory: the
+/// copying part of the pool machinery (its share of on-CPU samples, and the
+/// IPC waits in the same proportion of the machinery) mostly goes.
+pub(super) fn shared_memory(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64) -> Prediction {
+    let (copy, pool) =
+        f.py.as_ref()
+            .map_or((0.0, 0.0), |py| (py.copy_cpu_share(), py.pool_cpu_share()));
+    if i.busy_processes < 2 || copy <= 0.0 {
+        return pred(
+            Strategy::SharedMemory,
+            i.t,
+            (i.t, i.t, i.t),
+            "no process pool moving task data (pickling, pipes) was seen: nothing to share".into(),
+        );
+    }
+    if i.bytes_per_write < LARGE_MESSAGE_BYTES {
+        return pred(
+            Strategy::SharedMemory,
+            i.t,
+            (i.t, i.t, i.t),
+            format!(
+                "the pool's messages are small ({}): its copying is per task, which bigger tasks remove, not shared memory",
+                if i.bytes_per_write > 0.0 {
+                    format!("{:.0} bytes per write", i.bytes_per_write)
+                } else {
+                    "bytes per write not recorded".to_string()
+                }
+            ),
+        );
+    }
+    let of_machinery = if pool > 0.0 { copy / pool } else { 0.0 };
+    let moved = (copy * cpu_side + ipc * of_machinery).min(1.0);
+    let redo = |removed: f64| i.t * (1.0 - moved * removed);
+    pred(
+        Strategy::SharedMemory,
+        i.t,
+        (
+            redo(SHM_REMOVED.0),
+            redo(SHM_REMOVED.1),
+            redo(SHM_REMOVED.2),
+        ),
+        format!(
+            "the pool moves large arguments ({:.0} KiB per write) by pickling and pipes: {:.0} % of on-CPU samples, with the IPC waits in proportion, {:.0} % of the run; shared memory removes {:.0} % of it (low {:.0} %)",
+            i.bytes_per_write / 1024.0,
+            copy * 100.0,
+            moved * 100.0,
+            SHM_REMOVED.0 * 100.0,
+            SHM_REMOVED.1 * 100.0
         ),
     )
 }
