@@ -177,7 +177,7 @@ fn gil_pool_rerun_report_html_without_timeline() {
     check("gil_pool_rerun.report.html", &page);
 }
 
-/// A pool that saturates 2 CPUs (1.9x from 2 over one) re-judged from
+/// A 52 s pool that saturates 2 CPUs (1.9x from 2 over one) re-judged from
 /// synthetic runs: the scale-out forecast line and the `ray` recommendation
 /// in the summary and the markdown.
 #[test]
@@ -217,8 +217,8 @@ fn saturated_pool_scale_out_summary_and_markdown() {
     };
     let rec = recommend(
         &j,
-        vec![exp("as-is", "as-is", &[5.2, 5.25, 5.4]), {
-            let mut pinned = exp("pinned to 1 CPU", "core-count", &[9.9, 10.0, 10.3]);
+        vec![exp("as-is", "as-is", &[52.0, 52.5, 54.0]), {
+            let mut pinned = exp("pinned to 1 CPU", "core-count", &[99.0, 100.0, 103.0]);
             pinned.speedup = Some(0.525);
             pinned.significant_slower = true;
             pinned

@@ -166,15 +166,7 @@ pub fn scale_out_line(rec: &Recommendation) -> Option<String> {
             }
         })
         .collect();
-    let engine = match so.engine {
-        Some(e) => format!(
-            "{} measured: {:.2} s start-up, {:.2} s of per-task costs included",
-            e.as_str(),
-            so.startup_s,
-            so.overhead_s
-        ),
-        None => "no engine measured, no engine costs".to_string(),
-    };
+    let engine = crate::rerun::scale_out::engine_costs(so);
     Some(format!(
         "scale-out forecast (Amdahl's law fitted to {n} CPUs and one; beyond {n} a model): {}; parallel fraction {:.0} % ({:.0}–{:.0} %); {engine}",
         points.join(", "),

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! `s` is the engine's one-off start-up (`engine_startup_s` of a measured
-//! Ray/Dask experiment, else 0) and `o` its per-task costs summed over the
+//! Ray/Dask experiment, else [`ASSUMED_ENGINE_START_S`], said to be
+//! assumed) and `o` its per-task costs summed over the
 //! run (the engine run's median minus as-is's on the same cores, at least 0;
 //! else 0): both stay whatever the cores, so they cap the gain. The forecast
 //! is at 2×, 4× and 8× this machine's cores; its range repeats the fit with
@@ -30,6 +31,14 @@ pub const SCALE_MULTIPLES: [usize; 3] = [2, 4, 8];
 /// cores is at least this much faster than as-is: below it, the network,
 /// the engine and a second machine cost more than they return.
 pub const SCALE_OUT_WORTH: f64 = 1.5;
+
+/// An engine's start-up when none was measured here, seconds (center,
+/// pessimistic end, optimistic end): a local Ray head or Dask cluster
+/// started and its first tasks run took 16 s each on this 2-CPU VM under
+/// load (Ray: 2.3 s import, 14 s `ray.init`; Dask: 5.8 s import, 10 s
+/// `LocalCluster`), a few seconds on a quiet machine. A short job is not
+/// told to scale out for want of a measurement.
+pub const ASSUMED_ENGINE_START_S: (f64, f64, f64) = (5.0, 15.0, 2.0);
 
 /// The forecast at one number of cores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -63,8 +72,13 @@ pub struct ScaleOut {
     /// `dask`); absent when none was measured (no engine costs assumed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<Strategy>,
-    /// The engine's one-off start-up (`s`), seconds: 0 without an engine run.
+    /// The engine's one-off start-up (`s`), seconds: measured, or without an
+    /// engine run the assumed [`ASSUMED_ENGINE_START_S`] (its center; the
+    /// range uses its ends).
     pub startup_s: f64,
+    /// True when `startup_s` is assumed, not measured here.
+    #[serde(default)]
+    pub startup_assumed: bool,
     /// The engine's per-task costs over the whole run (`o`): its median minus
     /// as-is's on the same cores, seconds; 0 without an engine run.
     pub overhead_s: f64,
@@ -141,10 +155,11 @@ pub fn forecast(experiments: &[Experiment], cores: usize) -> Option<ScaleOut> {
     }
     let engine = measured_engine(experiments);
     let engine_times = engine.and_then(summary);
-    let startup_s = engine
-        .and_then(|e| e.engine_startup_s)
-        .unwrap_or(0.0)
-        .max(0.0);
+    let measured_start = engine.and_then(|e| e.engine_startup_s);
+    let (s_mid, s_low, s_high) = match measured_start {
+        Some(s) => (s.max(0.0), s.max(0.0), s.max(0.0)),
+        None => ASSUMED_ENGINE_START_S,
+    };
     let overhead = |e: f64, a: f64| (e - a).max(0.0);
     let (o_mid, o_low, o_high) = engine_times.map_or((0.0, 0.0, 0.0), |e| {
         (
@@ -156,19 +171,19 @@ pub fn forecast(experiments: &[Experiment], cores: usize) -> Option<ScaleOut> {
     let mid = Fit {
         tn: all.median,
         t1: one.median,
-        fixed: startup_s + o_mid,
+        fixed: s_mid + o_mid,
     };
     // Pessimistic: the slowest all-core run against the fastest one-core run
     // (the least parallel the runs allow), the largest engine overhead.
     let low = Fit {
         tn: all.max,
         t1: one.min,
-        fixed: startup_s + o_low,
+        fixed: s_low + o_low,
     };
     let high = Fit {
         tn: all.min,
         t1: one.max,
-        fixed: startup_s + o_high,
+        fixed: s_high + o_high,
     };
     let n = cores as f64;
     let forecasts = SCALE_MULTIPLES
@@ -199,11 +214,12 @@ pub fn forecast(experiments: &[Experiment], cores: usize) -> Option<ScaleOut> {
         parallel_fraction_low: round3(low.parallel_fraction(n).min(p)),
         parallel_fraction_high: round3(high.parallel_fraction(n).max(p)),
         engine: engine.and_then(|e| e.strategy),
-        startup_s,
+        startup_s: s_mid,
+        startup_assumed: measured_start.is_none(),
         overhead_s: round3(o_mid),
         forecasts,
         model: format!(
-            "Amdahl's law fitted to {cores} CPUs and one: T(c) = s + o + T1 x ((1 - p) + p / c); measured on {cores} CPUs, a model beyond them (one machine's cores, no network)"
+            "Amdahl's law fitted to {cores} CPUs and one: T(c) = s + o + T1 x ((1 - p) + p / c); measured on {cores} CPUs and one, a model beyond them (more cores like these, no costs but the engine's)"
         ),
     })
 }
@@ -242,14 +258,14 @@ pub fn scale_out_pick(
     })
 }
 
-/// For a saturated program whose forecast fails only for the engine's
-/// fixed costs: the note that the job is too short for an engine to pay off.
+/// For a saturated program whose forecast fails only for an engine's fixed
+/// costs (measured, or the assumed start-up): the note that the job is too
+/// short for an engine to pay off.
 pub fn too_short_note(
     so: &ScaleOut,
     verdict: Verdict,
     parallel_speedup: Option<f64>,
 ) -> Option<String> {
-    let engine = so.engine?;
     let f = so.at(2)?;
     if f.speedup >= SCALE_OUT_WORTH || !saturates(verdict, parallel_speedup, so.measured_cores) {
         return None;
@@ -258,15 +274,29 @@ pub fn too_short_note(
     let bare = so.all_cores_s / (so.one_core_s * ((1.0 - p) + p / f.cores as f64));
     (bare >= SCALE_OUT_WORTH).then(|| {
         format!(
-            "; on {} CPUs it is forecast {} without {}'s {:.2} s start-up and {:.2} s of per-task costs, {} with them: the job is too short for an engine to pay off",
+            "; on {} CPUs it is forecast {} without an engine's fixed costs ({}), {} with them: the job is too short for an engine to pay off",
             f.cores,
             times(bare),
-            engine.as_str(),
-            so.startup_s,
-            so.overhead_s,
+            engine_costs(so),
             times(f.speedup)
         )
     })
+}
+
+/// The engine costs a forecast carries, in words.
+pub fn engine_costs(so: &ScaleOut) -> String {
+    match so.engine {
+        Some(e) => format!(
+            "{} measured here: {:.2} s start-up, {:.2} s of per-task costs",
+            e.as_str(),
+            so.startup_s,
+            so.overhead_s
+        ),
+        None => format!(
+            "no engine measured here: a {:.0} s start-up assumed, no per-task costs",
+            so.startup_s
+        ),
+    }
 }
 
 /// The executor line to change: where an engine or a swap found the
@@ -310,16 +340,7 @@ pub fn sentence(
             _ => format!("{} on {}", times(f.speedup), f.cores),
         })
         .collect();
-    let engine = if measured {
-        format!(
-            "{} measured here: {:.2} s start-up, {:.2} s of per-task costs included",
-            strategy.as_str(),
-            so.startup_s,
-            so.overhead_s
-        )
-    } else {
-        "no engine measured here, so no engine costs included".to_string()
-    };
+    let engine = engine_costs(so);
     format!(
         "{} ({}; forecast {} — Amdahl's law fitted to {n} CPUs and one, a model beyond {n}; {engine}): this program saturates this machine ({} from {n} CPUs over one, parallel fraction {:.0} %). {change} Confirm on a cluster: `boundcheck --cluster ADDRESS -- CMD`.",
         strategy.as_str(),

@@ -49,11 +49,15 @@ fn asis_and_pinned(tn: f64, t1: f64) -> Vec<Experiment> {
 
 #[test]
 fn known_amdahl_inputs_give_known_forecasts() {
-    // T1 = 10 s, T2 = 5.5 s: p = (1 - 0.55) / (1 - 1/2) = 0.9.
-    let so = forecast(&asis_and_pinned(5.5, 10.0), 2).expect("a fit");
+    // T1 = 10 s, T2 = 5.5 s: p = (1 - 0.55) / (1 - 1/2) = 0.9; an engine
+    // measured with no costs at all, so the forecast is Amdahl's law alone.
+    let mut v = asis_and_pinned(5.5, 10.0);
+    v.push(engine(Strategy::Ray, &[5.5, 5.5, 5.5], 0.0));
+    let so = forecast(&v, 2).expect("a fit");
     assert_eq!(so.parallel_fraction, 0.9);
     assert_eq!(so.measured_cores, 2);
-    assert_eq!((so.startup_s, so.overhead_s, so.engine), (0.0, 0.0, None));
+    assert_eq!((so.startup_s, so.overhead_s), (0.0, 0.0));
+    assert!(!so.startup_assumed);
     // T(c) = 10 x (0.1 + 0.9 / c); speedup = 5.5 / T(c).
     let expect = [
         (2, 4, 5.5 / 3.25),
@@ -68,6 +72,19 @@ fn known_amdahl_inputs_give_known_forecasts() {
         assert_eq!((f.low, f.high), (f.speedup, f.speedup));
     }
     assert!(so.model.contains("a model beyond"), "{}", so.model);
+}
+
+#[test]
+fn without_an_engine_run_its_start_up_is_assumed_and_said_so() {
+    // T1 = 100 s, T2 = 55 s (p = 0.9), s = 5 s assumed: T(4) = 5 + 32.5 s.
+    let so = forecast(&asis_and_pinned(55.0, 100.0), 2).unwrap();
+    assert!(so.startup_assumed && so.engine.is_none());
+    assert_eq!(so.startup_s, ASSUMED_ENGINE_START_S.0);
+    let f = so.at(2).unwrap();
+    assert!((f.speedup - 55.0 / 37.5).abs() < 0.006, "{f:?}");
+    // The assumption's ends make the range even without noise.
+    assert!(f.low < f.speedup && f.speedup < f.high, "{f:?}");
+    assert!(engine_costs(&so).contains("assumed"));
 }
 
 #[test]
@@ -99,11 +116,16 @@ fn without_a_pinned_run_or_a_second_core_there_is_nothing_to_fit() {
 
 #[test]
 fn a_serial_program_is_forecast_no_gain() {
-    let so = forecast(&asis_and_pinned(5.0, 5.0), 2).unwrap();
+    let mut v = asis_and_pinned(5.0, 5.0);
+    v.push(engine(Strategy::Dask, &[5.0, 5.0, 5.0], 0.0));
+    let so = forecast(&v, 2).unwrap();
     assert_eq!(so.parallel_fraction, 0.0);
     for f in &so.forecasts {
         assert_eq!((f.speedup, f.low, f.high), (1.0, 1.0, 1.0), "{f:?}");
     }
+    // With an engine's assumed start-up on top, it would only lose.
+    let so = forecast(&asis_and_pinned(5.0, 5.0), 2).unwrap();
+    assert!(so.forecasts.iter().all(|f| f.high <= 1.0), "{so:?}");
 }
 
 #[test]
@@ -139,8 +161,9 @@ fn judged(verdict: Verdict, predictions: &[Prediction], v: Vec<Experiment>) -> R
 
 #[test]
 fn a_program_that_saturates_the_machine_is_told_to_scale_out_with_the_forecast() {
-    // p = 0.95: 1.90x from 2 CPUs, forecast 1.8x at 4.
-    let r = judged(Verdict::CpuParallel, &[], asis_and_pinned(5.25, 10.0));
+    // p = 0.95: 1.90x from 2 CPUs; a 52.5 s job, forecast 1.56x at 4 CPUs
+    // with the assumed 5 s start-up.
+    let r = judged(Verdict::CpuParallel, &[], asis_and_pinned(52.5, 100.0));
     assert_eq!(r.strategy, Strategy::Ray, "{}", r.sentence);
     assert!(!r.measured);
     let so = r.scale_out.as_ref().expect("scale_out in the report");
@@ -154,17 +177,17 @@ fn a_program_that_saturates_the_machine_is_told_to_scale_out_with_the_forecast()
 #[test]
 fn a_program_that_does_not_saturate_the_machine_is_never_told_to_scale_out() {
     // The same perfect runs, but the diagnosis saw one busy thread.
-    let r = judged(Verdict::CpuSerial, &[], asis_and_pinned(5.25, 10.0));
+    let r = judged(Verdict::CpuSerial, &[], asis_and_pinned(52.5, 100.0));
     assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
     // cpu-parallel, but all CPUs gain only 1.2x over one (< 0.7 x 2).
-    let r = judged(Verdict::CpuParallel, &[], asis_and_pinned(8.3, 10.0));
+    let r = judged(Verdict::CpuParallel, &[], asis_and_pinned(83.0, 100.0));
     assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
     // Saturating (1.6x from 2 CPUs, p = 0.75) but forecast only 1.43x at 4.
-    let r = judged(Verdict::CpuParallel, &[], asis_and_pinned(6.25, 10.0));
+    let r = judged(Verdict::CpuParallel, &[], asis_and_pinned(62.5, 100.0));
     assert!(r.scale_out.as_ref().unwrap().at(2).unwrap().speedup < SCALE_OUT_WORTH);
     assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
     // An I/O-bound program is never told to scale out.
-    let r = judged(Verdict::IoNetwork, &[], asis_and_pinned(5.25, 10.0));
+    let r = judged(Verdict::IoNetwork, &[], asis_and_pinned(52.5, 100.0));
     assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
 }
 
@@ -197,7 +220,7 @@ fn a_change_that_pays_on_this_machine_comes_before_a_cluster() {
         basis: "test".into(),
         effort: Strategy::Batch.effort(),
     };
-    let r = judged(Verdict::CpuParallel, &[batch], asis_and_pinned(5.25, 10.0));
+    let r = judged(Verdict::CpuParallel, &[batch], asis_and_pinned(52.5, 100.0));
     assert_eq!(r.strategy, Strategy::Batch, "{}", r.sentence);
     assert!(r.scale_out.is_some());
 }
@@ -214,4 +237,8 @@ fn a_job_too_short_for_an_engine_keeps_and_says_so() {
         "{}",
         r.sentence
     );
+    // Without an engine run, the assumed start-up says the same.
+    let r = judged(Verdict::CpuParallel, &[], asis_and_pinned(5.25, 10.0));
+    assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
+    assert!(r.sentence.contains("start-up assumed"), "{}", r.sentence);
 }
