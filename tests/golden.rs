@@ -233,4 +233,13 @@ fn saturated_pool_scale_out_summary_and_markdown() {
     );
     r.recommendation = Some(rec);
     check("saturated_pool.summary.md", &markdown::render_report(&r));
+    let page = String::from_utf8(html::render(&r, None, &[])).unwrap();
+    assert!(
+        page.contains(
+            "scale-out forecast (Amdahl&#39;s law fitted to 2 CPUs and one; beyond 2 a model)"
+        ) || page.contains(
+            "scale-out forecast (Amdahl's law fitted to 2 CPUs and one; beyond 2 a model)"
+        ),
+        "report.html carries the forecast"
+    );
 }

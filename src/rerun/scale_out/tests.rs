@@ -2,7 +2,7 @@
 //! recommendation both ways (synthetic experiments: no engine is run here).
 
 use super::*;
-use crate::diagnose::Prediction;
+use crate::diagnose::{Prediction, Verdict};
 use crate::rerun::recommend::{Judgement, recommend};
 use crate::rerun::{Recommendation, RunResult, Status};
 
