@@ -50,7 +50,7 @@ fn quick_bench_over_two_workloads_has_every_cell_and_native_beats_python() {
     assert_eq!(v["schema_version"], "1.0");
     assert_eq!(v["runs"], 2);
     let cells = v["cells"].as_array().unwrap();
-    assert_eq!(cells.len(), 2 * 9, "every workload x strategy");
+    assert_eq!(cells.len(), 2 * 11, "every workload x strategy");
     for c in cells {
         let status = c["status"].as_str().unwrap();
         assert!(
@@ -190,5 +190,116 @@ fn free_threaded_cell_names_the_version_it_measured() {
     assert!(
         ft["version"].as_str().unwrap().contains("free-threaded"),
         "{ft}"
+    );
+}
+
+/// The engines venv's interpreter (`scripts/install-engines.sh` prints
+/// `export BOUNDCHECK_ENGINES_PYTHON=…`; `scripts/test.sh` evals it), with
+/// numba and numpy. Missing, the test fails naming the script.
+fn engines_python() -> String {
+    let py = std::env::var("BOUNDCHECK_ENGINES_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "BOUNDCHECK_ENGINES_PYTHON is not set: run `eval \"$(scripts/install-engines.sh | tail -1)\"` (scripts/test.sh does)"
+        )
+    });
+    let ok = std::process::Command::new(&py)
+        .args(["-c", "import numba, numpy"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{py} cannot import numba and numpy: run scripts/install-engines.sh"
+    );
+    py
+}
+
+/// The numba cell beside native-serial, and the array workload passing
+/// numpy arrays to a process pool pickled and through shared memory, side
+/// by side (small: size low, 2 runs). No timing is asserted: the machine is
+/// shared; the cells must be measured and compute the same work.
+#[test]
+fn numba_cell_and_array_workload_with_and_without_shared_memory() {
+    let _g = exclusive();
+    let py = engines_python();
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["bench", "--quiet", "--quick", "--out"])
+        .arg(dir.path())
+        .args([
+            "--workloads",
+            "cpu,array",
+            "--strategies",
+            "sequential,processes,native-serial,numba,shared-memory",
+        ])
+        .env("BOUNDCHECK_ENGINES_PYTHON", &py)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("bench.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let numba = cell(&v, "cpu", "numba");
+    assert_eq!(numba["status"], "measured", "{numba}");
+    assert_eq!(numba["interpreter"], py.as_str(), "{numba}");
+    assert_eq!(
+        numba["parallel_speedup"], 1.0,
+        "a JIT is not parallelism, it is its own serial run: {numba}"
+    );
+    assert!(numba["speedup"].as_f64().is_some(), "{numba}");
+    assert_eq!(cell(&v, "cpu", "native-serial")["status"], "measured");
+    for s in ["sequential", "processes", "shared-memory"] {
+        let c = cell(&v, "array", s);
+        assert_eq!(c["status"], "measured", "{c}");
+        assert_eq!(c["interpreter"], py.as_str(), "numpy's interpreter: {c}");
+        assert!(c["median_s"].as_f64().is_some_and(|m| m > 0.0), "{c}");
+    }
+    // Strategies that do not fit a workload say so in a clear cell.
+    for (w, s) in [("cpu", "shared-memory"), ("array", "numba")] {
+        let c = cell(&v, w, s);
+        assert_eq!(c["status"], "not-applicable", "{c}");
+    }
+    let md = std::fs::read_to_string(dir.path().join("bench.md")).unwrap();
+    assert!(
+        md.contains("| numba |") && md.contains("| shared-memory |"),
+        "{md}"
+    );
+}
+
+/// Without an interpreter that has numba, the numba cell is a clear "not
+/// available" naming the script, not an error.
+#[test]
+fn numba_cell_without_numba_is_not_available() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    // Whatever python3 has installed, a `numba` module that refuses to
+    // import shadows it.
+    let shadow = tempfile::tempdir().unwrap();
+    std::fs::write(
+        shadow.path().join("numba.py"),
+        "raise ImportError('no numba here')\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["bench", "--quiet", "--quick", "--out"])
+        .arg(dir.path())
+        .args(["--workloads", "cpu", "--strategies", "numba", "--runs", "1"])
+        .env_remove("BOUNDCHECK_ENGINES_PYTHON")
+        .env("PYTHONPATH", shadow.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(dir.path().join("bench.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let c = cell(&v, "cpu", "numba");
+    assert_eq!(c["status"], "not-available", "{c}");
+    assert!(
+        c["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("scripts/install-engines.sh")),
+        "{c}"
     );
 }

@@ -25,7 +25,7 @@ const VERDICTS: [&str; 11] = [
     "mixed",
 ];
 
-const STRATEGIES: [&str; 10] = [
+const STRATEGIES: [&str; 13] = [
     "keep",
     "threads",
     "asyncio",
@@ -36,6 +36,9 @@ const STRATEGIES: [&str; 10] = [
     "batch",
     "shrink-lock",
     "offload",
+    "ray",
+    "dask",
+    "shared-memory",
 ];
 
 /// The corpus is meant to be broad; a shrinking corpus would weaken the pin.

@@ -176,3 +176,70 @@ fn gil_pool_rerun_report_html_without_timeline() {
     let page = html::render(&r, None, &[]);
     check("gil_pool_rerun.report.html", &page);
 }
+
+/// A 52 s pool that saturates 2 CPUs (1.9x from 2 over one) re-judged from
+/// synthetic runs: the scale-out forecast line and the `ray` recommendation
+/// in the summary and the markdown.
+#[test]
+fn saturated_pool_scale_out_summary_and_markdown() {
+    use boundcheck::diagnose::Verdict;
+    use boundcheck::rerun::recommend::{Judgement, recommend};
+    use boundcheck::rerun::{Experiment, RunResult};
+    let exp = |label: &str, kind: &str, walls: &[f64]| {
+        let mut e = Experiment::new(label.into(), kind.into(), None, vec!["python3".into()]);
+        e.runs = walls
+            .iter()
+            .map(|&w| RunResult {
+                wall_s: w,
+                cpu_s: 2.0 * w,
+                peak_rss_bytes: 0,
+                exit_status: 0,
+                written_bytes: None,
+                children: None,
+            })
+            .collect();
+        let mut sorted = walls.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        e.median_s = Some(sorted[sorted.len() / 2]);
+        e.min_s = sorted.first().copied();
+        e.max_s = sorted.last().copied();
+        e
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gate/report_rerun.json");
+    let mut r = boundcheck::report::read_report(&path).unwrap();
+    let j = Judgement {
+        verdict: Verdict::CpuParallel,
+        cores: 2,
+        runs: 3,
+        predictions: &[],
+        python_version: Some("3.11.7"),
+        site: Some("crunch (app.py:12)"),
+    };
+    let rec = recommend(
+        &j,
+        vec![exp("as-is", "as-is", &[52.0, 52.5, 54.0]), {
+            let mut pinned = exp("pinned to 1 CPU", "core-count", &[99.0, 100.0, 103.0]);
+            pinned.speedup = Some(0.525);
+            pinned.significant_slower = true;
+            pinned
+        }],
+        Vec::new(),
+        Vec::new(),
+        false,
+    );
+    check(
+        "saturated_pool.summary.txt",
+        &text::render_recommendation(&rec, &[]),
+    );
+    r.recommendation = Some(rec);
+    check("saturated_pool.summary.md", &markdown::render_report(&r));
+    let page = String::from_utf8(html::render(&r, None, &[])).unwrap();
+    assert!(
+        page.contains(
+            "scale-out forecast (Amdahl&#39;s law fitted to 2 CPUs and one; beyond 2 a model)"
+        ) || page.contains(
+            "scale-out forecast (Amdahl's law fitted to 2 CPUs and one; beyond 2 a model)"
+        ),
+        "report.html carries the forecast"
+    );
+}

@@ -30,7 +30,8 @@ pub fn is_waiting_workload(workload: &str) -> bool {
 pub fn effective_workers(strategy: &str, workers: usize) -> usize {
     match strategy {
         // SIMD is data parallelism within one core: one worker.
-        "sequential" | "native-serial" | "native-simd" | "asyncio" => 1,
+        // numba compiles the loop, it does not spread it: one worker.
+        "sequential" | "native-serial" | "native-simd" | "asyncio" | "numba" => 1,
         _ => workers.max(1),
     }
 }
@@ -39,6 +40,9 @@ pub fn effective_workers(strategy: &str, workers: usize) -> usize {
 pub fn serial_counterpart(strategy: &str) -> &'static str {
     match strategy {
         "native-parallel" | "native-simd" | "native-serial" => "native-serial",
+        // Its gain is the compiler's, shown by `speedup` over sequential
+        // Python; as parallelism it is its own serial run.
+        "numba" => "numba",
         _ => "sequential",
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub const BENCH_SCHEMA_VERSION: &str = "1.0";
 
 /// Strategies a bench can run, a public contract.
-pub const BENCH_STRATEGIES: [&str; 9] = [
+pub const BENCH_STRATEGIES: [&str; 11] = [
     "sequential",
     "threads",
     "processes",
@@ -26,6 +26,8 @@ pub const BENCH_STRATEGIES: [&str; 9] = [
     "native-serial",
     "native-parallel",
     "native-simd",
+    "numba",
+    "shared-memory",
 ];
 
 pub use crate::spec::BenchSpec;
@@ -160,6 +162,7 @@ pub struct CellRun {
     pub verdict: Option<String>,
 }
 
+pub mod engines;
 #[cfg(target_os = "linux")]
 mod run;
 #[cfg(target_os = "linux")]

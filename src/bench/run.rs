@@ -1,6 +1,7 @@
 //! Running the bench grid: prepare every cell, run them in interleaved
 //! rounds, then compute each cell's figures against its baselines.
 
+use super::engines;
 use super::metrics::{self, serial_counterpart};
 use super::{BENCH_SCHEMA_VERSION, BenchReport, BenchSpec, Cell, CellRun, CellStatus, Interpreter};
 use crate::diagnose::diagnose;
@@ -83,6 +84,25 @@ pub fn run_bench(spec: &BenchSpec) -> Result<BenchReport, Error> {
             version: format!("{v} (free-threaded)"),
         });
     }
+    // Only the modules a chosen cell needs are probed (importing numba
+    // takes a second or more).
+    let mut needed: Vec<&'static str> = Vec::new();
+    for w in &spec.workloads {
+        for s in &spec.strategies {
+            needed.extend(engines::needs(w, s));
+        }
+    }
+    needed.sort_unstable();
+    needed.dedup();
+    let modules = engines::ModulePythons::probe(&needed, &spec.python);
+    for (module, p) in modules.used() {
+        let v = host::python_version(&p.to_string_lossy()).unwrap_or_default();
+        interpreters.push(Interpreter {
+            role: format!("with {module}"),
+            path: p.display().to_string(),
+            version: v,
+        });
+    }
     let scratch = tempfile::Builder::new()
         .prefix("boundcheck-bench-")
         .tempdir()
@@ -100,6 +120,7 @@ pub fn run_bench(spec: &BenchSpec) -> Result<BenchReport, Error> {
                     spec,
                     python_314.as_deref(),
                     python_ft.as_deref(),
+                    &modules,
                 ));
             }
         }
@@ -158,6 +179,7 @@ pub fn run_bench(spec: &BenchSpec) -> Result<BenchReport, Error> {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn prepare(
     workload: &str,
     strategy: &str,
@@ -166,6 +188,7 @@ fn prepare(
     spec: &BenchSpec,
     python_314: Option<&Path>,
     python_ft: Option<&Path>,
+    modules: &engines::ModulePythons,
 ) -> Ready {
     let mut cell = Cell {
         workload: workload.into(),
@@ -220,34 +243,38 @@ fn prepare(
             _prepared: None,
         };
     }
-    let (python, runner_strategy, extra_env): (PathBuf, &str, Vec<(OsString, OsString)>) =
-        match strategy {
-            "interpreters" => match python_314 {
-                Some(p) => (p.to_path_buf(), "interpreters", Vec::new()),
-                None => {
-                    return not(
+    let needed = engines::needs(workload, strategy).map(|m| modules.python_for(m));
+    let (python, runner_strategy, extra_env): (PathBuf, &str, Vec<(OsString, OsString)>) = match (
+        needed, strategy,
+    ) {
+        (Some(Ok(p)), _) => (p.to_path_buf(), strategy, Vec::new()),
+        (Some(Err(why)), _) => return not(cell, CellStatus::NotAvailable, why),
+        (None, "interpreters") => match python_314 {
+            Some(p) => (p.to_path_buf(), "interpreters", Vec::new()),
+            None => {
+                return not(
                     cell,
                     CellStatus::NotAvailable,
                     "needs Python 3.14+ (InterpreterPoolExecutor): none found; run scripts/install-pythons.sh and put its bin dir on PATH, or pass --python".into(),
                 );
-                }
-            },
-            "free-threaded" => match python_ft {
-                Some(p) => (
-                    p.to_path_buf(),
-                    "threads",
-                    vec![("PYTHON_GIL".into(), "0".into())],
-                ),
-                None => {
-                    return not(
+            }
+        },
+        (None, "free-threaded") => match python_ft {
+            Some(p) => (
+                p.to_path_buf(),
+                "threads",
+                vec![("PYTHON_GIL".into(), "0".into())],
+            ),
+            None => {
+                return not(
                     cell,
                     CellStatus::NotAvailable,
                     "needs a free-threaded Python (python3.14t/python3.13t on PATH or --python-ft PATH); scripts/install-pythons.sh builds one".into(),
                 );
-                }
-            },
-            s => (spec.python.clone(), s, Vec::new()),
-        };
+            }
+        },
+        (None, s) => (spec.python.clone(), s, Vec::new()),
+    };
     cell.interpreter = Some(python.display().to_string());
     let wspec = WorkloadSpec {
         name: workload.into(),

@@ -18,7 +18,7 @@ pub use budget::Budget;
 pub use coverage::StackCoverage;
 pub use features::Features;
 pub use predict::Prediction;
-pub use rules::THRESHOLDS;
+pub use rules::{PARALLEL_CORES_SHARE, THRESHOLDS};
 pub use stacks::HotFunction;
 pub use strategy::Strategy;
 

@@ -101,6 +101,10 @@ pub struct StackFeatures {
     /// Of those, the ones whose innermost frame is pool or IPC machinery
     /// (see [`Frame::is_pool_machinery`]): dispatching, not doing, the work.
     pub pool_cpu_samples: u64,
+    /// Of those, the ones moving a task's data between processes (see
+    /// [`moves_data`]): pickling, unpickling, pipe reads and writes. Their
+    /// cost grows with the bytes per task, not the number of tasks.
+    pub copy_cpu_samples: u64,
 }
 
 /// An asyncio loop thread's steps (a step is one coroutine resumption or
@@ -238,6 +242,9 @@ impl StackFeatures {
                     let machinery = leaf.is_some_and(|l| l.is_pool_machinery()) && !handoff;
                     if machinery {
                         f.pool_cpu_samples += 1;
+                        if leaf.is_some_and(moves_data) {
+                            f.copy_cpu_samples += 1;
+                        }
                     }
                     let tp = f.threads.entry(t.tid).or_default();
                     tp.cpu_samples += 1;
@@ -308,6 +315,16 @@ impl StackFeatures {
         }
     }
 
+    /// Share of on-CPU samples moving task data between processes
+    /// (pickling and pipes): what shared memory would take away.
+    pub fn copy_cpu_share(&self) -> f64 {
+        if self.cpu_samples > 0 {
+            self.copy_cpu_samples as f64 / self.cpu_samples as f64
+        } else {
+            0.0
+        }
+    }
+
     /// The hottest function of one kind, if any.
     pub fn hottest(&self, kind: &str) -> Option<&HotFunction> {
         self.hot.get(kind).and_then(|v| v.first())
@@ -321,6 +338,34 @@ impl StackFeatures {
             .and_then(|v| v.first())
             .or_else(|| self.hottest(kind))
     }
+}
+
+/// Whether an innermost frame is moving a task's data between processes:
+/// `multiprocessing`'s pickler (`reduction.py`: `dumps`), pure-Python
+/// pickling, a connection sending or receiving bytes (`_send`, `_recv`, …:
+/// the pipe copy, often without the GIL), or a queue's `get` (its
+/// `_ForkingPickler.loads` is C code, so the sample's Python frame is `get`).
+/// Dispatch work (executor bookkeeping, selectors, locks) is not: bigger
+/// tasks remove that, shared memory removes this.
+pub fn moves_data(f: &Frame) -> bool {
+    const SEND_RECV: [&str; 8] = [
+        "send",
+        "_send",
+        "send_bytes",
+        "_send_bytes",
+        "recv",
+        "_recv",
+        "recv_bytes",
+        "_recv_bytes",
+    ];
+    let file = f.file.as_str();
+    // 3.11+ qualifies the name (`Connection._send`).
+    let name = f.name.rsplit('.').next().unwrap_or(&f.name);
+    file.ends_with("multiprocessing/reduction.py")
+        || file.ends_with("/pickle.py")
+        || file.ends_with("/copyreg.py")
+        || (file.ends_with("multiprocessing/connection.py") && SEND_RECV.contains(&name))
+        || (file.ends_with("multiprocessing/queues.py") && name == "get")
 }
 
 /// The frame an asyncio loop is stepping: the one right inside the innermost

@@ -125,6 +125,8 @@ pub(crate) fn as_python(mut tl: Timeline) -> Timeline {
         peak_rss_bytes: 0,
         read_bytes: 0,
         write_bytes: 0,
+        written_chars: 0,
+        write_calls: 0,
     }];
     tl
 }

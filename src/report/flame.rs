@@ -393,6 +393,8 @@ mod tests {
                 peak_rss_bytes: 0,
                 read_bytes: 0,
                 write_bytes: 0,
+                written_chars: 0,
+                write_calls: 0,
             })
             .collect();
         tl.threads = vec![ThreadInfo {

@@ -140,6 +140,9 @@ pub fn render_report(report: &Report) -> Vec<u8> {
                 }
             }
         }
+        if let Some(forecast) = crate::report::rerun_table::scale_out_line(rec) {
+            let _ = writeln!(s, "\n{}", line(&forecast));
+        }
         let _ = writeln!(s, "\n**Recommendation:** {}\n", line(&rec.sentence));
         for w in &rec.warnings {
             let _ = writeln!(s, "> ⚠️ {}\n", line(w));

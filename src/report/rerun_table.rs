@@ -142,6 +142,41 @@ fn row(e: &Experiment) -> Row {
     }
 }
 
+/// The scale-out forecast in one line, the same for every format:
+/// "scale-out forecast (Amdahl's law fitted to 2 CPUs and one; beyond 2 a
+/// model): 1.80x on 4 CPUs (1.62–1.90x), 2.90x on 8, 4.00x on 16; parallel
+/// fraction 95 %; no engine measured, no engine costs".
+pub fn scale_out_line(rec: &Recommendation) -> Option<String> {
+    let so = rec.scale_out.as_ref()?;
+    let n = so.measured_cores;
+    let points: Vec<String> = so
+        .forecasts
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            if i == 0 {
+                format!(
+                    "{} on {} CPUs ({}–{})",
+                    times(f.speedup),
+                    f.cores,
+                    times(f.low),
+                    times(f.high)
+                )
+            } else {
+                format!("{} on {}", times(f.speedup), f.cores)
+            }
+        })
+        .collect();
+    let engine = crate::rerun::scale_out::engine_costs(so);
+    Some(format!(
+        "scale-out forecast (Amdahl's law fitted to {n} CPUs and one; beyond {n} a model): {}; parallel fraction {:.0} % ({:.0}–{:.0} %); {engine}",
+        points.join(", "),
+        so.parallel_fraction * 100.0,
+        so.parallel_fraction_low * 100.0,
+        so.parallel_fraction_high * 100.0,
+    ))
+}
+
 /// Whether any row carries a prediction: the renderers then add a column.
 pub fn any_predicted(rows: &[Row]) -> bool {
     rows.iter().any(|r| r.predicted.is_some())

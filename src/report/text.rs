@@ -245,7 +245,7 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
     let sw = widest(|t| &t.spread, "spread");
     let _ = writeln!(
         s,
-        "  {:<30} {}{:>mw$}   {:<sw$} speedup vs as-is",
+        "  {:<30} {}{:>mw$}   {:<sw$}  speedup vs as-is",
         "strategy",
         pcell(Some("predicted")),
         "median",
@@ -259,7 +259,7 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
                 let mark = t.significance();
                 let _ = writeln!(
                     s,
-                    "  {label:<30} {pred}{:>mw$}   {:<sw$} {}{}",
+                    "  {label:<30} {pred}{:>mw$}   {:<sw$}  {}{}",
                     t.median,
                     t.spread,
                     t.speedup,
@@ -277,7 +277,7 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
     }
     let _ = writeln!(
         s,
-        "  {:<30} {}{:>mw$}   {:<sw$} {}",
+        "  {:<30} {}{:>mw$}   {:<sw$}  {}",
         format!("ideal on {} cores", rec.ideal_speedup),
         pcell(None),
         "",
@@ -291,6 +291,9 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
             crate::report::rerun_table::times(sp),
             pf * 100.0
         );
+    }
+    if let Some(line) = crate::report::rerun_table::scale_out_line(rec) {
+        let _ = writeln!(s, "  {line}");
     }
     let _ = writeln!(s, "recommendation: {}", rec.sentence);
     for w in &rec.warnings {

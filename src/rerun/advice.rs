@@ -70,7 +70,7 @@ pub fn unmeasured_sentence(j: &Judgement, p: &Prediction, experiments: &[Experim
 }
 
 /// The change a remedy asks for, at the code the verdict names.
-fn code_change(s: Strategy, site: Option<&str>, cores: usize) -> String {
+pub(super) fn code_change(s: Strategy, site: Option<&str>, cores: usize) -> String {
     let at = site.map_or("the hot code".to_string(), |s| format!("`{s}`"));
     match s {
         Strategy::Processes => format!(
@@ -165,3 +165,6 @@ pub fn check_predictions(experiments: &[Experiment]) -> Option<PredictionCheck> 
             .count(),
     })
 }
+
+#[cfg(test)]
+mod tests;

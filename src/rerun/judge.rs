@@ -305,6 +305,8 @@ mod tests {
             peak_rss_bytes: 0,
             read_bytes: 0,
             write_bytes: 0,
+            written_chars: 0,
+            write_calls: 0,
         };
         // The root (its parent is outside), two pool workers, and a shim's
         // short-lived helpers.

@@ -17,6 +17,7 @@ pub mod measure;
 pub use advice::times;
 pub mod plan;
 pub mod recommend;
+pub mod scale_out;
 pub mod stats;
 
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,11 @@ pub struct Recommendation {
     /// unmeasured recommendation, the only figure there is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prediction: Option<Prediction>,
+    /// The scale-out forecast: Amdahl's law fitted to the runs on all CPUs
+    /// and on one (and an engine's costs when one was measured), forecast at
+    /// 2×, 4× and 8× this machine's cores. Absent without a pinned run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_out: Option<scale_out::ScaleOut>,
     /// How well the predictions matched the experiments that measured them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prediction_check: Option<PredictionCheck>,

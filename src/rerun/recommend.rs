@@ -5,10 +5,12 @@
 //! diagnosis predicts to gain (see `diagnose::predict::worth_changing_code`)
 //! that could not be measured without a code change, labelled `measured:
 //! false` with its predicted speedup, the line to change and how to confirm
-//! it; otherwise `keep` — prediction and measurement agree that nothing
-//! beats as-is.
+//! it; otherwise, for a program that saturates this machine and is forecast
+//! to gain at least 1.5x on twice its cores, `ray` or `dask`
+//! (`scale_out.rs`); otherwise `keep` — prediction and measurement agree
+//! that nothing beats as-is.
 
-use super::{Experiment, NotMeasured, Recommendation, Strategy, advice, stats};
+use super::{Experiment, NotMeasured, Recommendation, Strategy, advice, scale_out, stats};
 use crate::diagnose::{Prediction, Verdict};
 
 /// A win smaller than this is not worth a code change.
@@ -111,6 +113,7 @@ pub fn recommend(
         e.predicted_high = p.map(|p| p.high);
     }
     rank(&mut experiments);
+    let scale_out = scale_out::forecast(&experiments, j.cores);
     let prediction_check = advice::check_predictions(&experiments);
     let best = experiments
         .iter()
@@ -138,6 +141,7 @@ pub fn recommend(
         ideal_speedup: j.cores as f64,
         parallel_speedup,
         parallel_fraction,
+        scale_out: scale_out.clone(),
         prediction_check,
         experiments: Vec::new(),
         not_measured: Vec::new(),
@@ -169,6 +173,17 @@ pub fn recommend(
         rec.measured = false;
         rec.sentence = advice::unmeasured_sentence(j, p, &experiments);
         rec.prediction = Some(p.clone());
+    } else if let Some((s, measured, so)) = scale_out.as_ref().and_then(|so| {
+        scale_out::scale_out_pick(so, j.verdict, parallel_speedup, &experiments)
+            .map(|(s, m)| (s, m, so))
+    }) {
+        // Saturated here and forecast to pay on a cluster: the one remedy
+        // beyond this machine, after every change that would pay on it.
+        let line = scale_out::executor_line(&experiments, j.site);
+        let change = advice::code_change(s, line.as_deref(), j.cores);
+        rec.strategy = s;
+        rec.measured = measured;
+        rec.sentence = scale_out::sentence(so, s, measured, parallel_speedup, &change);
     } else {
         let asis_lost = asis
             .as_ref()
@@ -186,8 +201,12 @@ pub fn recommend(
         } else {
             "no alternative could be measured for this program, and no code change is predicted to gain 1.3x".to_string()
         };
+        let too_short = scale_out
+            .as_ref()
+            .and_then(|so| scale_out::too_short_note(so, j.verdict, parallel_speedup))
+            .unwrap_or_default();
         rec.sentence = format!(
-            "keep: {why}{}.",
+            "keep: {why}{}{too_short}.",
             parallel_note(parallel_speedup, parallel_fraction, j.cores)
         );
     }

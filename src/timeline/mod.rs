@@ -229,6 +229,15 @@ pub struct ProcessInfo {
     /// Bytes this process read from and wrote to storage (`/proc/PID/io`), last reading.
     pub read_bytes: u64,
     pub write_bytes: u64,
+    /// Bytes this process passed to `write`-like calls (files, pipes,
+    /// sockets: `wchar` of `/proc/PID/io`), last reading; 0 when unread.
+    #[serde(default, skip_serializing_if = "is_zero_u")]
+    pub written_chars: u64,
+    /// `write`-like calls it made (`syscw`), last reading: with
+    /// `written_chars`, the bytes per write, which tells a pool sending
+    /// large arguments (a message per write) from one sending tiny ones.
+    #[serde(default, skip_serializing_if = "is_zero_u")]
+    pub write_calls: u64,
 }
 
 /// A thread of the tree.

@@ -20,7 +20,7 @@ const BCWORK_PY: &str = include_str!("python/bcwork.py");
 const RUNNER_PY: &str = include_str!("python/run_workload.py");
 
 /// Workload names, a public contract.
-pub const WORKLOADS: [&str; 8] = [
+pub const WORKLOADS: [&str; 9] = [
     "cpu",
     "memory",
     "io",
@@ -29,6 +29,7 @@ pub const WORKLOADS: [&str; 8] = [
     "sleep",
     "async-blocked",
     "pipeline",
+    "array",
 ];
 /// Strategy names, a public contract.
 pub const STRATEGIES: [&str; 5] = [
@@ -38,6 +39,11 @@ pub const STRATEGIES: [&str; 5] = [
     "asyncio",
     "interpreters",
 ];
+/// Strategies only `boundcheck bench` runs, for one workload each and with
+/// an interpreter that has the module they need (`numba` for the cpu
+/// workload's JIT-compiled loop, numpy for the `array` workload's
+/// `shared-memory` pool): see `bench::run`.
+pub const BENCH_ONLY_STRATEGIES: [&str; 2] = ["numba", "shared-memory"];
 /// Delay of each request to the local server of the `network` workload.
 pub const NETWORK_DELAY: Duration = Duration::from_millis(20);
 
@@ -61,7 +67,8 @@ pub fn prepare(spec: &WorkloadSpec) -> Result<Prepared, Error> {
             WORKLOADS.join(", ")
         )));
     }
-    if !STRATEGIES.contains(&spec.strategy.as_str()) {
+    let s = spec.strategy.as_str();
+    if !STRATEGIES.contains(&s) && !BENCH_ONLY_STRATEGIES.contains(&s) {
         return Err(Error::Workload(format!(
             "unknown strategy '{}': choose one of {}",
             spec.strategy,

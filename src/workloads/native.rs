@@ -65,6 +65,13 @@ fn units(workload: &str, size: &str) -> Result<u64, String> {
                 NATIVE_WORKLOADS.join(", ")
             ));
         }
+        "array" => {
+            return Err(format!(
+                "workload 'array' has no native version: it measures how numpy arrays reach \
+                 a process pool's workers (pickled or in shared memory); native workloads: {}",
+                NATIVE_WORKLOADS.join(", ")
+            ));
+        }
         _ => {
             return Err(format!(
                 "unknown workload '{workload}': native workloads are {}",

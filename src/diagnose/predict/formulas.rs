@@ -180,15 +180,25 @@ pub(super) fn asyncio(i: &Inputs, net: f64) -> Prediction {
 /// chunk size, the work itself stays. `cpu_side` is the run's CPU, run-queue
 /// and GIL-wait share; it scales with the CPU on the critical path (the
 /// dispatch threads cause their own GIL waits and queueing too). IPC waits
-/// shrink alike; `fsync` waits are shared by a batch of writes.
-pub(super) fn batch(i: &Inputs, cpu_side: f64, ipc: f64, disk: f64) -> Prediction {
+/// shrink alike; `fsync` waits are shared by a batch of writes. Large
+/// messages cost by their bytes: bigger tasks move as many, so then only the
+/// per-task part of the machinery (and of the IPC waits) goes.
+pub(super) fn batch(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64, disk: f64) -> Prediction {
+    let (pool, copy) =
+        f.py.as_ref()
+            .map_or((0.0, 0.0), |py| (py.pool_cpu_share(), py.copy_cpu_share()));
+    let per_task = if i.bytes_per_write >= LARGE_MESSAGE_BYTES && pool > 0.0 {
+        ((pool - copy) / pool).clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
     let c = &i.split;
     let section = (cpu_side * i.t).min(i.t);
     let now = c.critical_s(i.cores, 0.0);
-    let machinery = c.main_machinery_s + c.own_machinery_s + c.child_machinery_s;
+    let machinery = (c.main_machinery_s + c.own_machinery_s + c.child_machinery_s) * per_task;
     let fsync = disk * i.fsync_share;
     let redo = |k: usize| {
-        let removed = [BATCH_REMOVED.0, BATCH_REMOVED.1, BATCH_REMOVED.2][k];
+        let removed = [BATCH_REMOVED.0, BATCH_REMOVED.1, BATCH_REMOVED.2][k] * per_task;
         let per = [FSYNC_BATCH.0, FSYNC_BATCH.1, FSYNC_BATCH.2][k];
         let ratio = if now > 0.0 {
             c.critical_s(i.cores, removed) / now
@@ -210,6 +220,58 @@ pub(super) fn batch(i: &Inputs, cpu_side: f64, ipc: f64, disk: f64) -> Predictio
             fsync * 100.0,
             FSYNC_BATCH.0,
             FSYNC_BATCH.1
+        ),
+    )
+}
+
+/// A process pool whose arguments travel through shared memory: the
+/// copying part of the pool machinery (its share of on-CPU samples, and the
+/// IPC waits in the same proportion of the machinery) mostly goes.
+pub(super) fn shared_memory(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64) -> Prediction {
+    let (copy, pool) =
+        f.py.as_ref()
+            .map_or((0.0, 0.0), |py| (py.copy_cpu_share(), py.pool_cpu_share()));
+    if i.busy_processes < 2 || copy <= 0.0 {
+        return pred(
+            Strategy::SharedMemory,
+            i.t,
+            (i.t, i.t, i.t),
+            "no process pool moving task data (pickling, pipes) was seen: nothing to share".into(),
+        );
+    }
+    if i.bytes_per_write < LARGE_MESSAGE_BYTES {
+        return pred(
+            Strategy::SharedMemory,
+            i.t,
+            (i.t, i.t, i.t),
+            format!(
+                "the pool's messages are small ({}): its copying is per task, which bigger tasks remove, not shared memory",
+                if i.bytes_per_write > 0.0 {
+                    format!("{:.0} bytes per write", i.bytes_per_write)
+                } else {
+                    "bytes per write not recorded".to_string()
+                }
+            ),
+        );
+    }
+    let of_machinery = if pool > 0.0 { copy / pool } else { 0.0 };
+    let moved = (copy * cpu_side + ipc * of_machinery).min(1.0);
+    let redo = |removed: f64| i.t * (1.0 - moved * removed);
+    pred(
+        Strategy::SharedMemory,
+        i.t,
+        (
+            redo(SHM_REMOVED.0),
+            redo(SHM_REMOVED.1),
+            redo(SHM_REMOVED.2),
+        ),
+        format!(
+            "the pool moves large arguments ({:.0} KiB per write) by pickling and pipes: {:.0} % of on-CPU samples, with the IPC waits in proportion, {:.0} % of the run; shared memory removes {:.0} % of it (low {:.0} %)",
+            i.bytes_per_write / 1024.0,
+            copy * 100.0,
+            moved * 100.0,
+            SHM_REMOVED.0 * 100.0,
+            SHM_REMOVED.1 * 100.0
         ),
     )
 }

@@ -14,6 +14,8 @@
 //!   disk, and GIL-free native CPU) overlap `N` at a time.
 //! - **batch**: pool machinery (CPU in executor/pickle/queue code and IPC
 //!   waits) mostly removed, and `fsync` waits shared by `B` writes.
+//! - **shared-memory**: the part of that machinery that moves a task's data
+//!   (pickling, pipe copies, unpickling) mostly removed, for a process pool.
 //! - **shrink-lock**: the time serialised behind a lock is removed, but the
 //!   CPU work still needs the cores.
 //! - **offload**: the event loop's long steps run on the cores while the loop
@@ -58,6 +60,18 @@ pub const BATCH_REMOVED: (f64, f64, f64) = (0.95, 0.8, 0.99);
 /// pessimistic end (it queues and wakes a thread per task, without the
 /// pickling, pipes and helper threads).
 pub const THREAD_POOL_DISPATCH_KEPT: f64 = 0.2;
+/// Share of the copying (pickling, pipe writes and reads, unpickling) that
+/// shared memory removes (center, low, high): each array is written once
+/// into the shared block instead of pickled, sent, received and unpickled
+/// (one copy of four), so about three quarters go; low: half (the block is
+/// still filled and workers may copy out of it); high: 90 %.
+pub const SHM_REMOVED: (f64, f64, f64) = (0.75, 0.5, 0.9);
+/// Bytes per write from which a process pool's messages count as large
+/// arguments: Linux's default pipe capacity (16 pages, 64 KiB). A message
+/// that does not fit in the pipe at once costs by its bytes (pickling and
+/// copying it), not by the task: bigger tasks do not make it cheaper,
+/// shared memory does. A pool of tiny tasks writes a few hundred bytes a call.
+pub const LARGE_MESSAGE_BYTES: f64 = 65536.0;
 /// Writes per `fsync` once batched (center, low, high).
 pub const FSYNC_BATCH: (f64, f64, f64) = (8.0, 2.0, 32.0);
 /// How much faster native code runs pure-Python work (center, high).
@@ -122,6 +136,9 @@ struct Inputs {
     disk_waiters: f64,
     /// Share of disk-wait samples inside fsync/fdatasync.
     fsync_share: f64,
+    /// The largest mean bytes per `write` call of a process of the tree
+    /// (`wchar` ÷ `syscw`), 0 when unread (timelines before they were kept).
+    bytes_per_write: f64,
     /// The tree's CPU seconds split into work and pool machinery, by process.
     split: CpuSplit,
 }
@@ -277,6 +294,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         disk_waiters,
         fsync_share,
         split: CpuSplit::of(tl, f),
+        bytes_per_write: bytes_per_write(tl),
     };
     let mut out = vec![
         parallel(&i, Strategy::Processes, PROCESS_START_S),
@@ -306,7 +324,8 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
             }
         },
         asyncio(&i, r.network),
-        batch(&i, r.cpu() + r.gil_wait, r.ipc, r.disk),
+        batch(&i, f, r.cpu() + r.gil_wait, r.ipc, r.disk),
+        shared_memory(&i, f, r.cpu() + r.gil_wait, r.ipc),
         shrink_lock(&i, r.lock_wait),
         offload(&i, f, b),
         native(&i, r.cpu_python + r.gil_wait),
@@ -340,6 +359,18 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         out.insert(0, chosen);
     }
     out
+}
+
+/// The largest mean bytes per write call over the tree's processes that
+/// wrote at least twice: a pool's parent sending large arguments writes
+/// each message in one call (plus a 4-byte header), so its mean is the
+/// message size.
+fn bytes_per_write(tl: &Timeline) -> f64 {
+    tl.processes
+        .iter()
+        .filter(|p| p.write_calls >= 2)
+        .map(|p| p.written_chars as f64 / p.write_calls as f64)
+        .fold(0.0, f64::max)
 }
 
 /// Whether the launched process's main thread runs an event loop: asyncio

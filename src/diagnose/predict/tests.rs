@@ -97,7 +97,7 @@ fn threads_queueing_on_one_lock_are_told_to_shrink_it() {
 fn every_strategy_but_keep_gets_a_prediction_with_an_ordered_range() {
     let tl = timeline(2, |_| vec![thread(ThreadState::OnCpu, 1.0)]);
     let d = diagnose(&tl);
-    assert_eq!(d.predictions.len(), 9);
+    assert_eq!(d.predictions.len(), 10);
     for p in &d.predictions {
         assert!(
             p.low <= p.predicted_speedup && p.predicted_speedup <= p.high,
@@ -121,4 +121,71 @@ fn interpreters_are_only_worth_a_change_on_python_3_14() {
     assert!(!worth_changing_code(&p, Some("3.11.7")));
     assert!(worth_changing_code(&p, Some("3.14.1")));
     assert!(!worth_changing_code(&p, None));
+}
+
+fn corpus(name: &str) -> crate::timeline::Timeline {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/timelines/corpus")
+        .join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).expect("a recorded corpus timeline");
+    serde_json::from_str(&text).expect("a timeline")
+}
+
+fn prediction(tl: &crate::timeline::Timeline, s: Strategy) -> crate::diagnose::Prediction {
+    diagnose(tl)
+        .predictions
+        .into_iter()
+        .find(|p| p.strategy == s)
+        .expect("every strategy is predicted")
+}
+
+/// A recorded pool that sends 8 MiB blocks to its workers: the copying is
+/// per byte, so shared memory is predicted to pay and bigger tasks are not.
+#[test]
+fn a_pool_pickling_large_arguments_is_predicted_to_gain_from_shared_memory() {
+    let tl = corpus("procpool_big_payloads");
+    let shm = prediction(&tl, Strategy::SharedMemory);
+    assert!(
+        shm.predicted_speedup >= super::WORTH_PREDICTED && shm.low >= super::WORTH_LOW,
+        "{shm:?}"
+    );
+    assert!(shm.basis.contains("KiB per write"), "{}", shm.basis);
+    let batch = prediction(&tl, Strategy::Batch);
+    assert!(
+        batch.predicted_speedup < shm.predicted_speedup,
+        "chunksize moves the same bytes: {batch:?}"
+    );
+    // Without the bytes per write (a timeline recorded before they were
+    // kept) nothing tells large messages from tiny ones: no claim.
+    let mut unread = tl.clone();
+    for p in &mut unread.processes {
+        p.written_chars = 0;
+        p.write_calls = 0;
+    }
+    assert_eq!(
+        prediction(&unread, Strategy::SharedMemory).predicted_speedup,
+        1.0
+    );
+}
+
+/// A pool of tiny tasks copies little per task: its machinery is per task
+/// (batch), never shared memory.
+#[test]
+fn a_pool_of_tiny_tasks_is_not_told_shared_memory() {
+    for name in ["procpool_submit_tiny", "mp_imap_tiny", "apply_async_tiny"] {
+        let mut tl = corpus(name);
+        // As a live run records it now: a few hundred bytes per write.
+        for p in &mut tl.processes {
+            p.written_chars = 300 * 1000;
+            p.write_calls = 1000;
+        }
+        let d = diagnose(&tl);
+        let shm = d
+            .predictions
+            .iter()
+            .find(|p| p.strategy == Strategy::SharedMemory)
+            .unwrap();
+        assert_eq!(shm.predicted_speedup, 1.0, "{name}: {shm:?}");
+        assert_eq!(d.remedy, Strategy::Batch, "{name}");
+    }
 }

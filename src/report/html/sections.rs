@@ -239,6 +239,9 @@ pub fn reruns(s: &mut String, r: &Report) {
             frac * 100.0
         );
     }
+    if let Some(forecast) = crate::report::rerun_table::scale_out_line(rec) {
+        let _ = writeln!(s, "<p class=\"note\">{}</p>", esc(&forecast));
+    }
     if !rec.warnings.is_empty() {
         s.push_str("<ul class=\"warn\">\n");
         for w in &rec.warnings {

@@ -159,6 +159,8 @@ impl LiveReader {
                 peak_rss_bytes: 0,
                 read_bytes: 0,
                 write_bytes: 0,
+                written_chars: 0,
+                write_calls: 0,
             }
         });
         info.last_seen_s = t_s;
@@ -174,6 +176,8 @@ impl LiveReader {
             if let Ok(io) = process.io() {
                 info.read_bytes = io.read_bytes;
                 info.write_bytes = io.write_bytes;
+                info.written_chars = io.wchar;
+                info.write_calls = io.syscw;
             }
             if self.python_exe.is_none()
                 && let Ok(exe) = process.exe()

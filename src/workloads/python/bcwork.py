@@ -350,3 +350,93 @@ async def async_blocked_task(lo, hi, step, concurrency):
         spent = time.perf_counter() - t0
         await asyncio.sleep(0.02 + spent * (concurrency - 1))
     return s % MOD
+
+
+# ---------------------------------------------------------------- numba
+
+
+_CPU_NUMBA = None
+
+
+def cpu_numba_compiled():
+    """cpu_task's loop compiled by numba (imported only for the numba
+    strategy, so the other workloads need no numba).  The sum is kept
+    below MOD as it goes (i * i < MOD here, so one subtraction does): int64
+    would overflow where Python ints do not, and the checksum is the same."""
+    global _CPU_NUMBA
+    if _CPU_NUMBA is None:
+        import numba
+
+        @numba.njit(cache=False, nogil=True)
+        def cpu_numba(lo, hi):
+            s = 0
+            for i in range(lo, hi):
+                s += i * i
+                if s >= 2305843009213693951:  # MOD
+                    s -= 2305843009213693951
+            return s
+
+        _CPU_NUMBA = cpu_numba
+    return _CPU_NUMBA
+
+
+# ---------------------------------------------------------------- array
+
+ARRAY_LEN = 1 << 19  # float64s per array: 4 MiB, far above a pipe's 64 KiB
+
+
+_ARRAY_BASE = None
+
+
+def array_fill(out, g):
+    """Array number g, written into `out` (a float64 view of ARRAY_LEN):
+    small whole numbers, so every sum of squares is exact in float64.
+    Copied from one pattern made once: making the data is not the work."""
+    import numpy as np
+
+    global _ARRAY_BASE
+    if _ARRAY_BASE is None:
+        _ARRAY_BASE = (np.arange(ARRAY_LEN, dtype=np.int64) & 1023).astype(np.float64)
+    out[:] = _ARRAY_BASE
+    out += g % 7
+
+
+def array_make(g):
+    import numpy as np
+
+    a = np.empty(ARRAY_LEN, dtype=np.float64)
+    array_fill(a, g)
+    return a
+
+
+def array_task(arrays):
+    """Sum of squares of each array it is handed (by pickling, for a
+    process pool): a few ms of numpy work per 4 MiB array."""
+    return sum(int((a * a).sum()) for a in arrays) % MOD
+
+
+def _attach(name):
+    from multiprocessing import shared_memory
+    import sys
+
+    if sys.version_info >= (3, 13):
+        return shared_memory.SharedMemory(name=name, track=False)
+    return shared_memory.SharedMemory(name=name)
+
+
+def array_task_shm(name, lo, hi):
+    """array_task over arrays lo..hi-1 of a shared-memory block: the worker
+    receives a name and two ints and reads the arrays where they lie."""
+    import numpy as np
+
+    shm = _attach(name)
+    try:
+        block = np.ndarray((hi - lo, ARRAY_LEN), dtype=np.float64, buffer=shm.buf,
+                           offset=lo * ARRAY_LEN * 8)
+        total = 0
+        for k in range(hi - lo):
+            total += int((block[k] * block[k]).sum())
+        del block
+        return total % MOD
+    finally:
+        shm.close()

@@ -22,12 +22,12 @@ import time
 
 import bcwork
 
-WORKLOADS = ["cpu", "memory", "io", "network", "lock", "sleep", "async-blocked", "pipeline"]
-STRATEGIES = ["sequential", "threads", "processes", "asyncio", "interpreters"]
+WORKLOADS = ["cpu", "memory", "io", "network", "lock", "sleep", "async-blocked", "pipeline", "array"]
+STRATEGIES = ["sequential", "threads", "processes", "asyncio", "interpreters", "numba", "shared-memory"]
 
 # Which strategies make sense, and why not when they don't.
 SUPPORTED = {
-    "cpu": {"sequential", "threads", "processes", "interpreters"},
+    "cpu": {"sequential", "threads", "processes", "interpreters", "numba"},
     "memory": {"sequential", "threads", "processes", "interpreters"},
     "io": {"sequential", "threads", "processes", "asyncio", "interpreters"},
     "network": {"sequential", "threads", "processes", "asyncio", "interpreters"},
@@ -35,13 +35,18 @@ SUPPORTED = {
     "sleep": {"sequential", "threads", "processes", "asyncio", "interpreters"},
     "async-blocked": {"asyncio"},
     "pipeline": {"sequential", "threads", "processes", "asyncio", "interpreters"},
+    "array": {"sequential", "threads", "processes", "shared-memory"},
 }
+# What a strategy or workload imports beyond the standard library.
+NEEDS = {"numba": "numba", "shared-memory": "numpy", "array": "numpy"}
 WHY_NOT = {
     ("lock", "processes"): "a threading.Lock is not shared between processes",
     ("lock", "interpreters"): "a threading.Lock is not shared between interpreters",
     ("lock", "asyncio"): "a threading.Lock gives nothing to contend on one event-loop thread",
     ("cpu", "asyncio"): "asyncio cannot run CPU work concurrently (see workload async-blocked)",
     ("memory", "asyncio"): "asyncio cannot run CPU work concurrently (see workload async-blocked)",
+    ("array", "asyncio"): "asyncio cannot run numpy work concurrently",
+    ("array", "interpreters"): "numpy does not load in subinterpreters",
 }
 
 # Total work at --size med (sequential ~2-4 s on a 2-core box); low = /4,
@@ -49,7 +54,7 @@ WHY_NOT = {
 # objects allocated, io = 1 MiB blocks written+fsynced+read, network = GETs
 # (boundcheck's server answers in 20 ms), lock = 2 ms critical sections,
 # sleep = 50 ms sleeps, pipeline = items fetched (20 ms) then processed
-# (~15 ms of CPU each).
+# (~15 ms of CPU each), array = 4 MiB numpy arrays handed to the workers.
 MED_UNITS = {
     "cpu": 28_000_000,
     "memory": 1_200_000,
@@ -59,6 +64,7 @@ MED_UNITS = {
     "sleep": 60,
     "async-blocked": 28_000_000,
     "pipeline": 80,
+    "array": 96,
 }
 SIZE_FACTOR = {"low": 0.25, "med": 1.0, "high": 4.0}
 IO_BLOCK = 1 << 20  # 1 MiB uncached blocks: long, CPU-cheap waits on the disk
@@ -102,7 +108,34 @@ def plan(workload, units, ntasks, workers, url, tmpdir):
         return [("sleep_task", (hi - lo, SLEEP_UNIT_MS)) for lo, hi in slices]
     if workload == "async-blocked":
         return [("async_blocked_task", (lo, hi, ASYNC_STEP, workers)) for lo, hi in slices]
+    if workload == "array":
+        # Built before the clock starts, like every plan; handed over whole.
+        return [("array_task", ([bcwork.array_make(g) for g in range(lo, hi)],)) for lo, hi in slices]
     raise ValueError(workload)
+
+
+def execute_numba(calls):
+    """cpu_task's slices through the numba-compiled loop, one after another
+    (JIT is not parallelism: compare it with native-serial). Compiling is
+    part of the cost a user pays, so it is timed."""
+    fn = bcwork.cpu_numba_compiled()
+    return [fn(*a) for _, a in calls]
+
+
+def shared_memory_plan(units, slices):
+    """The array workload with its arrays made in one shared-memory block
+    (before the clock starts, as the other plans make theirs): a process
+    pool's workers get the block's name and their arrays' indices, nothing
+    is pickled but those. Returns the block (to unlink) and the calls."""
+    import numpy as np
+    from multiprocessing import shared_memory
+
+    shm = shared_memory.SharedMemory(create=True, size=units * bcwork.ARRAY_LEN * 8)
+    block = np.ndarray((units, bcwork.ARRAY_LEN), dtype=np.float64, buffer=shm.buf)
+    for g in range(units):
+        bcwork.array_fill(block[g], g)
+    del block
+    return shm, [("array_task_shm", (shm.name, lo, hi)) for lo, hi in slices]
 
 
 def run_pool(executor, calls, by_name=False):
@@ -153,6 +186,10 @@ def execute(strategy, calls, workers):
         here = os.path.dirname(os.path.abspath(bcwork.__file__))
         init = "import sys\nif %r not in sys.path: sys.path.insert(0, %r)" % (here, here)
         return run_pool(InterpreterPoolExecutor(workers, initializer=exec, initargs=(init, {})), calls, by_name=True)
+    if strategy == "shared-memory":  # the calls carry the block's name
+        from concurrent.futures import ProcessPoolExecutor
+
+        return run_pool(ProcessPoolExecutor(workers), calls)
     if strategy == "asyncio":
         return asyncio.run(run_async(calls, workers))
     raise ValueError(strategy)
@@ -199,9 +236,15 @@ def main():
         )
     if args.workers < 0:
         fail("--workers must be >= 0", 2)
+    for need in {NEEDS.get(args.strategy), NEEDS.get(args.workload)} - {None}:
+        try:
+            __import__(need)
+        except ImportError:
+            fail("needs %s, which %s cannot import: run scripts/install-engines.sh and use the "
+                 "Python it prints (BOUNDCHECK_ENGINES_PYTHON)" % (need, sys.executable))
 
     workers = args.workers or os.cpu_count() or 1
-    if args.strategy == "sequential":
+    if args.strategy in ("sequential", "numba"):
         workers = 1  # report what actually runs at once
     units = max(1, int(MED_UNITS[args.workload] * SIZE_FACTOR[args.size]))
     ntasks = min(units, max(MIN_TASKS, 4 * workers))  # keep every worker fed
@@ -209,16 +252,26 @@ def main():
     # scratch dir for io files (on BOUNDCHECK_TMPDIR if set: pick a real disk)
     tmpdir = tempfile.mkdtemp(prefix="bcwork-", dir=os.environ.get("BOUNDCHECK_TMPDIR") or None)
     server = None
+    shm = None
     try:
         url = args.url
         if args.workload in ("network", "pipeline") and not url:
             server, url = start_local_server(tmpdir)
-        calls = plan(args.workload, units, ntasks, workers, url, tmpdir)
         bcwork.lock_reset()
+        if args.strategy == "shared-memory":
+            shm, calls = shared_memory_plan(units, split(units, ntasks))
+        else:
+            calls = plan(args.workload, units, ntasks, workers, url, tmpdir)
         t0 = time.perf_counter()
-        results = execute(args.strategy, calls, workers)
+        if args.strategy == "numba":
+            results = execute_numba(calls)
+        else:
+            results = execute(args.strategy, calls, workers)
         wall = time.perf_counter() - t0
     finally:
+        if shm is not None:
+            shm.close()
+            shm.unlink()
         if server is not None:
             server.kill()
             server.wait()

@@ -1,0 +1,59 @@
+//! A pickling-bound pool's recommendation, from its recorded diagnosis.
+
+use crate::diagnose::diagnose;
+use crate::rerun::recommend::{Judgement, recommend};
+use crate::rerun::{Experiment, RunResult, Strategy, stats};
+
+fn exp(label: &str, kind: &str, strategy: Option<Strategy>, walls: &[f64]) -> Experiment {
+    let mut e = Experiment::new(label.into(), kind.into(), strategy, vec!["python3".into()]);
+    e.runs = walls
+        .iter()
+        .map(|&w| RunResult {
+            wall_s: w,
+            cpu_s: w,
+            peak_rss_bytes: 0,
+            exit_status: 0,
+            written_bytes: None,
+            children: None,
+        })
+        .collect();
+    e.median_s = stats::Summary::of(walls).map(|s| s.median);
+    e
+}
+
+/// When the cheaper remedy (a thread pool) was measured and did not win,
+/// shared memory, predicted from the recorded pool's copying, is the
+/// recommendation, with the change at the program's code.
+#[test]
+fn a_pickling_bound_pool_is_told_shared_memory_when_it_is_the_best_predicted_remedy() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/timelines/corpus/procpool_big_payloads.json");
+    let text = std::fs::read_to_string(path).expect("the recorded corpus timeline");
+    let tl: crate::timeline::Timeline = serde_json::from_str(&text).expect("a timeline");
+    let d = diagnose(&tl);
+    let j = Judgement {
+        verdict: d.verdict,
+        cores: 2,
+        runs: 3,
+        predictions: &d.predictions,
+        python_version: Some("3.11.7"),
+        site: Some("checksum (procpool_big_payloads.py:27)"),
+    };
+    let mut threads = exp(
+        "threads (swap)",
+        "swap",
+        Some(Strategy::Threads),
+        &[2.6, 2.7, 2.8],
+    );
+    threads.speedup = Some(1.0);
+    let v = vec![exp("as-is", "as-is", None, &[2.6, 2.7, 2.8]), threads];
+    let r = recommend(&j, v, Vec::new(), Vec::new(), false);
+    assert_eq!(r.strategy, Strategy::SharedMemory, "{}", r.sentence);
+    assert!(!r.measured);
+    for words in [
+        "multiprocessing.shared_memory",
+        "procpool_big_payloads.py:27",
+    ] {
+        assert!(r.sentence.contains(words), "{words}: {}", r.sentence);
+    }
+}
