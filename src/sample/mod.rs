@@ -11,6 +11,7 @@ pub mod classify;
 pub mod host;
 pub mod parse;
 pub mod syscalls;
+pub mod taskstat;
 pub mod thin;
 
 #[cfg(target_os = "linux")]
@@ -98,7 +99,7 @@ pub fn record(
     mut on_sample: impl FnMut(&Sample),
 ) -> Recording {
     let period = 1.0 / settings.rate_hz;
-    let mut reader = live::LiveReader::new(root, settings.attach);
+    let mut reader = live::LiveReader::new(root, settings.attach, settings.rate_hz);
     let mut stacks = settings.stacks.then(pystacks::PyStacks::new);
     let mut pids: Vec<i32> = Vec::new();
     let mut thinner = thin::Thinner::new(thin::MAX_THREAD_SAMPLES);
