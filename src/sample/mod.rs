@@ -15,6 +15,8 @@ pub mod taskstat;
 pub mod thin;
 
 #[cfg(target_os = "linux")]
+mod kallsyms;
+#[cfg(target_os = "linux")]
 mod live;
 #[cfg(target_os = "linux")]
 pub mod native;
