@@ -57,6 +57,9 @@ pub struct Recording {
     pub stats: SamplingStats,
     /// Path of a Python interpreter seen in the tree, to ask its version.
     pub python_exe: Option<String>,
+    /// That version when the stack reader already knows it (read from the
+    /// interpreter's memory), so it need not be asked after the run.
+    pub python_version: Option<String>,
     /// Seconds from `start` to the end of sampling.
     pub duration_s: f64,
     /// Python stacks referenced by the samples.
@@ -170,6 +173,7 @@ pub fn record(
     rec.processes = reader.processes();
     rec.threads = reader.threads();
     rec.python_exe = reader.python_exe().map(str::to_string);
+    rec.python_version = stacks.as_ref().and_then(|s| s.version.clone());
     if let Some((table, stats)) = stacks.and_then(pystacks::PyStacks::finish) {
         rec.stacks = table;
         rec.stack_sampling = Some(stats);
