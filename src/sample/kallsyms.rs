@@ -37,11 +37,14 @@ pub fn prefetch() {
 }
 
 /// The text of `/proc/kallsyms`: the prefetched one when [`prefetch`] ran
-/// (waiting for it if need be), else read now.
+/// and has finished, else read now. Never waited for: on a loaded machine a
+/// nice-19 thread may get almost no CPU (its weight is 1/70 of a normal
+/// thread's), and waiting for it made the end of a run seconds late.
 fn text() -> Vec<u8> {
     let handle = PREFETCH
         .get()
-        .and_then(|m| m.lock().ok().and_then(|mut h| h.take()));
+        .and_then(|m| m.lock().ok())
+        .and_then(|mut h| h.take_if(|h| h.is_finished()));
     match handle.map(JoinHandle::join) {
         Some(Ok(text)) if !text.is_empty() => text,
         _ => std::fs::read("/proc/kallsyms").unwrap_or_default(),
