@@ -6,7 +6,9 @@
 #
 # Usage: python3 gil_threads.py [SCALE]   (SCALE multiplies the work; default
 # 1.0 ≈ 3 s on a 2-vCPU VM). Prints one line on stdout:
-#   gil_threads: elapsed_s=<work wall time> cpu_s=<process CPU> checksum=<n>
+#   gil_threads: elapsed_s=<work wall time> cpu_s=<process CPU> checksum=<n> end_unix=<t>
+# (end_unix: the wall clock when the work ended, so the benchmark can time
+# what a profiler does after its target is done)
 import resource
 import sys
 import threading
@@ -42,7 +44,7 @@ def main():
     ru = resource.getrusage(resource.RUSAGE_SELF)
     print(
         f"gil_threads: elapsed_s={elapsed:.4f} cpu_s={ru.ru_utime + ru.ru_stime:.4f} "
-        f"checksum={sum(out) % MOD}",
+        f"checksum={sum(out) % MOD} end_unix={time.time():.6f}",
         flush=True,
     )
 

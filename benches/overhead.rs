@@ -4,10 +4,14 @@
 //! it runs, interleaved round after round,
 //!   baseline (the workload alone), boundcheck at 100 Hz and 1000 Hz (Python
 //!   stacks on, the default), boundcheck at 100 Hz with `--no-stacks` (OS
-//!   states only), py-spy record --nonblocking at 100 Hz and 1000 Hz,
+//!   states only), py-spy record --nonblocking --subprocesses and
+//!   Austin 3.7 (`-C`, following children) at 100 Hz and 1000 Hz,
 //! and reports per configuration the median work time, its min–max, the median
-//! of the per-round ratio to that round's baseline (the slowdown), the
-//! profiler's own CPU use and boundcheck's achieved sampling rate.
+//! of the per-round ratio to that round's baseline (the slowdown) with its
+//! 95 % interval, the same for the whole command (profiler start and finish
+//! included), the time the command ran on after its target's work ended
+//! (report, flamegraphs, HTML), the profiler's own CPU use and boundcheck's
+//! achieved sampling rate.
 //!
 //! The workloads do a FIXED amount of work and print `elapsed_s=` (the wall
 //! time of the work itself, measured inside the target with perf_counter), so
@@ -18,14 +22,19 @@
 //!   --runs N        rounds (default 5)
 //!   --quick         3 rounds at half the work (scale 0.5)
 //!   --scale F       multiply each workload's work by F (default 1.0)
-//!   --workload W    only this workload (gil_threads, many_threads); repeatable
-//!   --no-pyspy      skip the py-spy configurations
+//!   --workload W    only this workload (gil_threads, many_threads,
+//!                   process_pool); repeatable
+//!   --no-pyspy      skip the py-spy and Austin configurations
 //!   --config C      only this configuration (baseline is always run): bc100,
-//!                   bc1000, bcos100 (no stacks), pyspy100, pyspy1000; repeatable. For a focused
+//!                   bc1000, bcos100 (no stacks), pyspy100, pyspy1000,
+//!                   austin100, austin1000; repeatable. For a focused
 //!                   A/B with many rounds, e.g. --config bc100 --runs 20
 //! Environment: BOUNDCHECK_BENCH_PYTHON = interpreter to run the workloads
 //! (default: the real interpreter behind `python3`, resolved once so that the
-//! pyenv bash shim's start-up is not in the measurement).
+//! pyenv bash shim's start-up is not in the measurement). The peers are
+//! looked for first in the venv `scripts/install-bench-tools.sh` makes
+//! (`target/bench-tools/venv/bin`, or `$BOUNDCHECK_BENCH_TOOLS/venv/bin`),
+//! then on PATH.
 //!
 //! Output: a markdown table on stdout and in `target/overhead.md`; every run's
 //! raw numbers in `target/overhead-runs.csv`.
@@ -36,8 +45,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "overhead/discover.rs"]
+mod discover;
 #[path = "overhead/report.rs"]
 mod report;
+use discover::{find_python, find_tool, target_dir, tool_version};
 use report::{header, table};
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -58,7 +70,11 @@ const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "many_threads",
-        script: "fixtures/many_threads.py",
+        script: "benches/many_threads.py",
+    },
+    Workload {
+        name: "process_pool",
+        script: "benches/process_pool.py",
     },
 ];
 
@@ -70,6 +86,8 @@ enum Tool {
     /// boundcheck at this rate with `--no-stacks`: what the stacks cost.
     BoundcheckOs(u32),
     PySpy(u32),
+    /// Austin 3.7 at this rate (`-i` is its interval), following children.
+    Austin(u32),
 }
 
 impl Tool {
@@ -79,6 +97,7 @@ impl Tool {
             Tool::Boundcheck(hz) => format!("bc{hz}"),
             Tool::BoundcheckOs(hz) => format!("bcos{hz}"),
             Tool::PySpy(hz) => format!("pyspy{hz}"),
+            Tool::Austin(hz) => format!("austin{hz}"),
         }
     }
 
@@ -88,6 +107,7 @@ impl Tool {
             Tool::Boundcheck(hz) => format!("boundcheck {hz} Hz"),
             Tool::BoundcheckOs(hz) => format!("boundcheck {hz} Hz, no stacks"),
             Tool::PySpy(hz) => format!("py-spy {hz} Hz"),
+            Tool::Austin(hz) => format!("Austin {hz} Hz"),
         }
     }
 }
@@ -99,6 +119,8 @@ const CONFIGS: &[Tool] = &[
     Tool::BoundcheckOs(100),
     Tool::PySpy(100),
     Tool::PySpy(1000),
+    Tool::Austin(100),
+    Tool::Austin(1000),
 ];
 
 struct Options {
@@ -149,7 +171,7 @@ fn parse_args() -> Options {
             "-h" | "--help" => {
                 println!(
                     "usage: cargo bench --bench overhead [-- --runs N] [--quick] [--scale F] \
-                     [--workload NAME] [--config bc100|bc1000|bcos100|pyspy100|pyspy1000] [--no-pyspy]"
+                     [--workload NAME] [--config bc100|bc1000|bcos100|pyspy100|pyspy1000|austin100|austin1000] [--no-pyspy]"
                 );
                 std::process::exit(0);
             }
@@ -192,6 +214,9 @@ struct RunResult {
     work_from_target: bool,
     /// Wall time of the whole command (profiler included).
     e2e_s: f64,
+    /// From the end of the target's work (its `end_unix=`) to the command's
+    /// exit: interpreter teardown, plus whatever the profiler does after.
+    after_s: Option<f64>,
     /// CPU of the whole command tree (rusage of reaped children).
     tree_cpu_s: f64,
     /// CPU the target reported for itself (`cpu_s=`).
@@ -211,6 +236,7 @@ struct RunResult {
 struct Env {
     python: PathBuf,
     pyspy: Option<PathBuf>,
+    austin: Option<PathBuf>,
     wants_pyspy: bool,
     tmp: PathBuf,
 }
@@ -221,18 +247,36 @@ fn main() {
     let python = find_python();
     let wants_pyspy = opts.pyspy
         && (opts.configs.is_empty() || opts.configs.iter().any(|c| c.starts_with("pyspy")));
-    let pyspy = if wants_pyspy { find_pyspy() } else { None };
-    if wants_pyspy && pyspy.is_none() {
-        eprintln!(
-            "overhead: py-spy not found (PATH, `python3 -m site --user-base`/bin, \
-             shutil.which). Install it with: pip install py-spy"
-        );
+    let wants_austin = opts.pyspy
+        && (opts.configs.is_empty() || opts.configs.iter().any(|c| c.starts_with("austin")));
+    let pyspy = if wants_pyspy {
+        find_tool("py-spy")
+    } else {
+        None
+    };
+    let austin = if wants_austin {
+        find_tool("austin")
+    } else {
+        None
+    };
+    for (wanted, found, name) in [
+        (wants_pyspy, &pyspy, "py-spy"),
+        (wants_austin, &austin, "austin"),
+    ] {
+        if wanted && found.is_none() {
+            eprintln!(
+                "overhead: {name} not found (target/bench-tools/venv/bin, PATH, \
+                 `python3 -m site --user-base`/bin, shutil.which): its rows are left out. \
+                 Install py-spy and Austin 3.7 with: scripts/install-bench-tools.sh"
+            );
+        }
     }
     let tmp = std::env::temp_dir().join(format!("boundcheck-overhead-{}", std::process::id()));
     fs::create_dir_all(&tmp).unwrap_or_else(|e| die(&format!("temp dir: {e}")));
     let env = Env {
         python,
         pyspy,
+        austin,
         wants_pyspy,
         tmp,
     };
@@ -245,6 +289,7 @@ fn main() {
         .iter()
         .copied()
         .filter(|t| !matches!(t, Tool::PySpy(_)) || env.pyspy.is_some())
+        .filter(|t| !matches!(t, Tool::Austin(_)) || env.austin.is_some())
         .filter(|t| {
             *t == Tool::Baseline || opts.configs.is_empty() || opts.configs.contains(&t.key())
         })
@@ -252,7 +297,7 @@ fn main() {
 
     let mut md = header(&opts, &env);
     let mut csv = String::from(
-        "workload,round,config,work_s,e2e_s,tree_cpu_s,target_cpu_s,sampler_cpu_s,achieved_hz\n",
+        "workload,round,config,work_s,e2e_s,after_s,tree_cpu_s,target_cpu_s,sampler_cpu_s,achieved_hz\n",
     );
     for w in &workloads {
         let script = root.join(w.script);
@@ -289,12 +334,13 @@ fn main() {
                     let o = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
                     let _ = writeln!(
                         csv,
-                        "{},{},{},{:.6},{:.6},{:.6},{},{},{}",
+                        "{},{},{},{:.6},{:.6},{},{:.6},{},{},{}",
                         w.name,
                         round + 1,
                         tool.key(),
                         r.work_s,
                         r.e2e_s,
+                        o(r.after_s),
                         r.tree_cpu_s,
                         o(r.target_cpu_s),
                         o(r.sampler_cpu_s),
@@ -363,6 +409,7 @@ fn run_once(
             let mut c = Command::new(env.pyspy.as_ref().ok_or("py-spy not installed")?);
             c.arg("record")
                 .arg("--nonblocking")
+                .arg("--subprocesses")
                 .arg("--rate")
                 .arg(hz.to_string())
                 .arg("--format")
@@ -370,6 +417,18 @@ fn run_once(
                 .arg("--output")
                 .arg(dir.join("pyspy.txt"))
                 .arg("--")
+                .arg(py);
+            c
+        }
+        Tool::Austin(hz) => {
+            let mut c = Command::new(env.austin.as_ref().ok_or("austin not installed")?);
+            // -C: follow children (a pool's workers; behind a pyenv shim,
+            // the interpreter the shim execs).
+            c.arg("-C")
+                .arg("-i")
+                .arg(format!("{}us", 1_000_000 / hz))
+                .arg("-o")
+                .arg(dir.join("austin.txt"))
                 .arg(py);
             c
         }
@@ -397,6 +456,9 @@ fn run_once(
         }
     };
     let e2e_s = start.elapsed().as_secs_f64();
+    let exited_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     let tree_cpu_s = children_cpu_s() - cpu_before;
 
     let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
@@ -410,6 +472,7 @@ fn run_once(
         work_s: target_work.unwrap_or(e2e_s),
         work_from_target: target_work.is_some(),
         e2e_s,
+        after_s: field(&stdout, "end_unix=").map(|end| exited_unix - end),
         tree_cpu_s,
         target_cpu_s: field(&stdout, "cpu_s="),
         ..RunResult::default()
@@ -468,71 +531,4 @@ fn children_cpu_s() -> f64 {
         let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
         tv(ru.ru_utime) + tv(ru.ru_stime)
     }
-}
-
-// ------------------------------------------------------------------ discovery
-
-fn find_python() -> PathBuf {
-    if let Some(p) = std::env::var_os("BOUNDCHECK_BENCH_PYTHON") {
-        return PathBuf::from(p);
-    }
-    // Resolve the real interpreter behind a pyenv-style shim once.
-    match python_says("import sys; print(sys.executable)") {
-        Some(p) if Path::new(&p).is_file() => PathBuf::from(p),
-        _ => PathBuf::from("python3"),
-    }
-}
-
-fn python_says(code: &str) -> Option<String> {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(code)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !s.is_empty() && s != "None").then_some(s)
-}
-
-fn find_pyspy() -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    // shutil.which through the interpreter: behind pyenv this finds the real
-    // executable rather than the bash shim on PATH.
-    if let Some(p) = python_says("import shutil; print(shutil.which('py-spy'))") {
-        candidates.push(PathBuf::from(p));
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|d| d.join("py-spy")));
-    }
-    if let Some(base) = python_says("import site; print(site.getuserbase())") {
-        candidates.push(Path::new(&base).join("bin").join("py-spy"));
-    }
-    candidates.into_iter().find(|c| {
-        c.is_file()
-            && Command::new(c)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-    })
-}
-
-fn tool_version(exe: &Path) -> String {
-    Command::new(exe)
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "?".into())
-}
-
-/// The cargo target directory: the bench runs from target/<profile>/deps/.
-fn target_dir() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| Some(p.parent()?.parent()?.parent()?.to_path_buf()))
-        .filter(|p| p.is_dir())
-        .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("target"))
 }

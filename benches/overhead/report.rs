@@ -22,14 +22,33 @@ pub(super) fn header(opts: &Options, env: &Env) -> String {
         },
         |p| format!("{} ({})", tool_version(p), p.display()),
     );
+    let austin = env.austin.as_ref().map_or_else(
+        || "not run".to_string(),
+        |p| {
+            // Austin prints its version on stderr.
+            let v = Command::new(p)
+                .arg("--version")
+                .output()
+                .ok()
+                .map(|o| {
+                    String::from_utf8_lossy(&[o.stdout, o.stderr].concat())
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default();
+            format!("{v} ({})", p.display())
+        },
+    );
+    let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut s = String::new();
     let _ = writeln!(s, "# boundcheck overhead\n");
     let _ = writeln!(
         s,
-        "{cores} cores · Linux {} · {pyver} · {} · py-spy: {pyspy}  ",
+        "{cores} cores · Linux {} · {pyver} · {} · py-spy: {pyspy} · Austin: {austin}  ",
         kernel.trim(),
         tool_version(Path::new(BOUNDCHECK)),
     );
+    let _ = writeln!(s, "load average at the start: {}  ", load.trim());
     let _ = writeln!(
         s,
         "{} interleaved rounds · work scale {} · work = wall time of the fixed work, \
@@ -51,12 +70,13 @@ pub(super) fn table(
     let _ = writeln!(
         s,
         "| config | ok runs | work median (s) | work min–max (s) | slowdown (median) | 95 % CI of median | ratio min–max \
-         | end-to-end median (s) | sampler CPU (% of a core) | tool CPU, rusage (% of a core) | achieved Hz \
+         | end-to-end median (s) | whole command (median, 95 % CI) | after the work (s) \
+         | sampler CPU (% of a core) | tool CPU, rusage (% of a core) | achieved Hz \
          | lost ticks | stack reads/s | sampler µs per thread-sample |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let base = &results[0];
     // Extra CPU of a baseline run beyond what the target counts itself
@@ -80,6 +100,12 @@ pub(super) fn table(
             .filter_map(|(r, b)| Some(r.as_ref()?.work_s / b.as_ref()?.work_s))
             .collect();
         let e2e = median(ok.iter().map(|r| r.e2e_s).collect());
+        let e2e_ratios: Vec<f64> = results[ci]
+            .iter()
+            .zip(base)
+            .filter_map(|(r, b)| Some(r.as_ref()?.e2e_s / b.as_ref()?.e2e_s))
+            .collect();
+        let after = median(ok.iter().filter_map(|r| r.after_s).collect());
         let sampler = median(
             ok.iter()
                 .filter_map(|r| Some(r.sampler_cpu_s? / r.bc_duration_s?))
@@ -97,7 +123,7 @@ pub(super) fn table(
         let is_base = *tool == Tool::Baseline;
         let _ = writeln!(
             s,
-            "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             tool.label(),
             ok.len(),
             n,
@@ -118,6 +144,12 @@ pub(super) fn table(
                 minmax(&ratios, |v| format!("×{v:.3}"))
             },
             opt(e2e, |v| format!("{v:.3}")),
+            if is_base {
+                "—".into()
+            } else {
+                ratio_ci(&e2e_ratios)
+            },
+            opt(after, |v| format!("{v:.3}")),
             opt(sampler, |v| format!("{:.1} %", v * 100.0)),
             if is_base {
                 "—".into()
@@ -133,11 +165,7 @@ pub(super) fn table(
     if want_pyspy && !have_pyspy {
         let _ = writeln!(
             s,
-            "| py-spy 100 Hz | not installed | | | | | | | | | | | | |"
-        );
-        let _ = writeln!(
-            s,
-            "| py-spy 1000 Hz | not installed | | | | | | | | | | | | |"
+            "| py-spy, Austin | not installed (scripts/install-bench-tools.sh) | | | | | | | | | | | | | | |"
         );
     }
     s.push('\n');
@@ -183,23 +211,57 @@ pub(super) fn goal(configs: &[Tool], results: &[Vec<Option<RunResult>>]) -> Stri
             ));
         }
     }
+    if let Some(bc) = runs(Tool::Boundcheck(1000)) {
+        let r = paired(bc, &results[0]);
+        if let (Some(m), Some((lo, hi))) = (median(r.clone()), bootstrap_ci(&r)) {
+            let verdict = if hi <= 1.05 {
+                "met"
+            } else if lo > 1.05 {
+                "NOT met"
+            } else {
+                "inconclusive at this noise level"
+            };
+            parts.push(format!(
+                "≤ ×1.05 at 1 kHz: **{verdict}** (median {}, 95 % CI ×{lo:.3}–×{hi:.3})",
+                fmt_ratio(m)
+            ));
+        }
+    }
+    let peers = [
+        ("py-spy", Tool::PySpy as fn(u32) -> Tool),
+        ("Austin", Tool::Austin as fn(u32) -> Tool),
+    ];
     for hz in [100, 1000] {
-        if let (Some(bc), Some(ps)) = (runs(Tool::Boundcheck(hz)), runs(Tool::PySpy(hz))) {
-            // boundcheck's work time over py-spy's, same round.
-            let r = paired(bc, ps);
-            if let (Some(m), Some((lo, hi))) = (median(r.clone()), bootstrap_ci(&r)) {
-                let verdict = if hi < 1.0 {
-                    "met (faster than py-spy)"
-                } else if lo > 1.0 {
-                    "NOT met (slower than py-spy)"
-                } else {
-                    "met within noise (no measurable difference)"
-                };
-                parts.push(format!(
-                    "not worse than py-spy at {hz} Hz: **{verdict}** (boundcheck/py-spy \
-                     median ×{m:.3}, 95 % CI ×{lo:.3}–×{hi:.3})"
-                ));
+        for (name, peer) in peers {
+            if let (Some(bc), Some(ps)) = (runs(Tool::Boundcheck(hz)), runs(peer(hz))) {
+                // boundcheck's work time over the peer's, same round.
+                let r = paired(bc, ps);
+                if let (Some(m), Some((lo, hi))) = (median(r.clone()), bootstrap_ci(&r)) {
+                    let verdict = if hi < 1.0 {
+                        format!("met (faster than {name})")
+                    } else if lo > 1.0 {
+                        format!("NOT met (slower than {name})")
+                    } else {
+                        "met within noise (no measurable difference)".to_string()
+                    };
+                    parts.push(format!(
+                        "not worse than {name} at {hz} Hz: **{verdict}** (boundcheck/{name} \
+                         median ×{m:.3}, 95 % CI ×{lo:.3}–×{hi:.3})"
+                    ));
+                }
             }
+        }
+    }
+    if let (Some(bc), Some(ps)) = (runs(Tool::Boundcheck(100)), runs(Tool::PySpy(100))) {
+        let r: Vec<f64> = bc
+            .iter()
+            .zip(ps)
+            .filter_map(|(x, y)| Some(x.as_ref()?.e2e_s / y.as_ref()?.e2e_s))
+            .collect();
+        if let (Some(m), Some((lo, hi))) = (median(r.clone()), bootstrap_ci(&r)) {
+            parts.push(format!(
+                "whole command at 100 Hz, boundcheck/py-spy: median ×{m:.3}, 95 % CI ×{lo:.3}–×{hi:.3}"
+            ));
         }
     }
     if let (Some(bc), Some(os)) = (runs(Tool::Boundcheck(100)), runs(Tool::BoundcheckOs(100))) {
@@ -237,6 +299,15 @@ pub(super) fn bootstrap_ci(v: &[f64]) -> Option<(f64, f64)> {
     meds.sort_by(|a, b| a.total_cmp(b));
     let at = |q: f64| meds[((meds.len() - 1) as f64 * q).round() as usize];
     Some((at(0.025), at(0.975)))
+}
+
+/// `×m (×lo–×hi)`: a median ratio with its bootstrap 95 % interval.
+pub(super) fn ratio_ci(r: &[f64]) -> String {
+    match (median(r.to_vec()), bootstrap_ci(r)) {
+        (Some(m), Some((lo, hi))) => format!("×{m:.3} (×{lo:.3}–×{hi:.3})"),
+        (Some(m), None) => format!("×{m:.3}"),
+        _ => "—".into(),
+    }
 }
 
 pub(super) fn fmt_ratio(r: f64) -> String {

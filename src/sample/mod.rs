@@ -12,10 +12,13 @@ pub mod host;
 pub mod parse;
 pub mod stack_open;
 pub mod syscalls;
+pub mod taskstat;
 pub mod thin;
 
 #[cfg(target_os = "linux")]
 pub mod attach;
+#[cfg(target_os = "linux")]
+mod kallsyms;
 #[cfg(target_os = "linux")]
 mod live;
 #[cfg(target_os = "linux")]
@@ -59,6 +62,9 @@ pub struct Recording {
     pub stats: SamplingStats,
     /// Path of a Python interpreter seen in the tree, to ask its version.
     pub python_exe: Option<String>,
+    /// That version when the stack reader already knows it (read from the
+    /// interpreter's memory), so it need not be asked after the run.
+    pub python_version: Option<String>,
     /// Seconds from `start` to the end of sampling.
     pub duration_s: f64,
     /// Python stacks referenced by the samples.
@@ -103,7 +109,7 @@ pub fn record(
     mut on_sample: impl FnMut(&Sample),
 ) -> Recording {
     let period = 1.0 / settings.rate_hz;
-    let mut reader = live::LiveReader::new(root, settings.attach);
+    let mut reader = live::LiveReader::new(root, settings.attach, settings.rate_hz);
     let mut stacks = settings.stacks.then(pystacks::PyStacks::new);
     let mut pids: Vec<i32> = Vec::new();
     let mut thinner = thin::Thinner::new(thin::MAX_THREAD_SAMPLES);
@@ -172,6 +178,7 @@ pub fn record(
     rec.processes = reader.processes();
     rec.threads = reader.threads();
     rec.python_exe = reader.python_exe().map(str::to_string);
+    rec.python_version = stacks.as_ref().and_then(|s| s.version.clone());
     if let Some((table, stats)) = stacks.and_then(pystacks::PyStacks::finish) {
         rec.stacks = table;
         rec.stack_sampling = Some(stats);

@@ -52,6 +52,9 @@ pub struct PyStacks {
     started: Instant,
     pub stats: StackSampling,
     pub table: StackTable,
+    /// The interpreter's version as py-spy read it from the first Python
+    /// process opened: spares asking `python --version` after the run.
+    pub version: Option<String>,
 }
 
 impl PyStacks {
@@ -90,6 +93,7 @@ impl PyStacks {
                 ..StackSampling::default()
             },
             table: StackTable::default(),
+            version: None,
         }
     }
 
@@ -101,6 +105,9 @@ impl PyStacks {
             match opened {
                 Ok(spy) => {
                     self.stats.python_pids.push(pid);
+                    if self.version.is_none() {
+                        self.version = Some(spy.version.to_string());
+                    }
                     self.spies.insert(pid, Spy::Ready(spy));
                 }
                 Err(reason) => {

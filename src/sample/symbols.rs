@@ -23,10 +23,10 @@
 
 use super::rings::{PERF_CONTEXT_KERNEL, PERF_CONTEXT_MAX, PERF_CONTEXT_USER};
 use crate::timeline::Frame;
+use blazesym::Pid;
 use blazesym::normalize::{NormalizeOpts, Normalizer, UserMeta};
-use blazesym::symbolize::source::{Elf, Kernel, Source};
+use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
-use blazesym::{MaybeDefault, Pid};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -88,6 +88,8 @@ pub struct Symbols {
 
 impl Default for Symbols {
     fn default() -> Self {
+        // Kernel names are looked up after the run: read their table now.
+        super::kallsyms::prefetch();
         let ioctl = blazesym::helper::is_procmap_query_supported().unwrap_or(false);
         Symbols {
             normalizer: Normalizer::builder()
@@ -166,19 +168,9 @@ impl Symbols {
         let mut resolved = Resolved::default();
 
         let kernel_addrs: Vec<u64> = self.kernel.iter().copied().collect();
-        let src = Source::Kernel(Kernel {
-            vmlinux: MaybeDefault::None,
-            debug_syms: false,
-            ..Default::default()
-        });
-        let names = symbolizer
-            .symbolize(&src, Input::AbsAddr(&kernel_addrs))
-            .unwrap_or_default();
-        for (i, &a) in kernel_addrs.iter().enumerate() {
-            let name = match names.get(i) {
-                Some(Symbolized::Sym(sym)) => sym.name.to_string(),
-                _ => "[unknown]".to_string(),
-            };
+        let names = super::kallsyms::resolve(&kernel_addrs);
+        for (&a, name) in kernel_addrs.iter().zip(names) {
+            let name = name.unwrap_or_else(|| "[unknown]".to_string());
             resolved.kernel.insert(a, frame(name, "[kernel]".into(), 0));
         }
 

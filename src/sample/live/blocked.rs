@@ -8,9 +8,10 @@
 use super::super::classify;
 use super::super::parse::{self, Mapping};
 use super::super::syscalls;
+use super::super::taskstat::SyscallState;
+use super::tasks::read_text;
 use super::{LiveReader, SYSCALL_DENIED, remote};
 use crate::timeline::{FutexSite, Resource, ThreadSample};
-use procfs::process::{Syscall, Task};
 use std::collections::HashSet;
 
 /// What a blocked thread was blocked in, kept to skip re-reading it.
@@ -32,12 +33,12 @@ impl LiveReader {
     /// when the thread has not been scheduled since (same call), else read.
     pub(super) fn read_wait(
         &mut self,
-        task: &Task,
+        pid: i32,
+        tid: i32,
         pcount: Option<u64>,
         ts: &mut ThreadSample,
         sockets: &mut SocketTable,
     ) {
-        let tid = task.tid;
         if ts.os_state == 'R' {
             self.blocked.remove(&tid);
             return;
@@ -52,7 +53,7 @@ impl LiveReader {
                 ts.futex_addr = b.futex_addr;
             }
             _ => {
-                self.read_blocked(task, ts, sockets);
+                self.read_blocked(pid, tid, ts, sockets);
                 if let Some(pcount) = pcount {
                     self.blocked.insert(
                         tid,
@@ -72,28 +73,25 @@ impl LiveReader {
     }
 
     /// What a blocked thread waits in: wchan, syscall, and what its descriptor is.
-    fn read_blocked(&mut self, task: &Task, ts: &mut ThreadSample, sockets: &mut SocketTable) {
-        let (pid, tid) = (task.pid, task.tid);
-        ts.wchan = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan"))
-            .ok()
-            .and_then(|w| parse::parse_wchan(&w));
-        let syscall = task.syscall();
-        if let Err(procfs::ProcError::PermissionDenied(_)) = syscall {
+    fn read_blocked(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        ts: &mut ThreadSample,
+        sockets: &mut SocketTable,
+    ) {
+        ts.wchan = self.files.wchan(pid, tid);
+        let Ok(syscall) = self.files.syscall(pid, tid) else {
             // No ptrace access (another user's process without
             // CAP_SYS_PTRACE, a setuid program): the wait cannot be told
             // apart. Counted, so a caveat says so instead of a silent "other".
             self.fail(SYSCALL_DENIED);
             return;
-        }
-        let Ok(Syscall::Blocked {
-            syscall_number,
-            argument_registers: args,
-            ..
-        }) = syscall
-        else {
+        };
+        let Some(SyscallState::Blocked { number, args }) = syscall else {
             return;
         };
-        let Some(name) = syscalls::name(syscall_number) else {
+        let Some(name) = syscalls::name(number as i64) else {
             return;
         };
         ts.syscall = Some(name.to_string());
@@ -134,7 +132,7 @@ impl LiveReader {
                 None => return Resource::Unknown,
             },
             "epoll_wait" | "epoll_pwait" | "epoll_pwait2" => {
-                std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", args[0] as i32))
+                read_text(&format!("/proc/{pid}/fdinfo/{}", args[0] as i32))
                     .map(|t| parse::parse_epoll_targets(&t))
                     .unwrap_or_default()
             }
@@ -172,11 +170,11 @@ impl SocketTable {
         if !self.loaded {
             self.loaded = true;
             for t in ["tcp", "tcp6", "udp", "udp6"] {
-                if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{t}")) {
+                if let Some(text) = read_text(&format!("/proc/{pid}/net/{t}")) {
                     self.inet.extend(parse::parse_inet_inodes(&text));
                 }
             }
-            if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/unix")) {
+            if let Some(text) = read_text(&format!("/proc/{pid}/net/unix")) {
                 self.unix.extend(parse::parse_unix_inodes(&text));
             }
         }
@@ -191,7 +189,7 @@ impl SocketTable {
 }
 
 fn read_maps(pid: i32) -> Vec<Mapping> {
-    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+    read_text(&format!("/proc/{pid}/maps"))
         .map(|t| parse::parse_maps(&t))
         .unwrap_or_default()
 }

@@ -12,26 +12,46 @@
 //! [`SLOW_EVERY`] ticks: they are cumulative counters, so their deltas stay
 //! exact, only coarser in time.
 //!
+//! Each thread's files stay open between ticks and are re-read with `pread`
+//! (`procfd.rs`); a process's thread list is listed again only when its
+//! thread count changes or a thread fails to read (`tasks.rs`).
+//!
 //! A thread or process that vanishes between listing and reading is normal
 //! (it exited): it is counted as `vanished`, never reported as an error.
 
 mod blocked;
+mod procfd;
 mod remote;
+mod tasks;
 
 use super::classify::{self, Observation};
 use super::parse::{self, CoreTicks, Mapping};
+use super::taskstat::TaskStat;
 use crate::target::tree::TreeTracker;
 use crate::timeline::{ProcessInfo, Sample, SamplingStats, ThreadInfo, ThreadSample};
 use blocked::{Blocked, SocketTable};
 use procfs::Current;
-use procfs::process::{Process, Task};
+use procfs::process::Process;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use tasks::TaskReader;
 
 /// `read_failures` key of a `/proc/PID/task/TID/syscall` read the kernel refused.
 pub const SYSCALL_DENIED: &str = "syscall-denied";
 
-/// Slow counters (`status`, `io`) are read every this many ticks.
+/// Slow counters (`status`, `io`) are read every this many ticks…
 pub const SLOW_EVERY: u64 = 10;
+
+/// `/proc/stat` is read at most this often. Its per-CPU times move in clock
+/// ticks (10 ms): at a higher rate most ticks saw no change and recorded an
+/// all-idle machine, while the file (which also lists every interrupt's
+/// counts) cost more than reading a thread. Ticks in between repeat the last
+/// split.
+pub const CORES_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// …and at most this many times a second: at 1 kHz `status` (the costliest
+/// file, 35 µs a thread) every 10th tick was a tenth of the sampler's work,
+/// while its counters are cumulative and lose nothing by being read less.
+pub const SLOW_MAX_HZ: f64 = 10.0;
 
 /// Cumulative counters of a thread at its last reading.
 #[derive(Debug, Clone, Copy, Default)]
@@ -55,9 +75,15 @@ pub struct LiveReader {
     /// launching) count from zero.
     attach_ticks: Option<u64>,
     ticks: u64,
+    /// Ticks between two readings of the slow counters.
+    slow_every: u64,
+    files: TaskReader,
     prev: HashMap<i32, Prev>,
     blocked: HashMap<i32, Blocked>,
     cores_prev: Vec<CoreTicks>,
+    /// When `cores_prev` was read, and the split it gave.
+    cores_at: std::time::Instant,
+    cores_last: Vec<crate::timeline::CoreSample>,
     maps: HashMap<i32, Vec<Mapping>>,
     processes: BTreeMap<i32, ProcessInfo>,
     threads: Vec<ThreadInfo>,
@@ -69,7 +95,7 @@ pub struct LiveReader {
 }
 
 impl LiveReader {
-    pub fn new(root: i32, attach: bool) -> Self {
+    pub fn new(root: i32, attach: bool, rate_hz: f64) -> Self {
         // SAFETY: sysconf has no memory-safety preconditions.
         let (tps, page) = unsafe {
             (
@@ -77,14 +103,19 @@ impl LiveReader {
                 libc::sysconf(libc::_SC_PAGESIZE),
             )
         };
+        let mut files = TaskReader::default();
         LiveReader {
             tree: TreeTracker::new(root),
             root,
             attach_ticks: attach.then(|| uptime_ticks(tps)),
             ticks: 0,
+            slow_every: SLOW_EVERY.max((rate_hz / SLOW_MAX_HZ).ceil() as u64),
+            cores_prev: files.cores(),
+            cores_at: std::time::Instant::now(),
+            cores_last: Vec::new(),
+            files,
             prev: HashMap::new(),
             blocked: HashMap::new(),
-            cores_prev: read_cores(),
             maps: HashMap::new(),
             processes: BTreeMap::new(),
             threads: Vec::new(),
@@ -98,7 +129,7 @@ impl LiveReader {
 
     /// Take one sample. `t_s` is seconds since start, `interval_s` since the last tick.
     pub fn tick(&mut self, t_s: f64, interval_s: f64, late_s: f64) -> Sample {
-        let slow = self.ticks.is_multiple_of(SLOW_EVERY);
+        let slow = self.ticks.is_multiple_of(self.slow_every);
         self.ticks += 1;
         let pids = self.tree.current();
         let mut sockets = SocketTable::default();
@@ -112,23 +143,35 @@ impl LiveReader {
         let failures_before: u64 = self.failures.values().sum();
         let mut alive = HashSet::new();
         for &pid in &pids {
-            let Ok(process) = Process::new(pid) else {
+            // The leader first: it says the process is there and how many
+            // threads it has (whether `task/` must be listed again).
+            let Some(leader) = self.files.stat(pid, pid) else {
                 self.fail("vanished");
                 continue;
             };
-            self.note_process(&process, pid, t_s, slow);
-            let Ok(tasks) = process.tasks() else {
+            self.note_process(pid, &leader, t_s, slow);
+            let Some(tids) = self.files.threads(pid, &leader) else {
                 self.fail("vanished");
                 continue;
             };
-            for task in tasks.flatten() {
-                match self.read_thread(&task, interval_s, slow, &mut sockets) {
+            let mut leader = Some(leader);
+            for tid in tids {
+                let stat = match leader.take_if(|_| tid == pid) {
+                    Some(stat) => Some(stat),
+                    None => self.files.stat(pid, tid),
+                };
+                let read =
+                    stat.map(|st| self.read_thread(pid, tid, st, interval_s, slow, &mut sockets));
+                match read {
                     Some((ts, rss)) => {
                         alive.insert(ts.tid);
                         sample.tree_rss_bytes += rss;
                         sample.threads.push(ts);
                     }
-                    None => self.fail("vanished"),
+                    None => {
+                        self.files.forget(pid, tid);
+                        self.fail("vanished");
+                    }
                 }
             }
         }
@@ -136,9 +179,14 @@ impl LiveReader {
         self.prev.retain(|tid, _| alive.contains(tid));
         self.blocked.retain(|tid, _| alive.contains(tid));
         self.maps.retain(|pid, _| pids.contains(pid));
-        let cores = read_cores();
-        sample.cores = parse::core_deltas(&self.cores_prev, &cores);
-        self.cores_prev = cores;
+        self.files.retain(&alive, &pids);
+        if self.cores_at.elapsed() >= CORES_EVERY || self.cores_last.is_empty() {
+            let cores = self.files.cores();
+            self.cores_last = parse::core_deltas(&self.cores_prev, &cores);
+            self.cores_prev = cores;
+            self.cores_at = std::time::Instant::now();
+        }
+        sample.cores.clone_from(&self.cores_last);
         sample
     }
 
@@ -146,24 +194,31 @@ impl LiveReader {
         *self.failures.entry(why.to_string()).or_default() += 1;
     }
 
-    fn note_process(&mut self, process: &Process, pid: i32, t_s: f64, slow: bool) {
-        let info = self.processes.entry(pid).or_insert_with(|| {
-            let stat = process.stat().ok();
-            ProcessInfo {
-                pid,
-                ppid: stat.as_ref().map_or(0, |s| s.ppid),
-                name: stat.map(|s| s.comm).unwrap_or_default(),
-                cmdline: process.cmdline().unwrap_or_default(),
-                first_seen_s: t_s,
-                last_seen_s: t_s,
-                peak_rss_bytes: 0,
-                read_bytes: 0,
-                write_bytes: 0,
-                written_chars: 0,
-                write_calls: 0,
-            }
+    /// What the process list says of `pid`: its name and parent from the
+    /// leader's `stat` (already read), and on slow ticks only the files read
+    /// through `procfs` (`cmdline` when still empty, `status`, `io`, `exe`).
+    fn note_process(&mut self, pid: i32, leader: &TaskStat, t_s: f64, slow: bool) {
+        let first = !self.processes.contains_key(&pid);
+        let info = self.processes.entry(pid).or_insert_with(|| ProcessInfo {
+            pid,
+            ppid: leader.ppid,
+            name: leader.comm.clone(),
+            cmdline: Vec::new(),
+            first_seen_s: t_s,
+            last_seen_s: t_s,
+            peak_rss_bytes: 0,
+            read_bytes: 0,
+            write_bytes: 0,
+            written_chars: 0,
+            write_calls: 0,
         });
         info.last_seen_s = t_s;
+        if !(first || slow) {
+            return;
+        }
+        let Ok(process) = Process::new(pid) else {
+            return;
+        };
         if info.cmdline.is_empty() {
             info.cmdline = process.cmdline().unwrap_or_default();
         }
@@ -194,22 +249,22 @@ impl LiveReader {
     /// Returns the thread's sample and its process RSS (counted once, on the main thread).
     fn read_thread(
         &mut self,
-        task: &Task,
+        pid: i32,
+        tid: i32,
+        stat: TaskStat,
         interval_s: f64,
         slow: bool,
         sockets: &mut SocketTable,
-    ) -> Option<(ThreadSample, u64)> {
-        let (pid, tid) = (task.pid, task.tid);
-        let stat = task.stat().ok()?;
+    ) -> (ThreadSample, u64) {
         if pid == tid && pid != self.root {
             crate::target::reap_adopted_orphan(pid, stat.state, stat.ppid);
         }
-        let sched = task.schedstat().ok();
-        let (mut vol, mut invol) = (None, None);
-        if slow && let Ok(st) = task.status() {
-            vol = st.voluntary_ctxt_switches;
-            invol = st.nonvoluntary_ctxt_switches;
-        }
+        let sched = self.files.schedstat(pid, tid);
+        let (vol, invol) = if slow {
+            self.files.switches(pid, tid)
+        } else {
+            (None, None)
+        };
         if self.seen_threads.insert(tid) {
             self.threads.push(ThreadInfo {
                 pid,
@@ -227,9 +282,9 @@ impl LiveReader {
             starttime: stat.starttime,
             runtime_ns: sched.as_ref().map_or(
                 ((stat.utime + stat.stime) as f64 * 1e9 / self.ticks_per_s) as u64,
-                |s| s.sum_exec_runtime,
+                |s| s.runtime_ns,
             ),
-            run_delay_ns: sched.as_ref().map_or(0, |s| s.run_delay),
+            run_delay_ns: sched.as_ref().map_or(0, |s| s.run_delay_ns),
             stime_ticks: stat.stime,
             minflt: stat.minflt,
             vol,
@@ -274,7 +329,7 @@ impl LiveReader {
             ..ThreadSample::default()
         };
         let pcount = sched.as_ref().map(|s| s.pcount);
-        self.read_wait(task, pcount, &mut ts, sockets);
+        self.read_wait(pid, tid, pcount, &mut ts, sockets);
         ts.state = classify::classify(&Observation {
             os_state: ts.os_state,
             syscall: ts.syscall.as_deref(),
@@ -289,7 +344,7 @@ impl LiveReader {
         } else {
             0
         };
-        Some((ts, rss))
+        (ts, rss)
     }
 
     pub fn processes(&self) -> Vec<ProcessInfo> {
@@ -307,12 +362,6 @@ impl LiveReader {
     pub fn stats_failures(&self, stats: &mut SamplingStats) {
         stats.read_failures = self.failures.clone();
     }
-}
-
-fn read_cores() -> Vec<CoreTicks> {
-    std::fs::read_to_string("/proc/stat")
-        .map(|t| parse::parse_proc_stat_cores(&t))
-        .unwrap_or_default()
 }
 
 /// Clock ticks since boot now, the unit of a thread's `starttime`.
