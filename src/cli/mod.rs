@@ -374,6 +374,17 @@ pub struct RerunArgs {
     /// Re-run a grid: `--vary workers=1,2,4` fills `{workers}` in the command (repeatable).
     #[arg(long, value_name = "KEY=V1,V2", value_parser = parse_vary)]
     pub vary: Vec<(String, Vec<String>)>,
+
+    /// Run the engine experiment on an existing cluster instead of a local
+    /// one: a Ray address (HOST:PORT, as `ray start --head --port=6379`
+    /// prints it, or ray://HOST:PORT) or a Dask scheduler (tcp://HOST:PORT).
+    /// Default: RAY_ADDRESS, then DASK_SCHEDULER_ADDRESS; with none,
+    /// CPU-bound Python programs get a `ray` and a `dask` experiment, each on a
+    /// local cluster boundcheck starts before the runs (its start-up reported
+    /// apart, as engine_startup_s) and stops after them. An address nothing
+    /// answers at is an error (exit 2) before the target runs.
+    #[arg(long, value_name = "ADDRESS")]
+    pub cluster: Option<String>,
 }
 
 /// Where results go: shared by a run, a replay and a bench.

@@ -48,6 +48,7 @@ pub fn run(spec: &ProfileSpec) -> Result<Outcome, Error> {
 /// Profile the target as `spec` says, show the results and write the files.
 pub fn profile(spec: &ProfileSpec) -> Result<ProfiledRun, Error> {
     let o = &spec.output;
+    let cluster = reachable_cluster(spec)?;
     let mut files = RunFiles::prepare(&o.out_dir, o.force, &o.exports)?;
     let sampled = match launch_and_sample(spec) {
         Ok(s) => s,
@@ -94,7 +95,13 @@ pub fn profile(spec: &ProfileSpec) -> Result<ProfiledRun, Error> {
             children: Some(rerun::judge::lasting_children(&timeline.processes)),
             written_bytes: sampled.profiled_written,
         };
-        let rec = rerun_alternatives(spec, &timeline, sampled.cores, &report.diagnosis, profiled);
+        let rec = rerun_alternatives(
+            spec,
+            &timeline,
+            (sampled.cores, cluster),
+            &report.diagnosis,
+            profiled,
+        );
         if rec.interrupted {
             exit_code = 130;
         }
@@ -369,7 +376,7 @@ fn launch(spec: &ProfileSpec, on_sample: &dyn Fn(&Sample)) -> Result<Recorded, E
 fn rerun_alternatives(
     spec: &ProfileSpec,
     timeline: &Timeline,
-    cores: usize,
+    (cores, cluster): (usize, Option<rerun::engines::Cluster>),
     diagnosis: &crate::diagnose::Diagnosis,
     profiled: rerun::judge::Profiled,
 ) -> rerun::Recommendation {
@@ -392,6 +399,7 @@ fn rerun_alternatives(
         vary: spec.rerun.vary.clone(),
         predictions: diagnosis.predictions.clone(),
         site: diagnosis.site.as_ref().map(|s| s.at.label()),
+        cluster,
     };
     let settings = rerun::execute::Settings {
         runs: spec.rerun.runs.max(1),
@@ -401,6 +409,17 @@ fn rerun_alternatives(
         profiled,
     };
     rerun::rerun(&ctx, &settings)
+}
+
+/// The `--cluster` the engine experiment will use, checked before anything
+/// runs: an address nothing answers at is an error now, not after a profile.
+fn reachable_cluster(spec: &ProfileSpec) -> Result<Option<rerun::engines::Cluster>, Error> {
+    let Some(address) = spec.rerun.cluster.as_deref().filter(|_| spec.rerun.enabled) else {
+        return Ok(None);
+    };
+    let cluster = rerun::engines::Cluster::parse(address).map_err(Error::Cluster)?;
+    cluster.check_reachable().map_err(Error::Cluster)?;
+    Ok(Some(cluster))
 }
 
 /// Why comparative re-runs would tell nothing here, if they would not.

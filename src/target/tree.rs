@@ -14,7 +14,28 @@
 //! counters (`cutime`) and the perf totals.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Processes boundcheck started for itself (the local Ray or Dask cluster of
+/// an engine experiment): as children of the subreaper they would otherwise
+/// count as orphans adopted from every run's tree, adding the cluster's
+/// memory and processes to each measured run.
+static KEPT_OUT: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Keep `pid` and its descendants out of every tree from now on.
+pub fn keep_out(pid: i32) {
+    if let Ok(mut v) = KEPT_OUT.lock() {
+        v.push(pid);
+    }
+}
+
+/// Undo [`keep_out`] once that process is gone (its pid may be reused).
+pub fn let_in(pid: i32) {
+    if let Ok(mut v) = KEPT_OUT.lock() {
+        v.retain(|&p| p != pid);
+    }
+}
 
 /// Longest time between two listings of `/proc`.
 pub const RESCAN_EVERY: Duration = Duration::from_millis(20);
@@ -62,6 +83,11 @@ impl TreeTracker {
         // The root is ours by definition, boundcheck itself never is (attaching
         // to one of our ancestors must not sample ourselves).
         self.known.insert(me, false);
+        if let Ok(out) = KEPT_OUT.lock() {
+            for &pid in out.iter().filter(|&&p| listed.contains(&p)) {
+                self.known.insert(pid, false);
+            }
+        }
         self.known.insert(self.root, true);
         let mut fresh: Vec<(i32, i32)> = listed
             .iter()
