@@ -34,6 +34,11 @@ pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Time a cluster gets to stop by itself once asked, before it is killed.
 /// `ray.shutdown()` of a head takes 1–3 s.
 pub const STOP_GRACE: Duration = Duration::from_secs(15);
+/// Shortest time limit of one run of an engine experiment: each run imports
+/// the engine and connects to the cluster (1–2 s on an idle machine, 6–10 s
+/// on a busy 2-core VM) however short the program, so the usual limit of 5x
+/// the profiled run would kill a short program's engine runs.
+pub const RUN_TIMEOUT_FLOOR: Duration = Duration::from_secs(60);
 /// Longest wait for a TCP connection to a `--cluster` address: a cluster on
 /// the same network answers in milliseconds.
 pub const REACH_TIMEOUT: Duration = Duration::from_secs(3);

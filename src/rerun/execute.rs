@@ -297,7 +297,12 @@ fn run_and_record(r: &mut Ready, dir: &Path, (i, round): (usize, usize), setting
     } else {
         5
     };
-    let timeout = (settings.estimate * factor).max(Duration::from_secs(10));
+    let floor = if r.planned.engine.is_some() {
+        engines::RUN_TIMEOUT_FLOOR
+    } else {
+        Duration::from_secs(10)
+    };
+    let timeout = (settings.estimate * factor).max(floor);
     let result = measure::measure(&measure::MeasureSpec {
         argv: &r.argv,
         env: &env,

@@ -17,7 +17,9 @@ experiment.
 
 ray   ray.init(num_cpus=CPUS, include_dashboard=False, _temp_dir=WORKDIR/ray):
       a head node (gcs_server, raylet) with CPUS worker CPUs.  Its session
-      files live in WORKDIR, which boundcheck removes afterwards.
+      files live in WORKDIR, which boundcheck removes afterwards (or, when
+      that path is too long for Ray's unix sockets, in $TMPDIR/bc-ray-PID,
+      removed when the cluster stops).
 dask  distributed.LocalCluster(n_workers=CPUS, threads_per_worker=1,
       processes=True, dashboard_address=None): a scheduler in this process and
       CPUS worker processes (one thread each: a worker per CPU, as a process
@@ -56,17 +58,47 @@ def _descendants(root):
     return found
 
 
+# Ray puts unix sockets under its temp dir, at
+# session_<date>_<time>_<us>_<pid>/sockets/plasma_store (62 characters), and a
+# unix socket path has at most 107 bytes.
+_RAY_SOCKET_TAIL = 62
+_UNIX_PATH_MAX = 107
+
+
+def _ray_temp_dir(workdir):
+    """The experiment's own directory for Ray's session, or, when its path is
+    too long for Ray's sockets, a short one in the temp dir (removed after)."""
+    import tempfile
+
+    for base in (workdir, tempfile.gettempdir(), "/tmp"):
+        d = os.path.join(base, "ray") if base == workdir else os.path.join(
+            base, "bc-ray-%d" % os.getpid())
+        if len(d) + _RAY_SOCKET_TAIL <= _UNIX_PATH_MAX:
+            return d, base != workdir
+    return None, False
+
+
 def _start_ray(cpus, workdir):
     import ray
 
+    temp, own = _ray_temp_dir(workdir)
+    kwargs = {"_temp_dir": temp} if temp else {}
     context = ray.init(
         num_cpus=cpus,
         include_dashboard=False,
-        _temp_dir=os.path.join(workdir, "ray"),
         configure_logging=False,
         log_to_driver=False,
+        **kwargs
     )
-    return context.address_info["gcs_address"], ray.shutdown
+
+    def stop():
+        ray.shutdown()
+        if own:
+            import shutil
+
+            shutil.rmtree(temp, ignore_errors=True)
+
+    return context.address_info["gcs_address"], stop
 
 
 def _start_dask(cpus, workdir):
