@@ -373,4 +373,34 @@ fn cluster_reaches_an_existing_two_node_ray_cluster_and_its_second_node_does_the
     );
     assert!(!nodes.contains("head"), "the head has no CPUs: {nodes}");
     assert!(nodes.contains("local"), "as-is ran locally: {nodes}");
+
+    // What the engine runs is profiled: a Ray driver's tasks run in the
+    // second node's workers, which are not its descendants, yet sampled.
+    let r = boundcheck(
+        &mark,
+        &[("RAY_AUTH_MODE", "token"), ("RAY_ADDRESS", &address)],
+        &[
+            "--no-rerun".as_ref(),
+            "--".as_ref(),
+            py.as_os_str(),
+            fixture("ray_tasks.py").as_os_str(),
+        ],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let timeline: Value = serde_json::from_str(
+        &std::fs::read_to_string(r.out_dir.path().join("timeline.json")).unwrap(),
+    )
+    .unwrap();
+    let workers: Vec<&Value> = timeline["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["cmdline"].to_string().contains("default_worker"))
+        .collect();
+    assert!(!workers.is_empty(), "the cluster's workers were sampled");
+    let folded = std::fs::read_to_string(r.out_dir.path().join("cpu.folded")).unwrap();
+    assert!(
+        folded.contains("sum_squares"),
+        "the tasks' stacks are in the flamegraph: {folded}"
+    );
 }

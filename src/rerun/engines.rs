@@ -150,6 +150,28 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// This cluster's processes on this machine (`target::cluster`), to
+    /// sample with a program that hands them its work. A `ray://` address
+    /// names the client server, not the GCS, so finds none.
+    pub fn local_processes(&self) -> crate::target::tree::Extra {
+        use crate::target::cluster::{self, ClusterKind};
+        let kind = match self.engine {
+            Engine::Ray => ClusterKind::Ray,
+            Engine::Dask => ClusterKind::Dask,
+        };
+        if self.address.starts_with("ray://") {
+            return Default::default();
+        }
+        let port = self
+            .host_port()
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok());
+        port.map(|p| cluster::processes(kind, p))
+            .unwrap_or_default()
+    }
+}
+
 /// The first of `--cluster`, `RAY_ADDRESS`, `DASK_SCHEDULER_ADDRESS` that is set.
 pub fn cluster_from(flag: Option<&str>) -> Option<String> {
     flag.map(str::to_string)

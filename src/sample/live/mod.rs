@@ -20,7 +20,7 @@ mod remote;
 
 use super::classify::{self, Observation};
 use super::parse::{self, CoreTicks, Mapping};
-use crate::target::tree::TreeTracker;
+use crate::target::tree::{Extra, TreeTracker};
 use crate::timeline::{ProcessInfo, Sample, SamplingStats, ThreadInfo, ThreadSample};
 use blocked::{Blocked, SocketTable};
 use procfs::Current;
@@ -69,7 +69,9 @@ pub struct LiveReader {
 }
 
 impl LiveReader {
-    pub fn new(root: i32, attach: bool) -> Self {
+    /// A reader of `root`'s tree and of an existing cluster's processes
+    /// (`target::cluster`).
+    pub fn new(root: i32, extra: &Extra, attach: bool) -> Self {
         // SAFETY: sysconf has no memory-safety preconditions.
         let (tps, page) = unsafe {
             (
@@ -78,7 +80,7 @@ impl LiveReader {
             )
         };
         LiveReader {
-            tree: TreeTracker::new(root),
+            tree: TreeTracker::with_extra(root, extra),
             root,
             attach_ticks: attach.then(|| uptime_ticks(tps)),
             ticks: 0,
