@@ -404,3 +404,57 @@ fn cluster_reaches_an_existing_two_node_ray_cluster_and_its_second_node_does_the
         "the tasks' stacks are in the flamegraph: {folded}"
     );
 }
+
+#[test]
+fn cluster_reaches_an_existing_dask_scheduler_whose_worker_does_the_work() {
+    let py = engines_python();
+    let _g = exclusive();
+    let mark = Marked::new("dask");
+    let dir = mark.dir.path();
+    let port = free_port();
+    let address = format!("tcp://127.0.0.1:{port}");
+    engine_cli(&py, "dask", "scheduler", &mark, &dir.join("scheduler.log"))
+        .args(["scheduler", "--host", "127.0.0.1", "--no-dashboard"])
+        .args(["--port", &port.to_string()])
+        .current_dir(dir)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(90), "no scheduler");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    engine_cli(&py, "dask", "dask-worker", &mark, &dir.join("worker.log"))
+        .args(["worker", &address, "--nworkers", "1", "--nthreads", "2"])
+        .args(["--no-dashboard", "--local-directory"])
+        .arg(dir)
+        .current_dir(dir)
+        .spawn()
+        .unwrap();
+    let marks = dir.join("marks.txt");
+    let r = boundcheck(
+        &mark,
+        &[],
+        &[
+            "--runs".as_ref(),
+            "2".as_ref(),
+            "--cluster".as_ref(),
+            address.as_ref(),
+            "--".as_ref(),
+            py.as_os_str(),
+            fixture("engine_pool.py").as_os_str(),
+            marks.as_os_str(),
+        ],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let e = engine_experiment(&r, "dask");
+    assert_eq!(e["status"], "measured", "{e}");
+    assert_eq!(e["label"], format!("dask (swap, cluster {address})"), "{e}");
+    let not = r.report()["recommendation"]["not_measured"].to_string();
+    assert!(not.contains("is a dask cluster"), "ray not run: {not}");
+    let nodes = std::fs::read_to_string(&marks).unwrap();
+    assert!(
+        nodes.contains("dask-worker"),
+        "the scheduler's worker ran the tasks: {nodes}"
+    );
+}
