@@ -143,6 +143,19 @@ impl Drop for Marked {
     }
 }
 
+/// Processes a test spawned and waits for: killed and reaped when it ends
+/// (before its [`Marked`] guard sweeps up their descendants).
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -413,24 +426,27 @@ fn cluster_reaches_an_existing_dask_scheduler_whose_worker_does_the_work() {
     let dir = mark.dir.path();
     let port = free_port();
     let address = format!("tcp://127.0.0.1:{port}");
-    engine_cli(&py, "dask", "scheduler", &mark, &dir.join("scheduler.log"))
+    let mut children = Children(Vec::new());
+    let scheduler = engine_cli(&py, "dask", "scheduler", &mark, &dir.join("scheduler.log"))
         .args(["scheduler", "--host", "127.0.0.1", "--no-dashboard"])
         .args(["--port", &port.to_string()])
         .current_dir(dir)
         .spawn()
         .unwrap();
+    children.0.push(scheduler);
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(start.elapsed() < Duration::from_secs(90), "no scheduler");
         std::thread::sleep(Duration::from_millis(200));
     }
-    engine_cli(&py, "dask", "dask-worker", &mark, &dir.join("worker.log"))
+    let worker = engine_cli(&py, "dask", "dask-worker", &mark, &dir.join("worker.log"))
         .args(["worker", &address, "--nworkers", "1", "--nthreads", "2"])
         .args(["--no-dashboard", "--local-directory"])
         .arg(dir)
         .current_dir(dir)
         .spawn()
         .unwrap();
+    children.0.push(worker);
     let marks = dir.join("marks.txt");
     let r = boundcheck(
         &mark,
