@@ -65,6 +65,10 @@ pub enum Error {
     #[error("{0}")]
     Workload(String),
 
+    /// `--cluster` names no reachable cluster (exit 2, before the target runs).
+    #[error("{0}")]
+    Cluster(String),
+
     #[error("cannot draw {what}: {reason}")]
     Render { what: String, reason: String },
 

@@ -129,6 +129,10 @@ pub struct RerunSpec {
     pub python: Option<PathBuf>,
     /// A free-threaded interpreter for the free-threaded experiment.
     pub python_ft: Option<PathBuf>,
+    /// `--cluster ADDRESS` (else `RAY_ADDRESS`, `DASK_SCHEDULER_ADDRESS`):
+    /// an existing Ray cluster or Dask scheduler for the engine experiment;
+    /// `None`: a local cluster is started for it.
+    pub cluster: Option<String>,
 }
 
 impl RerunSpec {
@@ -141,6 +145,7 @@ impl RerunSpec {
             vary: Vec::new(),
             python: None,
             python_ft: None,
+            cluster: None,
         }
     }
 }

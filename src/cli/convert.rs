@@ -96,9 +96,19 @@ impl Cli {
                 vary: self.rerun.vary,
                 python: self.python.python,
                 python_ft: self.python.python_ft,
+                cluster: cluster(self.rerun.cluster.as_deref())?,
             },
             output: output_spec(self.output, self.exports, self.quiet.quiet),
         })
+    }
+}
+
+/// `--cluster`, else the engines' own variables; its form checked here,
+/// its reachability before the target runs (`commands/profile.rs`).
+fn cluster(flag: Option<&str>) -> Result<Option<String>, String> {
+    match crate::rerun::engines::cluster_from(flag) {
+        Some(a) => crate::rerun::engines::Cluster::parse(&a).map(|c| Some(c.address)),
+        None => Ok(None),
     }
 }
 

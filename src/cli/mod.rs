@@ -27,6 +27,7 @@ Examples:
   boundcheck report boundcheck-report          write boundcheck-report/report.html again
   boundcheck report boundcheck-report --format markdown   the PR-comment summary on stdout
   boundcheck --vary workers=1,2,4 -- python3 app.py --workers {workers}   measure a grid
+  boundcheck --cluster 127.0.0.1:6379 -- python3 app.py   its pools measured on an existing Ray cluster
   boundcheck baseline -- python3 app.py        record a baseline for CI (5 timed runs)
   boundcheck check --baseline boundcheck-baseline.json --junit gate.xml -- python3 app.py
                                                fail (exit 1) on a significant regression
@@ -43,7 +44,9 @@ re-runs, host facts) to attach to a ticket; it needs no network to open.
 After the diagnosis, boundcheck re-runs the program (--runs times, interleaved)
 with the alternatives the verdict suggests: pinned to one CPU (how parallel is
 it really?), thread pools swapped for process pools or 3.14 interpreter pools
-without code changes, more threads for I/O, bigger chunks for tiny tasks. It
+without code changes, more threads for I/O, bigger chunks for tiny tasks, and
+for CPU-bound work Ray and Dask on a local cluster started for the experiment
+(or --cluster), when the program's Python imports them. It
 recommends one strategy (recommendation.strategy: keep, threads, asyncio,
 processes, interpreters, free-threaded, native, batch, shrink-lock, offload,
 ray, dask, shared-memory) only on a significant measured win. --no-rerun skips this.
@@ -374,6 +377,19 @@ pub struct RerunArgs {
     /// Re-run a grid: `--vary workers=1,2,4` fills `{workers}` in the command (repeatable).
     #[arg(long, value_name = "KEY=V1,V2", value_parser = parse_vary)]
     pub vary: Vec<(String, Vec<String>)>,
+
+    /// Run the engine experiment on an existing cluster instead of a local
+    /// one: a Ray address (HOST:PORT, as `ray start --head --port=6379`
+    /// prints it, or ray://HOST:PORT) or a Dask scheduler (tcp://HOST:PORT).
+    /// Default: RAY_ADDRESS, then DASK_SCHEDULER_ADDRESS; with none,
+    /// CPU-bound Python programs get a `ray` and a `dask` experiment, each on a
+    /// local cluster boundcheck starts before the runs (its start-up reported
+    /// apart, as engine_startup_s) and stops after them. A program that
+    /// connects to the cluster in RAY_ADDRESS / DASK_SCHEDULER_ADDRESS itself
+    /// gets that cluster's workers on this machine sampled with it. An
+    /// address nothing answers at is an error (exit 2) before the target runs.
+    #[arg(long, value_name = "ADDRESS")]
+    pub cluster: Option<String>,
 }
 
 /// Where results go: shared by a run, a replay and a bench.

@@ -49,8 +49,14 @@ pub fn run(spec: &ProfileSpec) -> Result<Outcome, Error> {
 /// Profile the target as `spec` says, show the results and write the files.
 pub fn profile(spec: &ProfileSpec) -> Result<ProfiledRun, Error> {
     let o = &spec.output;
+    let cluster = reachable_cluster(spec)?;
     let mut files = RunFiles::prepare(&o.out_dir, o.force, &o.exports)?;
-    let sampled = match launch_and_sample(spec) {
+    let also = cluster
+        .as_ref()
+        .filter(|c| program_is_client(c))
+        .map(rerun::engines::Cluster::local_processes)
+        .unwrap_or_default();
+    let sampled = match launch_and_sample(spec, &also) {
         Ok(s) => s,
         Err(e) => {
             files.abandon();
@@ -92,10 +98,19 @@ pub fn profile(spec: &ProfileSpec) -> Result<ProfiledRun, Error> {
         let profiled = rerun::judge::Profiled {
             exit_status: timeline.meta.exit.map_or(0, |e| e.shell_status()),
             cpu_s: sampled.profiled_cpu_s,
-            children: Some(rerun::judge::lasting_children(&timeline.processes)),
+            children: Some(rerun::judge::lasting_children_apart(
+                &timeline.processes,
+                &[&also.pids[..], &also.children_of[..]].concat(),
+            )),
             written_bytes: sampled.profiled_written,
         };
-        let rec = rerun_alternatives(spec, &timeline, sampled.cores, &report.diagnosis, profiled);
+        let rec = rerun_alternatives(
+            spec,
+            &timeline,
+            (sampled.cores, cluster),
+            &report.diagnosis,
+            profiled,
+        );
         if rec.interrupted {
             exit_code = 130;
         }
@@ -148,7 +163,9 @@ struct Recorded {
     attach: Option<AttachCoverage>,
 }
 
-fn launch_and_sample(spec: &ProfileSpec) -> Result<Sampled, Error> {
+/// `also`: an existing cluster's processes on this machine, sampled with a
+/// launched target as part of its tree (the work it hands them).
+fn launch_and_sample(spec: &ProfileSpec, also: &target::tree::Extra) -> Result<Sampled, Error> {
     signals::install();
     target::become_subreaper();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
@@ -168,7 +185,7 @@ fn launch_and_sample(spec: &ProfileSpec) -> Result<Sampled, Error> {
     };
     let recorded = match &spec.target {
         Target::Attach { pid } => attach(spec, *pid, &on_sample)?,
-        Target::Command(_) | Target::Workload(_) => launch(spec, &on_sample)?,
+        Target::Command(_) | Target::Workload(_) => launch(spec, also, &on_sample)?,
     };
     if let Some(p) = &progress {
         p.finish_and_clear();
@@ -279,7 +296,11 @@ fn looks_like_python(argv: &[OsString]) -> bool {
 }
 
 /// Launch the command (or workload) and sample it until it exits.
-fn launch(spec: &ProfileSpec, on_sample: &dyn Fn(&Sample)) -> Result<Recorded, Error> {
+fn launch(
+    spec: &ProfileSpec,
+    also: &target::tree::Extra,
+    on_sample: &dyn Fn(&Sample),
+) -> Result<Recorded, Error> {
     let prepared = match &spec.target {
         Target::Workload(w) => Some(workloads::prepare(w)?),
         _ => None,
@@ -325,8 +346,9 @@ fn launch(spec: &ProfileSpec, on_sample: &dyn Fn(&Sample)) -> Result<Recorded, E
     })?;
     let cores = host::cores_available(child.pid());
     let mut timeout = target::timeout::Timeout::new(start, spec.timeout);
-    let mut rec = sample::record(
+    let mut rec = sample::record_with(
         child.pid(),
+        also,
         settings(spec),
         start,
         || {
@@ -392,7 +414,7 @@ fn launch(spec: &ProfileSpec, on_sample: &dyn Fn(&Sample)) -> Result<Recorded, E
 fn rerun_alternatives(
     spec: &ProfileSpec,
     timeline: &Timeline,
-    cores: usize,
+    (cores, cluster): (usize, Option<rerun::engines::Cluster>),
     diagnosis: &crate::diagnose::Diagnosis,
     profiled: rerun::judge::Profiled,
 ) -> rerun::Recommendation {
@@ -415,6 +437,7 @@ fn rerun_alternatives(
         vary: spec.rerun.vary.clone(),
         predictions: diagnosis.predictions.clone(),
         site: diagnosis.site.as_ref().map(|s| s.at.label()),
+        cluster,
     };
     let settings = rerun::execute::Settings {
         runs: spec.rerun.runs.max(1),
@@ -424,6 +447,30 @@ fn rerun_alternatives(
         profiled,
     };
     rerun::rerun(&ctx, &settings)
+}
+
+/// The `--cluster` the engine experiment will use and whose processes on
+/// this machine are sampled with the target, checked before anything runs:
+/// an address nothing answers at is an error now, not after a profile.
+fn reachable_cluster(spec: &ProfileSpec) -> Result<Option<rerun::engines::Cluster>, Error> {
+    let launched = !matches!(spec.target, Target::Attach { .. });
+    let Some(address) = spec.rerun.cluster.as_deref().filter(|_| launched) else {
+        return Ok(None);
+    };
+    let cluster = rerun::engines::Cluster::parse(address).map_err(Error::Cluster)?;
+    cluster.check_reachable().map_err(Error::Cluster)?;
+    Ok(Some(cluster))
+}
+
+/// Whether the program itself connects to the cluster: its address came from
+/// the variable the engine reads (`ray.init()` reads `RAY_ADDRESS`, Dask's
+/// `Client()` `DASK_SCHEDULER_ADDRESS`), so the cluster's workers run the
+/// program's work and are sampled with it. A `--cluster` alone only directs
+/// the engine experiment: sampling an idle cluster would skew the verdict.
+fn program_is_client(cluster: &rerun::engines::Cluster) -> bool {
+    ["RAY_ADDRESS", "DASK_SCHEDULER_ADDRESS"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|a| a.trim() == cluster.address))
 }
 
 /// Why comparative re-runs would tell nothing here, if they would not.

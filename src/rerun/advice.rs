@@ -16,6 +16,12 @@ use crate::diagnose::predict::worth_changing_code;
 /// (±25 %, the bar the diagnosis is held to).
 pub const PREDICTION_TOLERANCE: f64 = 1.25;
 
+/// A job shorter than this many times an engine's overhead (its cluster's
+/// start-up plus what each run paid beyond as-is to connect and ship tasks)
+/// cannot win that overhead back on more machines: a 2 s job that pays 10 s
+/// to start Ray needs far more than 10 s of parallel work to gain.
+pub const ENGINE_PAYOFF_FACTOR: f64 = 10.0;
+
 /// A speedup with sensible precision: `1.76x`, `13.7x`, `137x`.
 pub fn times(x: f64) -> String {
     if x >= 99.95 {
@@ -121,6 +127,38 @@ fn confirm(s: Strategy) -> &'static str {
             "record a baseline first (`boundcheck baseline -- CMD`), make the change, then `boundcheck check --baseline boundcheck-baseline.json -- CMD`."
         }
     }
+}
+
+/// When the Ray or Dask experiments lost because the job is short beside
+/// the engine's overhead, one sentence that says so with the figures: a
+/// short program is not slow on an engine, it is too short for one.
+pub fn engine_payoff_note(experiments: &[Experiment], chosen: Strategy) -> Option<String> {
+    let asis = experiments.first()?.median_s?;
+    let parts: Vec<String> = experiments
+        .iter()
+        .filter(|e| matches!(e.strategy, Some(Strategy::Ray | Strategy::Dask)))
+        .filter(|e| e.strategy != Some(chosen) && e.has_timing() && !e.significant)
+        .filter_map(|e| {
+            let extra = (e.median_s? - asis).max(0.0);
+            let startup = e.engine_startup_s.unwrap_or(0.0);
+            (asis < ENGINE_PAYOFF_FACTOR * (startup + extra)).then(|| {
+                let word = e.strategy.map_or("engine", Strategy::as_str);
+                match e.engine_startup_s {
+                    Some(s) => {
+                        format!("{word} took {s:.1} s to start and each run {extra:.2} s more")
+                    }
+                    None => format!("each {word} run took {extra:.2} s more"),
+                }
+            })
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "The job is too short for an engine to pay off ({asis:.2} s as-is; {}): Ray or Dask gain on more machines only when the work is many times longer than that.",
+        parts.join("; ")
+    ))
 }
 
 /// Predicted against measured over the experiments that carry both.

@@ -6,6 +6,7 @@
 //! quiet: their stdout goes to /dev/null and their stderr to a file that
 //! explains a failure. A signal stops the rounds; finished runs are kept.
 
+use super::engines;
 use super::judge::{self, Profiled};
 use super::measure;
 use super::plan::Planned;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// The swap module and the parts it imports from its own directory: the
 /// pool builders, and the asyncio and joblib patches.
-const SWAP_MODULE: [(&str, &str); 3] = [
+const SWAP_MODULE: [(&str, &str); 4] = [
     ("sitecustomize.py", include_str!("python/sitecustomize.py")),
     (
         "boundcheck_swap_pools.py",
@@ -27,6 +28,10 @@ const SWAP_MODULE: [(&str, &str); 3] = [
     (
         "boundcheck_swap_libs.py",
         include_str!("python/boundcheck_swap_libs.py"),
+    ),
+    (
+        "boundcheck_swap_engines.py",
+        include_str!("python/boundcheck_swap_engines.py"),
     ),
 ];
 
@@ -56,6 +61,9 @@ struct Ready {
     argv: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     _workload: Option<workloads::Prepared>,
+    /// The local Ray or Dask cluster of an engine experiment, stopped when
+    /// the rounds are over (dropped with this).
+    _cluster: Option<engines::LocalCluster>,
     exp: Experiment,
     /// Still to be run in later rounds.
     active: bool,
@@ -216,14 +224,58 @@ fn prepare(p: &Planned, dir: &Path) -> Ready {
         set_env(&mut env, "PYTHONPATH", path);
         set_env(&mut env, "BOUNDCHECK_SWAP", mode.into());
     }
+    let cluster = match &p.engine {
+        Some(run) if exp.status == Status::Measured => {
+            engine_cluster(run, &argv, dir, &mut env, &mut exp)
+        }
+        _ => None,
+    };
     let active = exp.status == Status::Measured;
     Ready {
         planned: p.clone(),
         argv,
         env,
         _workload: prepared,
+        _cluster: cluster,
         exp,
         active,
+    }
+}
+
+/// The cluster an engine experiment runs on: the one `--cluster` named, or
+/// a local one started now, before the timed runs (its start-up recorded
+/// apart). An engine that does not import makes the experiment not applicable.
+fn engine_cluster(
+    run: &engines::EngineRun,
+    argv: &[OsString],
+    dir: &Path,
+    env: &mut Vec<(OsString, OsString)>,
+    exp: &mut Experiment,
+) -> Option<engines::LocalCluster> {
+    if let Some(address) = &run.cluster {
+        set_env(env, "BOUNDCHECK_ENGINE_ADDRESS", address.into());
+        return None;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let python = argv.first().cloned().unwrap_or_else(|| "python3".into());
+    match engines::start_local(&python, run.engine, cpus, dir) {
+        Ok(cluster) => {
+            exp.engine_startup_s = Some(cluster.startup_s);
+            for (k, v) in cluster.env() {
+                set_env(env, &k.to_string_lossy(), v);
+            }
+            Some(cluster)
+        }
+        Err(engines::StartError::NotInstalled(why)) => {
+            exp.status = Status::NotApplicable;
+            exp.error = Some(why);
+            None
+        }
+        Err(engines::StartError::Failed(why)) => {
+            exp.status = Status::Failed;
+            exp.error = Some(why);
+            None
+        }
     }
 }
 
@@ -245,7 +297,12 @@ fn run_and_record(r: &mut Ready, dir: &Path, (i, round): (usize, usize), setting
     } else {
         5
     };
-    let timeout = (settings.estimate * factor).max(Duration::from_secs(10));
+    let floor = if r.planned.engine.is_some() {
+        engines::RUN_TIMEOUT_FLOOR
+    } else {
+        Duration::from_secs(10)
+    };
+    let timeout = (settings.estimate * factor).max(floor);
     let result = measure::measure(&measure::MeasureSpec {
         argv: &r.argv,
         env: &env,
@@ -282,7 +339,10 @@ fn run_and_record(r: &mut Ready, dir: &Path, (i, round): (usize, usize), setting
             // It ran the unchanged program: not a run of this experiment.
             r.exp.runs.pop();
             r.exp.status = Status::NotApplicable;
-            r.exp.error = Some(not_applicable(r.planned.swap.unwrap_or("")));
+            // An engine that did not import said so in the log: keep that.
+            if r.planned.engine.is_none() || r.exp.error.is_none() {
+                r.exp.error = Some(not_applicable(r.planned.swap.unwrap_or("")));
+            }
             r.active = false;
             return;
         }
@@ -342,6 +402,10 @@ fn note_swap(exp: &mut Experiment, events: &str) {
 /// `Parallel(n_jobs=2, backend='loky')`, `Pool.imap(chunksize=62)`.
 fn replacement(v: &serde_json::Value) -> Option<String> {
     let to = v["to"].as_str()?;
+    // An engine record spells the code itself.
+    if let Some(code) = v["to_code"].as_str() {
+        return Some(code.to_string());
+    }
     let workers = v["to_max_workers"].as_u64();
     Some(
         match (
@@ -373,6 +437,9 @@ fn not_applicable(mode: &str) -> String {
         }
         "threads" => "the program created no ProcessPoolExecutor, multiprocessing Pool or joblib Parallel on processes to swap".into(),
         "chunksize" => "the program called no process pool map()/imap() whose chunksize could be raised".into(),
+        "ray" | "dask" => format!(
+            "the program created no ProcessPoolExecutor, ThreadPoolExecutor or multiprocessing Pool to run on {mode}; submit its work to one (or use --vary with a knob of your program)"
+        ),
         _ => "nothing to swap".into(),
     }
 }

@@ -54,6 +54,30 @@ pub fn lasting_children(processes: &[crate::timeline::ProcessInfo]) -> u32 {
         .count() as u32
 }
 
+/// [`lasting_children`] without the processes of `apart` and their
+/// descendants: an existing cluster sampled with the profiled run is not
+/// the program's children, and its re-runs do not sample it.
+pub fn lasting_children_apart(processes: &[crate::timeline::ProcessInfo], apart: &[i32]) -> u32 {
+    let mut out: std::collections::HashSet<i32> = apart.iter().copied().collect();
+    loop {
+        let before = out.len();
+        for p in processes {
+            if out.contains(&p.ppid) {
+                out.insert(p.pid);
+            }
+        }
+        if out.len() == before {
+            break;
+        }
+    }
+    let own: Vec<_> = processes
+        .iter()
+        .filter(|p| !out.contains(&p.pid))
+        .cloned()
+        .collect();
+    lasting_children(&own)
+}
+
 /// What the profiled run did: what its re-runs must reproduce.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Profiled {

@@ -8,6 +8,7 @@
 //! report carries as `recommendation`.
 
 mod advice;
+pub mod engines;
 #[cfg(target_os = "linux")]
 pub mod execute;
 pub mod judge;

@@ -47,6 +47,9 @@ pub struct PlanContext {
     /// The code the verdict is about (`function (file:line)`), for the
     /// change an unmeasured recommendation names.
     pub site: Option<String>,
+    /// `--cluster`: the existing cluster its engine's experiment runs on
+    /// (else each engine gets a local cluster of its own).
+    pub cluster: Option<super::engines::Cluster>,
 }
 
 /// One planned experiment.
@@ -63,6 +66,8 @@ pub struct Planned {
     pub swap: Option<&'static str>,
     /// A built-in workload to prepare (files, server) before running.
     pub workload: Option<WorkloadSpec>,
+    /// A Ray or Dask experiment: the engine and the cluster it runs on.
+    pub engine: Option<super::engines::EngineRun>,
 }
 
 impl Planned {
@@ -81,6 +86,7 @@ impl Planned {
             cpus: None,
             swap: None,
             workload: None,
+            engine: None,
         }
     }
 }
@@ -252,6 +258,9 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
             reason: "moving the hot loop to native code needs a code change; `boundcheck bench` shows the ceiling".into(),
         });
     }
+    if cpu_bound || ctx.verdict == Verdict::CpuParallel {
+        super::engines::plan(ctx, &asis, &mut out, &mut not);
+    }
     match ctx.verdict {
         Verdict::IoNetwork | Verdict::IoDisk => {
             out.push(swap("more threads (swap)", "more-threads", Strategy::Threads));
@@ -419,6 +428,7 @@ mod tests {
             vary: Vec::new(),
             predictions: Vec::new(),
             site: None,
+            cluster: None,
         }
     }
 
@@ -429,7 +439,16 @@ mod tests {
     #[test]
     fn gil_bound_python_tries_processes_and_says_why_not_interpreters() {
         let (p, not) = plan(&ctx(Verdict::GilContended, &["python3", "app.py"]));
-        assert_eq!(labels(&p), ["as-is", "pinned to 1 CPU", "processes (swap)"]);
+        assert_eq!(
+            labels(&p),
+            [
+                "as-is",
+                "pinned to 1 CPU",
+                "processes (swap)",
+                "ray (swap, local cluster)",
+                "dask (swap, local cluster)"
+            ]
+        );
         assert_eq!(p[2].swap, Some("processes"));
         assert!(
             not.iter()

@@ -210,6 +210,9 @@ pub fn recommend(
             parallel_note(parallel_speedup, parallel_fraction, j.cores)
         );
     }
+    if let Some(note) = advice::engine_payoff_note(&experiments, rec.strategy) {
+        rec.sentence = format!("{} {note}", rec.sentence);
+    }
     rec.experiments = experiments;
     rec.not_measured = not_measured;
     rec.warnings = warnings;
@@ -486,6 +489,35 @@ mod tests {
             "{}",
             r.sentence
         );
+    }
+
+    #[test]
+    fn an_engine_that_loses_on_a_short_job_is_called_too_short_not_slow() {
+        let mut ray = exp(
+            "ray (swap, local cluster)",
+            "swap",
+            Some(Strategy::Ray),
+            &[7.0, 8.0, 9.0],
+        );
+        ray.engine_startup_s = Some(10.0);
+        let v = with_stats(vec![exp("as-is", "as-is", None, &[1.6, 1.7, 1.8]), ray]);
+        let r = decide(Verdict::CpuParallel, &[], v);
+        assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
+        assert!(
+            r.sentence
+                .contains("too short for an engine to pay off (1.70 s as-is; ray took 10.0 s to start and each run 6.30 s more)"),
+            "{}",
+            r.sentence
+        );
+        // A long job that an engine merely did not beat gets no such note.
+        let mut ray = exp("ray", "swap", Some(Strategy::Ray), &[101.0, 102.0, 103.0]);
+        ray.engine_startup_s = Some(3.0);
+        let v = with_stats(vec![
+            exp("as-is", "as-is", None, &[100.0, 100.5, 101.0]),
+            ray,
+        ]);
+        let r = decide(Verdict::CpuParallel, &[], v);
+        assert!(!r.sentence.contains("too short"), "{}", r.sentence);
     }
 
     #[test]

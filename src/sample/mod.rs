@@ -105,11 +105,25 @@ pub fn record(
     root: i32,
     settings: SamplerSettings,
     start: Instant,
+    done: impl FnMut() -> bool,
+    on_sample: impl FnMut(&Sample),
+) -> Recording {
+    record_with(root, &Default::default(), settings, start, done, on_sample)
+}
+
+/// [`record`], sampling an existing cluster's workers on this node as part
+/// of the tree: the work a program hands to a cluster it did not start.
+#[cfg(target_os = "linux")]
+pub fn record_with(
+    root: i32,
+    extra: &crate::target::tree::Extra,
+    settings: SamplerSettings,
+    start: Instant,
     mut done: impl FnMut() -> bool,
     mut on_sample: impl FnMut(&Sample),
 ) -> Recording {
     let period = 1.0 / settings.rate_hz;
-    let mut reader = live::LiveReader::new(root, settings.attach, settings.rate_hz);
+    let mut reader = live::LiveReader::new(root, extra, settings.attach, settings.rate_hz);
     let mut stacks = settings.stacks.then(pystacks::PyStacks::new);
     let mut pids: Vec<i32> = Vec::new();
     let mut thinner = thin::Thinner::new(thin::MAX_THREAD_SAMPLES);

@@ -9,6 +9,7 @@
 //! `Command`, everything the child needs (paths, argv, env) is prepared before
 //! the fork, so the child only calls async-signal-safe functions.
 
+pub mod cluster;
 pub mod signals;
 pub mod timeout;
 pub mod tree;

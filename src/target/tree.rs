@@ -14,15 +14,53 @@
 //! counters (`cutime`) and the perf totals.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Processes boundcheck started for itself (the local Ray or Dask cluster of
+/// an engine experiment): as children of the subreaper they would otherwise
+/// count as orphans adopted from every run's tree, adding the cluster's
+/// memory and processes to each measured run.
+static KEPT_OUT: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Keep `pid` and its descendants out of every tree from now on.
+pub fn keep_out(pid: i32) {
+    if let Ok(mut v) = KEPT_OUT.lock() {
+        v.push(pid);
+    }
+}
+
+/// Undo [`keep_out`] once that process is gone (its pid may be reused).
+pub fn let_in(pid: i32) {
+    if let Ok(mut v) = KEPT_OUT.lock() {
+        v.retain(|&p| p != pid);
+    }
+}
 
 /// Longest time between two listings of `/proc`.
 pub const RESCAN_EVERY: Duration = Duration::from_millis(20);
+
+/// Processes outside the target's tree to sample with it: an existing
+/// cluster's workers on this node (`target::cluster`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// These processes and their descendants.
+    pub pids: Vec<i32>,
+    /// The children these processes start from now on (a raylet's new
+    /// workers), not the ones they have already (its agents).
+    pub children_of: Vec<i32>,
+}
 
 /// Tracks the descendants of one root process.
 #[derive(Debug)]
 pub struct TreeTracker {
     root: i32,
+    /// An existing cluster's processes on this node that count as the tree
+    /// too (`target::cluster`).
+    extra: Extra,
+    /// Whether `/proc` was listed once: children of `extra.children_of`
+    /// count only when they appear after that first listing.
+    listed_once: bool,
     /// Every pid listed in /proc last time, with whether it is in the tree.
     known: HashMap<i32, bool>,
     last: Vec<i32>,
@@ -31,8 +69,15 @@ pub struct TreeTracker {
 
 impl TreeTracker {
     pub fn new(root: i32) -> Self {
+        Self::with_extra(root, &Extra::default())
+    }
+
+    /// A tracker of `root`'s tree and of an existing cluster's processes.
+    pub fn with_extra(root: i32, extra: &Extra) -> Self {
         TreeTracker {
             root,
+            extra: extra.clone(),
+            listed_once: false,
             known: HashMap::new(),
             last: Vec::new(),
             last_scan: None,
@@ -62,6 +107,14 @@ impl TreeTracker {
         // The root is ours by definition, boundcheck itself never is (attaching
         // to one of our ancestors must not sample ourselves).
         self.known.insert(me, false);
+        if let Ok(out) = KEPT_OUT.lock() {
+            for &pid in out.iter().filter(|&&p| listed.contains(&p)) {
+                self.known.insert(pid, false);
+            }
+        }
+        for &pid in self.extra.pids.iter().filter(|&&p| listed.contains(&p)) {
+            self.known.insert(pid, true);
+        }
         self.known.insert(self.root, true);
         let mut fresh: Vec<(i32, i32)> = listed
             .iter()
@@ -74,11 +127,12 @@ impl TreeTracker {
             fresh.retain(|&(pid, ppid)| {
                 // A child of boundcheck that is not the root is an orphan of
                 // the tree adopted by us as subreaper (`cmd &` in a shell).
-                let parent = if ppid == me {
-                    Some(true)
-                } else {
-                    self.known.get(&ppid).copied()
-                };
+                let parent =
+                    if ppid == me || (self.listed_once && self.extra.children_of.contains(&ppid)) {
+                        Some(true)
+                    } else {
+                        self.known.get(&ppid).copied()
+                    };
                 match parent {
                     Some(in_tree) => {
                         self.known.insert(pid, in_tree);
@@ -102,6 +156,7 @@ impl TreeTracker {
             .map(|(&pid, _)| pid)
             .collect();
         tree.sort_unstable_by_key(|&p| (p != self.root, p));
+        self.listed_once = true;
         tree
     }
 }

@@ -28,6 +28,10 @@ code.  It is inert unless BOUNDCHECK_SWAP names a mode:
                 asyncio.to_thread) -> max(8, 4k) threads, k its own default;
                 joblib.Parallel on "threading" or with n_jobs=1 -> backend
                 "threading" with max(8, 4k) jobs
+  ray, dask     ThreadPoolExecutor, ProcessPoolExecutor, multiprocessing Pool
+                and ThreadPool -> the same work on the Ray or Dask cluster
+                named by BOUNDCHECK_ENGINE_ADDRESS (see
+                boundcheck_swap_engines.py)
 
 Only executors created by the program's own code are swapped: the frame that
 calls the constructor (or map) must not be in the standard library (so
@@ -56,10 +60,10 @@ what the replacement got, site the file:line (relative to the start-up
 directory when inside it) of the program's call.  Errors:
   {"event": "error", "mode": "...", "message": "..."}
 No swapped line means the program had nothing to swap.  The swaps live in
-two parts beside this file, each saying what its records add:
-boundcheck_swap_pools.py (the builders, chunksize, pool size) and
+parts beside this file, each saying what its records add:
+boundcheck_swap_pools.py (the builders, chunksize, pool size),
 boundcheck_swap_libs.py (asyncio and joblib, patched when the program
-imports them).
+imports them) and boundcheck_swap_engines.py (Ray and Dask).
 
 Any other sitecustomize on sys.path is imported afterwards (best effort).
 Written for Python 3.9 to 3.14 (run on 3.9-3.13; the 3.14 paths are untested).
@@ -70,7 +74,7 @@ import sys
 
 _ROOT_ENV = "BOUNDCHECK_SWAP_ROOT_PID"
 _ACTIVE_ENV = "BOUNDCHECK_SWAP_ACTIVE"
-_MODES = ("processes", "interpreters", "threads", "chunksize", "more-threads")
+_MODES = ("processes", "interpreters", "threads", "chunksize", "more-threads", "ray", "dask")
 _FACTORY_FRAMES = {
     ("multiprocessing.context", "Pool"),
     ("multiprocessing.dummy", "Pool"),
@@ -152,7 +156,8 @@ def _bc_own_files():
     """This file and its parts beside it."""
     try:
         here = os.path.normcase(os.path.realpath(os.path.abspath(__file__)))
-        parts = ("boundcheck_swap_pools.py", "boundcheck_swap_libs.py")
+        parts = ("boundcheck_swap_pools.py", "boundcheck_swap_libs.py",
+                 "boundcheck_swap_engines.py")
         return (here,) + tuple(os.path.join(os.path.dirname(here), p) for p in parts)
     except Exception:
         return ()
@@ -386,6 +391,11 @@ def _bc_libs(mode):
 
 
 def _bc_install_root(mode):
+    if mode in ("ray", "dask"):
+        engines = _bc_import("boundcheck_swap_engines")
+        if engines is not None:
+            engines.install(mode)
+        return
     pools = _bc_import("boundcheck_swap_pools")
     if pools is None:
         return

@@ -27,7 +27,7 @@ mod tasks;
 use super::classify::{self, Observation};
 use super::parse::{self, CoreTicks, Mapping};
 use super::taskstat::TaskStat;
-use crate::target::tree::TreeTracker;
+use crate::target::tree::{Extra, TreeTracker};
 use crate::timeline::{ProcessInfo, Sample, SamplingStats, ThreadInfo, ThreadSample};
 use blocked::{Blocked, SocketTable};
 use procfs::Current;
@@ -95,7 +95,9 @@ pub struct LiveReader {
 }
 
 impl LiveReader {
-    pub fn new(root: i32, attach: bool, rate_hz: f64) -> Self {
+    /// A reader of `root`'s tree and of an existing cluster's processes
+    /// (`target::cluster`).
+    pub fn new(root: i32, extra: &Extra, attach: bool, rate_hz: f64) -> Self {
         // SAFETY: sysconf has no memory-safety preconditions.
         let (tps, page) = unsafe {
             (
@@ -105,7 +107,7 @@ impl LiveReader {
         };
         let mut files = TaskReader::default();
         LiveReader {
-            tree: TreeTracker::new(root),
+            tree: TreeTracker::with_extra(root, extra),
             root,
             attach_ticks: attach.then(|| uptime_ticks(tps)),
             ticks: 0,
