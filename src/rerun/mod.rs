@@ -183,6 +183,42 @@ pub struct Experiment {
     pub engine_startup_s: Option<f64>,
 }
 
+#[cfg(test)]
+impl Experiment {
+    /// A synthetic measured experiment of `walls` seconds (CPU = wall, exit
+    /// 0), with its median, min and max: the builder the recommendation,
+    /// advice and scale-out tests share.
+    pub(crate) fn timed(
+        label: &str,
+        kind: &str,
+        strategy: Option<Strategy>,
+        walls: &[f64],
+    ) -> Experiment {
+        let mut e = Experiment::new(
+            label.into(),
+            kind.into(),
+            strategy,
+            vec!["python3".into(), "app.py".into()],
+        );
+        e.runs = walls
+            .iter()
+            .map(|&w| RunResult {
+                wall_s: w,
+                cpu_s: w,
+                peak_rss_bytes: 0,
+                exit_status: 0,
+                written_bytes: None,
+                children: None,
+            })
+            .collect();
+        let s = stats::Summary::of(walls);
+        e.median_s = s.map(|s| s.median);
+        e.min_s = s.map(|s| s.min);
+        e.max_s = s.map(|s| s.max);
+        e
+    }
+}
+
 /// Predicted against measured, over the experiments that measured a
 /// predicted strategy (native ceilings of built-in workloads left out: the
 /// native prediction is a ceiling, not a forecast).

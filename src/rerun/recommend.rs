@@ -287,27 +287,9 @@ fn change(e: &Experiment, cores: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rerun::RunResult;
 
     fn exp(label: &str, kind: &str, strategy: Option<Strategy>, times: &[f64]) -> Experiment {
-        let mut e = Experiment::new(
-            label.into(),
-            kind.into(),
-            strategy,
-            vec!["python3".into(), "app.py".into()],
-        );
-        e.runs = times
-            .iter()
-            .map(|&t| RunResult {
-                wall_s: t,
-                cpu_s: t,
-                peak_rss_bytes: 0,
-                exit_status: 0,
-                written_bytes: None,
-                children: None,
-            })
-            .collect();
-        e.median_s = stats::Summary::of(times).map(|s| s.median);
+        let mut e = Experiment::timed(label, kind, strategy, times);
         e.site = Some("app.py:17".into());
         e.replaced = Some("ThreadPoolExecutor(4)".into());
         e

@@ -2,23 +2,10 @@
 
 use crate::diagnose::diagnose;
 use crate::rerun::recommend::{Judgement, recommend};
-use crate::rerun::{Experiment, RunResult, Strategy, stats};
+use crate::rerun::{Experiment, Strategy};
 
 fn exp(label: &str, kind: &str, strategy: Option<Strategy>, walls: &[f64]) -> Experiment {
-    let mut e = Experiment::new(label.into(), kind.into(), strategy, vec!["python3".into()]);
-    e.runs = walls
-        .iter()
-        .map(|&w| RunResult {
-            wall_s: w,
-            cpu_s: w,
-            peak_rss_bytes: 0,
-            exit_status: 0,
-            written_bytes: None,
-            children: None,
-        })
-        .collect();
-    e.median_s = stats::Summary::of(walls).map(|s| s.median);
-    e
+    Experiment::timed(label, kind, strategy, walls)
 }
 
 /// When the cheaper remedy (a thread pool) was measured and did not win,

@@ -4,31 +4,10 @@
 use super::*;
 use crate::diagnose::{Prediction, Verdict};
 use crate::rerun::recommend::{Judgement, recommend};
-use crate::rerun::{Recommendation, RunResult, Status};
+use crate::rerun::{Recommendation, Status};
 
 fn exp(kind: &str, strategy: Option<Strategy>, times: &[f64]) -> Experiment {
-    let mut e = Experiment::new(
-        format!("{kind} {strategy:?}"),
-        kind.into(),
-        strategy,
-        vec!["python3".into(), "app.py".into()],
-    );
-    e.runs = times
-        .iter()
-        .map(|&t| RunResult {
-            wall_s: t,
-            cpu_s: t,
-            peak_rss_bytes: 0,
-            exit_status: 0,
-            written_bytes: None,
-            children: None,
-        })
-        .collect();
-    let s = stats::Summary::of(times);
-    e.median_s = s.map(|s| s.median);
-    e.min_s = s.map(|s| s.min);
-    e.max_s = s.map(|s| s.max);
-    e
+    Experiment::timed(&format!("{kind} {strategy:?}"), kind, strategy, times)
 }
 
 fn engine(s: Strategy, times: &[f64], startup: f64) -> Experiment {
