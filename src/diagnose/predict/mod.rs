@@ -120,6 +120,9 @@ struct Inputs {
     /// Seconds of the run in that work's section (its CPU, run-queue and
     /// GIL waits), outside an event loop's long steps (those are `offload`'s).
     section: f64,
+    /// Share of `work` that runs in the interpreter (GIL held) rather than
+    /// in GIL-free native code: 1 when `work` is Python CPU only.
+    python_share: f64,
     /// CPU seconds of the whole tree.
     cpu_total: f64,
     /// CPU seconds in pool machinery (dispatch, pickling): serial in the
@@ -268,6 +271,11 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
     let (net_waiters, disk_waiters, fsync_share) = waiters(tl);
     let loop_long = gating_loop_share(f, b).unwrap_or(0.0);
     let pool_share = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share());
+    let python_share = if wanting >= 2 || r.cpu_python + r.cpu_native <= 0.0 {
+        1.0
+    } else {
+        r.cpu_python / (r.cpu_python + r.cpu_native)
+    };
     let (work, section_share) = if wanting >= 2 {
         // GIL hand-offs show as GIL-free CPU; they exist only because the
         // threads share one GIL, so one GIL per worker removes them too.
@@ -285,6 +293,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         cores: f.cores_available.max(1) as f64,
         k: wanting.max(1) as f64,
         work,
+        python_share,
         section: ((section_share - loop_long).max(0.0) * t).min(t),
         cpu_total: f.cpu_s,
         serial_cpu: pool_share * work,
