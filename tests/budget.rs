@@ -112,7 +112,13 @@ fn process_pools_onto_threads_gain_when_tasks_are_tiny_and_lose_when_they_are_wo
 #[test]
 fn free_threaded_slows_the_interpreter_not_native_code() {
     let native = predicted("gzip_logs", Strategy::FreeThreaded);
-    assert!(native >= 0.95, "gzip_logs: free-threaded predicted {native}");
+    assert!(
+        native >= 0.95,
+        "gzip_logs: free-threaded predicted {native}"
+    );
     let python = predicted("prime_count", Strategy::FreeThreaded);
-    assert!(python <= 0.85, "prime_count: free-threaded predicted {python}");
+    assert!(
+        python <= 0.85,
+        "prime_count: free-threaded predicted {python}"
+    );
 }
