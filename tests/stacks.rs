@@ -227,13 +227,17 @@ fn interpreter_pool_says_how_much_cpu_no_stack_covers() {
     let _g = exclusive();
     let r = profile(py.to_str().unwrap(), "interp_pool.py");
     let cover = &r.report()["diagnosis"]["stack_coverage"];
-    let sub = cover["subinterpreter_share"].as_f64().unwrap_or(-1.0);
     // Two workers burn CPU in subinterpreters while the main thread waits.
-    assert!(sub >= 0.5, "{cover}\n{}", explain(&r));
-    assert!(
-        cover["uncovered_share"].as_f64().unwrap_or(-1.0) >= sub,
-        "{cover}"
-    );
+    // py-spy reads at most one interpreter's frames: at least one worker's
+    // CPU is uncovered, seen as subinterpreter time (its stack ends in
+    // `Interpreter._call`) or as a thread without a stack (py-spy read
+    // nothing of it); which one varies from run to run.
+    let uncovered = cover["uncovered_share"].as_f64().unwrap_or(-1.0);
+    assert!(uncovered >= 0.4, "{cover}\n{}", explain(&r));
+    let parts = cover["subinterpreter_s"].as_f64().unwrap_or(0.0)
+        + cover["no_stack_s"].as_f64().unwrap_or(0.0);
+    let cpu = cover["cpu_s"].as_f64().unwrap_or(0.0);
+    assert!((parts / cpu - uncovered).abs() < 0.01, "{cover}");
     assert!(
         r.caveat_codes().contains(&"stacks-incomplete".to_string()),
         "{}",
@@ -248,7 +252,8 @@ fn interpreter_pool_says_how_much_cpu_no_stack_covers() {
     assert!(
         stderr.contains("stacks-incomplete: no Python stack covers ")
             && stderr.contains(&pct)
-            && stderr.contains("ran in subinterpreters"),
+            && (stderr.contains("ran in subinterpreters")
+                || stderr.contains("ran in threads without a Python stack")),
         "{pct}: {stderr}"
     );
 }
