@@ -25,8 +25,10 @@ pub fn prefetch() {
             .name("boundcheck-kallsyms".into())
             .spawn(|| {
                 // SAFETY: setpriority on our own thread id; no memory involved.
+                // The raw syscall, not glibc's `gettid()` wrapper: that is
+                // glibc 2.30+, and the wheel links against glibc 2.17.
                 unsafe {
-                    let tid = libc::gettid() as libc::id_t;
+                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
                     libc::setpriority(libc::PRIO_PROCESS, tid, PREFETCH_NICE);
                 }
                 std::fs::read("/proc/kallsyms").unwrap_or_default()
