@@ -138,22 +138,34 @@ fn without_cap_sys_ptrace_blocked_threads_are_flagged_not_misread() {
     let _g = exclusive();
     // Another user's process; root without CAP_SYS_PTRACE may read its
     // /proc/PID/stat but not /proc/PID/syscall.
-    let mut victim = as_nobody().args(["sleep", "20"]).spawn().unwrap();
+    let mut victim = as_nobody();
+    victim.args(["sleep", "20"]);
+    let r = attached_without_ptrace(victim, "1s");
+    let msg = caveat(&r, "ptrace-denied").unwrap_or_else(|| panic!("no caveat: {r}"));
+    assert!(msg.contains("CAP_SYS_PTRACE"), "{msg}");
+}
+
+/// Another user's process (`victim`, run as nobody), attached to for
+/// `duration` by root without CAP_SYS_PTRACE (setpriv execs boundcheck
+/// after dropping it): the report, once boundcheck exited 0.
+fn attached_without_ptrace(mut victim: Command, duration: &str) -> Value {
+    let mut victim = victim.spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let dir = open_dir();
     let out = dir.path().join("out");
     let mut drop_ptrace = Command::new("setpriv");
     drop_ptrace.args(["--bounding-set=-sys_ptrace", "--"]);
-    // setpriv execs `sleep` as its own pid after dropping privileges.
     let pid = victim.id().to_string();
-    let o = boundcheck(drop_ptrace, &out, &["--attach", &pid, "--duration", "1s"]);
+    let o = boundcheck(
+        drop_ptrace,
+        &out,
+        &["--attach", &pid, "--duration", duration],
+    );
     let _ = victim.kill();
     let _ = victim.wait();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
-    let r = report(&out);
-    let msg = caveat(&r, "ptrace-denied").unwrap_or_else(|| panic!("no caveat: {r}"));
-    assert!(msg.contains("CAP_SYS_PTRACE"), "{msg}");
+    report(&out)
 }
 
 #[test]
@@ -175,19 +187,9 @@ fn a_refused_stack_open_reports_its_real_cause_not_the_build() {
     let _g = exclusive();
     let busy =
         "import time\nt = time.monotonic()\nwhile time.monotonic() - t < 20: sum(range(10000))";
-    let mut victim = as_nobody().arg(python).args(["-c", busy]).spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let dir = open_dir();
-    let out = dir.path().join("out");
-    let mut drop_ptrace = Command::new("setpriv");
-    drop_ptrace.args(["--bounding-set=-sys_ptrace", "--"]);
-    let pid = victim.id().to_string();
-    let o = boundcheck(drop_ptrace, &out, &["--attach", &pid, "--duration", "2s"]);
-    let _ = victim.kill();
-    let _ = victim.wait();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "{stderr}");
-    let r = report(&out);
+    let mut victim = as_nobody();
+    victim.arg(python).args(["-c", busy]);
+    let r = attached_without_ptrace(victim, "2s");
     let msg = caveat(&r, "no-python-stacks").unwrap_or_else(|| panic!("no caveat: {r}"));
     // The kernel's answer, from py-spy's error chain, and its fix; the build
     // (3.11 with the GIL) is not blamed.
