@@ -127,6 +127,8 @@ pub fn record_with(
     let mut stacks = settings.stacks.then(pystacks::PyStacks::new);
     let mut pids: Vec<i32> = Vec::new();
     let mut thinner = thin::Thinner::new(thin::MAX_THREAD_SAMPLES);
+    // Samples whose stacks (if any) are joined, in the order they were taken.
+    let mut ready: Vec<Sample> = Vec::new();
     let mut ticks: u64 = 0;
     let mut jitter = Jitter::seeded();
     let cpu_before = thread_cpu_s();
@@ -149,28 +151,31 @@ pub fn record_with(
             rec.stats.lost_samples += (late / period) as u64;
             late %= period;
         }
-        let mut sample = reader.tick(
+        let sample = reader.tick(
             now.duration_since(start).as_secs_f64(),
             now.duration_since(last_tick).as_secs_f64(),
             late,
         );
-        if let Some(stacks) = &mut stacks {
-            pids.clear();
-            pids.extend(sample.threads.iter().map(|t| t.pid));
-            pids.sort_unstable();
-            pids.dedup();
-            stacks.tick(&pids, &mut sample);
+        match &mut stacks {
+            Some(stacks) => {
+                pids.clear();
+                pids.extend(sample.threads.iter().map(|t| t.pid));
+                pids.sort_unstable();
+                pids.dedup();
+                stacks.tick(&pids, sample, &mut ready);
+            }
+            None => ready.push(sample),
         }
         last_tick = now;
         late_sum += late;
         late_max = late_max.max(late);
-        on_sample(&sample);
-        // Every sample is kept until the report is written: without this the
-        // thread list's growth slack (up to half of it) stays allocated too.
-        sample.threads.shrink_to_fit();
         ticks += 1;
-        thinner.push(&mut rec.samples, sample);
+        keep(&mut ready, &mut rec.samples, &mut thinner, &mut on_sample);
         next = now + Duration::from_secs_f64(period * jitter.factor());
+    }
+    if let Some(stacks) = &mut stacks {
+        stacks.drain(&mut ready);
+        keep(&mut ready, &mut rec.samples, &mut thinner, &mut on_sample);
     }
     if thinner.stride() > 1 {
         rec.stats.ticks_per_sample = Some(thinner.stride());
@@ -187,7 +192,8 @@ pub fn record_with(
     };
     rec.stats.mean_late_s = if n > 0.0 { late_sum / n } else { 0.0 };
     rec.stats.max_late_s = late_max;
-    rec.stats.sampler_cpu_s = thread_cpu_s() - cpu_before;
+    rec.stats.sampler_cpu_s =
+        thread_cpu_s() - cpu_before + stacks.as_ref().map_or(0.0, |s| s.reader_cpu_s);
     reader.stats_failures(&mut rec.stats);
     rec.processes = reader.processes();
     rec.threads = reader.threads();
@@ -200,9 +206,25 @@ pub fn record_with(
     rec
 }
 
+/// Hand samples over in order: shown as they come (progress), then kept.
+fn keep(
+    ready: &mut Vec<Sample>,
+    samples: &mut Vec<Sample>,
+    thinner: &mut thin::Thinner,
+    on_sample: &mut impl FnMut(&Sample),
+) {
+    for mut sample in ready.drain(..) {
+        on_sample(&sample);
+        // Every sample is kept until the report is written: without this the
+        // thread list's growth slack (up to half of it) stays allocated too.
+        sample.threads.shrink_to_fit();
+        thinner.push(samples, sample);
+    }
+}
+
 /// CPU time of the calling thread (the sampler), seconds.
 #[cfg(target_os = "linux")]
-fn thread_cpu_s() -> f64 {
+pub(crate) fn thread_cpu_s() -> f64 {
     // SAFETY: `ts` is a valid out-pointer.
     unsafe {
         let mut ts: libc::timespec = std::mem::zeroed();
