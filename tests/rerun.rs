@@ -428,6 +428,14 @@ fn a_joblib_program_gets_its_backend_varied() {
             .ends_with("joblib_threads.py:25"),
         "{swap}"
     );
+    // joblib was on the stacks, so its third backend is measured too.
+    let mp = experiment(&r, "joblib multiprocessing (swap)");
+    assert_eq!(mp["status"], "measured", "{mp}");
+    assert_eq!(mp["strategy"], "processes", "{mp}");
+    assert_eq!(
+        mp["replacement"], "Parallel(n_jobs=2, backend='multiprocessing')",
+        "{mp}"
+    );
 }
 
 /// Run `script` (as app.py) under the swap module in `mode`; its log records.

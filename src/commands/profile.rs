@@ -438,6 +438,7 @@ fn rerun_alternatives(
         predictions: diagnosis.predictions.clone(),
         site: diagnosis.site.as_ref().map(|s| s.at.label()),
         cluster,
+        uses_joblib: timeline.stacks.uses_package("joblib"),
     };
     let settings = rerun::execute::Settings {
         runs: spec.rerun.runs.max(1),

@@ -436,6 +436,7 @@ fn not_applicable(mode: &str) -> String {
             "the program created no ThreadPoolExecutor, multiprocessing ThreadPool, joblib Parallel on threads, and used no asyncio default executor, to give more threads".into()
         }
         "threads" => "the program created no ProcessPoolExecutor, multiprocessing Pool or joblib Parallel on processes to swap".into(),
+        "joblib-backend" => "the program created no joblib Parallel off the multiprocessing backend (or one with require='sharedmem')".into(),
         "chunksize" => "the program called no process pool map()/imap() whose chunksize could be raised".into(),
         "ray" | "dask" => format!(
             "the program created no ProcessPoolExecutor, ThreadPoolExecutor or multiprocessing Pool to run on {mode}; submit its work to one (or use --vary with a knob of your program)"

@@ -50,6 +50,10 @@ pub struct PlanContext {
     /// `--cluster`: the existing cluster its engine's experiment runs on
     /// (else each engine gets a local cluster of its own).
     pub cluster: Option<super::engines::Cluster>,
+    /// joblib frames were on the profiled stacks: its `Parallel`'s backend
+    /// gets an experiment of its own (a swap that finds nothing to change
+    /// still costs a whole run, so it is planned only when joblib was seen).
+    pub uses_joblib: bool,
 }
 
 /// One planned experiment.
@@ -285,6 +289,15 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
         }),
         _ => {}
     }
+    let pools_help =
+        cpu_bound || matches!(ctx.verdict, Verdict::CpuParallel | Verdict::PoolOverhead);
+    if ctx.uses_joblib && pools_help {
+        out.push(swap(
+            "joblib multiprocessing (swap)",
+            "joblib-backend",
+            Strategy::Processes,
+        ));
+    }
     (out, not)
 }
 
@@ -429,6 +442,7 @@ mod tests {
             predictions: Vec::new(),
             site: None,
             cluster: None,
+            uses_joblib: false,
         }
     }
 
@@ -564,5 +578,21 @@ mod tests {
             .map(OsString::from)
             .to_vec();
         assert!(check_vary(&json, &[]).is_ok());
+    }
+
+    #[test]
+    fn a_joblib_program_gets_its_backend_varied_and_others_pay_nothing() {
+        let label = "joblib multiprocessing (swap)";
+        let mut c = ctx(Verdict::GilContended, &["python3", "app.py"]);
+        assert!(!labels(&plan(&c).0).contains(&label));
+        c.uses_joblib = true;
+        let (planned, _) = plan(&c);
+        let p = planned.iter().find(|p| p.label == label).expect("planned");
+        assert_eq!(
+            (p.swap, p.strategy),
+            (Some("joblib-backend"), Some(Strategy::Processes))
+        );
+        c.verdict = Verdict::IoNetwork;
+        assert!(!labels(&plan(&c).0).contains(&label), "waits: no backend");
     }
 }

@@ -94,6 +94,13 @@ impl StackTable {
         self.stacks.is_empty()
     }
 
+    /// Whether any frame is in the installed package `name` (a file under a
+    /// `name/` directory): what the program imported and used while sampled.
+    pub fn uses_package(&self, name: &str) -> bool {
+        let dir = format!("/{name}/");
+        self.frames.iter().any(|f| f.file.contains(&dir))
+    }
+
     /// The index of this stack (frames outermost first), adding it if new.
     pub fn intern(&mut self, frames: impl IntoIterator<Item = Frame>) -> u32 {
         let ids: Vec<u32> = frames

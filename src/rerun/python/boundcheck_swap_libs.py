@@ -1,8 +1,8 @@
 """boundcheck executor swap, library part: asyncio and joblib.
 
 sitecustomize.py (beside this file) imports this module in the program's
-first process when BOUNDCHECK_SWAP is `processes`, `threads` or
-`more-threads`, hands it its helpers (borrow) and calls install(mode).  Nothing here runs
+first process when BOUNDCHECK_SWAP is `processes`, `threads`,
+`more-threads` or `joblib-backend`, hands it its helpers (borrow) and calls install(mode).  Nothing here runs
 before the program imports asyncio or joblib: an import hook patches each
 library once its module has run, so a program that uses neither pays
 nothing.  What each mode does to them is in sitecustomize.py's docstring;
@@ -26,7 +26,7 @@ def install(mode):
     """Hook the libraries this mode varies."""
     if mode == "more-threads":
         _bc_after_import("asyncio", _bc_patch_asyncio)
-    if mode in ("processes", "threads", "more-threads"):
+    if mode in ("processes", "threads", "more-threads", "joblib-backend"):
         _bc_after_import("joblib.parallel", _bc_patch_joblib)
 
 
@@ -158,6 +158,13 @@ def _bc_joblib_plan(parallel_mod, mode, n_jobs, backend, prefer, require):
         if name != "threading" and workers != 1:
             return None
         return "threading", max(8, 4 * workers), had
+    if mode == "joblib-backend":
+        # loky (joblib's default) keeps one executor alive across calls and
+        # spawns fresh interpreters; "multiprocessing" forks a Pool per call:
+        # which is faster depends on start-up, call count and payloads.
+        if name == "multiprocessing" or require == "sharedmem":
+            return None
+        return "multiprocessing", (cpus if workers < cpus else k), had
     return None
 
 

@@ -28,6 +28,11 @@ code.  It is inert unless BOUNDCHECK_SWAP names a mode:
                 asyncio.to_thread) -> max(8, 4k) threads, k its own default;
                 joblib.Parallel on "threading" or with n_jobs=1 -> backend
                 "threading" with max(8, 4k) jobs
+  joblib-backend
+                joblib.Parallel on any backend but "multiprocessing" ->
+                "multiprocessing" (a multiprocessing.Pool per call instead of
+                loky's reusable executor; n_jobs raised to the usable CPUs
+                when smaller); nothing else is touched
   ray, dask     ThreadPoolExecutor, ProcessPoolExecutor, multiprocessing Pool
                 and ThreadPool -> the same work on the Ray or Dask cluster
                 named by BOUNDCHECK_ENGINE_ADDRESS (see
@@ -74,7 +79,8 @@ import sys
 
 _ROOT_ENV = "BOUNDCHECK_SWAP_ROOT_PID"
 _ACTIVE_ENV = "BOUNDCHECK_SWAP_ACTIVE"
-_MODES = ("processes", "interpreters", "threads", "chunksize", "more-threads", "ray", "dask")
+_MODES = ("processes", "interpreters", "threads", "chunksize", "more-threads",
+          "joblib-backend", "ray", "dask")
 _FACTORY_FRAMES = {
     ("multiprocessing.context", "Pool"),
     ("multiprocessing.dummy", "Pool"),
@@ -470,6 +476,8 @@ def _bc_install_root(mode):
         tp = mpp.ThreadPool
         mpp.ThreadPool = _bc_make_swap_class(
             tp, _bc_guarded_decide("ThreadPool", pools._bc_more_threads_pool(tp)))
+        _bc_libs(mode)
+    elif mode == "joblib-backend":
         _bc_libs(mode)
 
 
