@@ -1,7 +1,10 @@
 //! Building the budget from a timeline: per-thread exact splits, and the run
 //! budget charged along the threads that gate the end of the run.
 
-use super::{Budget, GATING_MIN_SHARE, Judge, MAX_THREADS, Part, Shares, ThreadBudget, part_of};
+use super::{
+    Budget, GATING_MIN_SHARE, Judge, MAX_THREADS, POLL_NAP_MAX_S, Part, Shares, ThreadBudget,
+    part_of,
+};
 use crate::diagnose::features::Features;
 use crate::timeline::{OffCpuReason, ThreadOffCpu, ThreadState, Timeline};
 use std::collections::BTreeMap;
@@ -74,6 +77,7 @@ fn run_seconds(run_by: &BTreeMap<(i32, Part), f64>, acc: &BTreeMap<i32, ThreadAc
 pub fn budget(tl: &Timeline, f: &Features) -> Budget {
     let judge = Judge::new(tl, f);
     let main = main_thread(tl);
+    let main_polls = main.is_some_and(|m| polls(tl, m));
     let mut acc: BTreeMap<i32, ThreadAcc> = BTreeMap::new();
     // Run seconds charged to each (thread, part), resolved after the loop.
     let mut run_by: BTreeMap<(i32, Part), f64> = BTreeMap::new();
@@ -123,7 +127,14 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
                         .is_some_and(|f| f.is_sync_machinery() || f.is_pool_machinery())
                 })
         });
-        charge_tick(&parts, main, main_retaking, w, &mut run_by, &mut charged);
+        // A polling main thread's nap while others work is a wait for them.
+        let main_polling = main_polls
+            && parts
+                .iter()
+                .any(|&(t, p)| Some(t) == main && p == Part::Sleep)
+            && parts.iter().any(|&(t, p)| Some(t) != main && p.is_active());
+        let main_waits = main_retaking || main_polling;
+        charge_tick(&parts, main, main_waits, w, &mut run_by, &mut charged);
     }
     let perf = tl
         .off_cpu
@@ -202,13 +213,33 @@ fn main_thread(tl: &Timeline) -> Option<i32> {
         .then_some(root)
 }
 
+/// Whether `tid` sleeps in short naps: over the ticks it was seen asleep, at
+/// most [`POLL_NAP_MAX_S`] of sleep per voluntary switch. That is a polling
+/// loop (`while not done: time.sleep(0.01)`, joblib's result loop), whose
+/// sleep lasts as long as what it polls for; a long `sleep()` is a pause.
+fn polls(tl: &Timeline, tid: i32) -> bool {
+    let (mut asleep_s, mut naps) = (0.0, 0u64);
+    for t in tl.samples.iter().flat_map(|s| {
+        s.threads
+            .iter()
+            .filter(|t| t.tid == tid && t.state == ThreadState::Sleep)
+            .map(move |t| (s.interval_s, t))
+    }) {
+        asleep_s += t.0;
+        naps += t.1.vol_switches;
+    }
+    naps > 0 && asleep_s / naps as f64 <= POLL_NAP_MAX_S
+}
+
 /// Charge one tick of the run's wall time: to the main thread's own part, or,
 /// while it waits for others (or before it exists), to the threads that were
 /// doing something, equally; when nobody was, to what the others were doing.
+/// `main_waits`: the main thread's part is its own, but it waits for others
+/// (retaking the GIL after a join, napping in a polling loop).
 fn charge_tick(
     parts: &[(i32, Part)],
     main: Option<i32>,
-    main_retaking: bool,
+    main_waits: bool,
     w: f64,
     run: &mut BTreeMap<(i32, Part), f64>,
     charged: &mut BTreeMap<i32, f64>,
@@ -216,7 +247,7 @@ fn charge_tick(
     let own = parts.iter().find(|(tid, _)| Some(*tid) == main);
     if let Some(&(tid, p)) = own
         && !p.delegates()
-        && !main_retaking
+        && !main_waits
     {
         *run.entry((tid, p)).or_default() += w;
         *charged.entry(tid).or_default() += w;

@@ -26,6 +26,12 @@ use std::collections::{BTreeMap, BTreeSet};
 /// charged to it.
 pub const GATING_MIN_SHARE: f64 = 0.05;
 
+/// A main thread asleep for at most this long per voluntary switch, on
+/// average over its sleeping ticks, is polling: while other threads work,
+/// its naps wait for them and the run budget follows them (joblib's
+/// threading backend polls its results every 10 ms).
+pub const POLL_NAP_MAX_S: f64 = 0.05;
+
 /// At most this many threads are listed one by one (a 1 000-thread program
 /// would otherwise make the report mostly budget rows).
 pub const MAX_THREADS: usize = 40;

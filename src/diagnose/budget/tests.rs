@@ -99,3 +99,28 @@ fn exact_cpu_seconds_set_the_on_cpu_share_whatever_the_samples_say() {
     assert!((t.shares.cpu() - 0.5).abs() < 0.01, "{:?}", t.shares);
     assert!(sums_to_one(&t.shares));
 }
+
+#[test]
+fn a_main_thread_polling_its_workers_is_charged_to_them_but_a_long_sleep_is_its_own() {
+    let run = |naps_per_s: u64| {
+        let tl = with_root(timeline(2, |_| {
+            let mut main = thread(ThreadState::Sleep, 0.0);
+            main.syscall = Some("clock_nanosleep");
+            main.switches_per_s = naps_per_s;
+            vec![
+                main,
+                thread(ThreadState::OnCpu, 1.0),
+                thread(ThreadState::OnCpu, 1.0),
+            ]
+        }));
+        budget(&tl, &crate::diagnose::Features::from_timeline(&tl))
+    };
+    // `while not done: time.sleep(0.01)`: 100 naps a second.
+    let polling = run(100);
+    assert!(polling.run.cpu() > 0.95, "{:?}", polling.run);
+    assert_eq!(polling.gating_threads.len(), 3);
+    // `time.sleep(2)` while helpers spin: the run is the sleep.
+    let sleeping = run(1);
+    assert!(sleeping.run.sleep > 0.95, "{:?}", sleeping.run);
+    assert_eq!(sleeping.gating_threads, vec![100]);
+}
