@@ -221,7 +221,7 @@ pub struct Diagnosis {
     #[serde(default)]
     pub predictions: Vec<Prediction>,
     /// The remedy the predictions alone point to: the cheapest code change
-    /// predicted to gain at least 1.3x (1.1x at the pessimistic end), else
+    /// predicted to gain at least 1.3x (and more than 1.0x at the pessimistic end), else
     /// `keep`. Re-runs may overrule it (`recommendation`).
     #[serde(default = "keep")]
     pub remedy: Strategy,
