@@ -473,4 +473,23 @@ fn cluster_reaches_an_existing_dask_scheduler_whose_worker_does_the_work() {
         nodes.contains("dask-worker"),
         "the scheduler's worker ran the tasks: {nodes}"
     );
+
+    // What the engine runs is profiled: a Dask client's tasks run in the
+    // worker the nanny started, which is not its descendant, yet sampled.
+    let r = boundcheck(
+        &mark,
+        &[("DASK_SCHEDULER_ADDRESS", &address)],
+        &[
+            "--no-rerun".as_ref(),
+            "--".as_ref(),
+            py.as_os_str(),
+            fixture("dask_client.py").as_os_str(),
+        ],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let folded = std::fs::read_to_string(r.out_dir.path().join("cpu.folded")).unwrap();
+    assert!(
+        folded.contains("sum_squares"),
+        "the tasks' stacks are in the flamegraph: {folded}"
+    );
 }
