@@ -261,6 +261,58 @@ fn a_process_pool_gets_measured_ray_and_dask_experiments_and_leaves_no_process()
     }
 }
 
+/// `boundcheck bench --strategies …,ray,dask`: the cpu workload on a local
+/// Ray cluster and a Dask `LocalCluster` the runner starts and stops (no
+/// process left over), beside the process pool, with the clusters'
+/// start-up inside the median and reported apart.
+#[test]
+fn bench_has_measured_ray_and_dask_cells_and_leaves_no_process() {
+    let py = engines_python();
+    let _g = exclusive();
+    let mark = Marked::new("bench");
+    let out = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["bench", "--quiet", "--quick", "--runs", "1", "--out"])
+        .arg(out.path())
+        .args(["--workloads", "cpu", "--strategies"])
+        .arg("sequential,processes,ray,dask")
+        .env("BOUNDCHECK_ENGINES_PYTHON", &py)
+        .env(MARK, &mark.name)
+        .env("TMPDIR", mark.dir.path())
+        .env_remove("RAY_ADDRESS")
+        .output()
+        .unwrap();
+    let left = mark.left_over(Duration::from_secs(3));
+    assert!(left.is_empty(), "left behind by the bench: {left:?}");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("bench.json")).unwrap())
+            .unwrap();
+    for engine in ["ray", "dask"] {
+        let c = v["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["strategy"] == engine)
+            .unwrap_or_else(|| panic!("no {engine} cell: {v}"));
+        assert_eq!(c["status"], "measured", "{c}");
+        assert_eq!(c["interpreter"], py.to_str().unwrap(), "{c}");
+        let startup = c["engine_startup_s"].as_f64().expect("start-up");
+        let median = c["median_s"].as_f64().expect("median");
+        assert!(
+            startup > 0.0 && startup < median,
+            "start-up inside the run: {c}"
+        );
+        assert!(c["speedup"].as_f64().is_some(), "{c}");
+    }
+    let md = std::fs::read_to_string(out.path().join("bench.md")).unwrap();
+    assert!(
+        md.contains("| ray |") && md.contains("| dask |") && md.contains("Cluster start-up"),
+        "{md}"
+    );
+}
+
 #[test]
 fn a_bad_cluster_address_is_exit_2_before_anything_runs() {
     let mark = Marked::new("bad");

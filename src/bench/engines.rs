@@ -18,6 +18,8 @@ pub const ENGINES_PYTHON_ENV: &str = "BOUNDCHECK_ENGINES_PYTHON";
 pub fn needs(workload: &str, strategy: &str) -> Option<&'static str> {
     match (workload, strategy) {
         ("cpu", "numba") => Some("numba"),
+        ("cpu", "ray") => Some("ray"),
+        ("cpu", "dask") => Some("distributed"),
         ("array", "sequential" | "threads" | "processes" | "shared-memory") => Some("numpy"),
         _ => None,
     }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub const BENCH_SCHEMA_VERSION: &str = "1.0";
 
 /// Strategies a bench can run, a public contract.
-pub const BENCH_STRATEGIES: [&str; 11] = [
+pub const BENCH_STRATEGIES: [&str; 13] = [
     "sequential",
     "threads",
     "processes",
@@ -28,7 +28,14 @@ pub const BENCH_STRATEGIES: [&str; 11] = [
     "native-simd",
     "numba",
     "shared-memory",
+    "ray",
+    "dask",
 ];
+
+/// Strategies a bench runs only when `--strategies` names them: each run
+/// of theirs starts and stops a local cluster (seconds of start-up, several
+/// processes), too much for the default table on a small machine.
+pub const ON_REQUEST_STRATEGIES: [&str; 2] = ["ray", "dask"];
 
 pub use crate::spec::BenchSpec;
 
@@ -147,6 +154,10 @@ pub struct Cell {
     /// Physics warning, if the figures need one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// A ray or dask cell: median seconds of its runs spent starting the
+    /// local cluster, included in `median_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_startup_s: Option<f64>,
 }
 
 /// One run of a cell.
@@ -160,6 +171,10 @@ pub struct CellRun {
     pub tasks: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<String>,
+    /// A ray or dask cell: seconds its local cluster took to start, inside
+    /// `wall_s` (what a user pays once per job) but printed apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_startup_s: Option<f64>,
 }
 
 pub mod engines;

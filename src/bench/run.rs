@@ -211,6 +211,7 @@ fn prepare(
         efficiency: None,
         verdict: None,
         warning: None,
+        engine_startup_s: None,
     };
     let not = |mut cell: Cell, status: CellStatus, reason: String| {
         cell.status = status;
@@ -339,17 +340,18 @@ fn run_cell(r: &mut Ready, dir: &Path, i: usize, cores: usize) {
             ));
         }
         Ok(m) => {
-            let tasks = last_line(&stdout)
+            let line = last_line(&stdout)
                 .and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
-                .and_then(|v| v["tasks"].as_u64());
+                .unwrap_or_default();
             let verdict = verdict_of(m.recording, m.exit, cores);
             r.cell.runs.push(CellRun {
                 wall_s: m.result.wall_s,
                 cpu_s: m.result.cpu_s,
                 peak_rss_bytes: m.result.peak_rss_bytes,
                 exit_status: 0,
-                tasks,
+                tasks: line["tasks"].as_u64(),
                 verdict,
+                engine_startup_s: line["engine_startup_s"].as_f64(),
             });
         }
     }
@@ -442,6 +444,8 @@ fn finish(cells: &mut [Cell], cores: usize, warnings: &mut Vec<String>) {
             .max()
             .filter(|&b| b > 0);
         c.cpu_efficiency = Some(f.cpu_efficiency);
+        let startups: Vec<f64> = c.runs.iter().filter_map(|r| r.engine_startup_s).collect();
+        c.engine_startup_s = crate::rerun::stats::Summary::of(&startups).map(|s| s.median);
         c.speedup = f.speedup;
         c.parallel_speedup = f.parallel_speedup;
         c.efficiency = f.efficiency;

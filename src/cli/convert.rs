@@ -148,7 +148,15 @@ fn bench(b: BenchArgs) -> BenchSpec {
     };
     BenchSpec {
         workloads: or_all(b.workloads, &WORKLOADS),
-        strategies: or_all(b.strategies, &crate::bench::BENCH_STRATEGIES),
+        strategies: if b.strategies.is_empty() {
+            crate::bench::BENCH_STRATEGIES
+                .iter()
+                .filter(|s| !crate::bench::ON_REQUEST_STRATEGIES.contains(s))
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            b.strategies
+        },
         workers: b.workers,
         sizes,
         runs,

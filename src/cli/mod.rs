@@ -226,7 +226,8 @@ pub struct BenchArgs {
     /// Workloads, comma-separated (default: all).
     #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS))]
     pub workloads: Vec<String>,
-    /// Strategies, comma-separated (default: all).
+    /// Strategies, comma-separated (default: all but ray and dask, which
+    /// start a local cluster for every run: name them to get their cells).
     #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = clap::builder::PossibleValuesParser::new(crate::bench::BENCH_STRATEGIES))]
     pub strategies: Vec<String>,
     /// Workers for parallel strategies (0 = one per CPU).

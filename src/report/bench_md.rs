@@ -71,6 +71,20 @@ pub fn render(r: &BenchReport) -> Vec<u8> {
                 if c.warning.is_some() { " ⚠" } else { "" }
             );
         }
+        let startups: Vec<String> = r
+            .cells
+            .iter()
+            .filter(|c| c.workload == w && c.size == size)
+            .filter_map(|c| Some(format!("{} {:.2} s", c.strategy, c.engine_startup_s?)))
+            .collect();
+        if !startups.is_empty() {
+            let _ = writeln!(
+                s,
+                "
+Cluster start-up, inside the median (a one-off cost a longer job amortises): {}.",
+                startups.join(", ")
+            );
+        }
     }
     if !r.warnings.is_empty() {
         let _ = writeln!(s, "\n## Warnings\n");
@@ -113,6 +127,7 @@ mod tests {
             efficiency: median.map(|m| 1.0 / m),
             verdict: Some("cpu-parallel".into()),
             warning: None,
+            engine_startup_s: None,
         }
     }
 

@@ -43,7 +43,7 @@ pub const STRATEGIES: [&str; 5] = [
 /// an interpreter that has the module they need (`numba` for the cpu
 /// workload's JIT-compiled loop, numpy for the `array` workload's
 /// `shared-memory` pool): see `bench::run`.
-pub const BENCH_ONLY_STRATEGIES: [&str; 2] = ["numba", "shared-memory"];
+pub const BENCH_ONLY_STRATEGIES: [&str; 4] = ["numba", "shared-memory", "ray", "dask"];
 /// Delay of each request to the local server of the `network` workload.
 pub const NETWORK_DELAY: Duration = Duration::from_millis(20);
 

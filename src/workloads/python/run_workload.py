@@ -4,7 +4,8 @@
                          --size low|med|high [--url http://127.0.0.1:PORT/]
 
 Prints one JSON line: workload, strategy, workers, size, tasks, wall_s,
-checksum.  The checksum is identical across strategies for the same
+checksum (and engine_startup_s for the ray and dask strategies, whose local
+cluster is started before the clock and stopped after it).  The checksum is identical across strategies for the same
 workload+size (each workload's total work is fixed; only its split varies).
 Exit 3 (with a message on stderr) for a strategy that cannot apply.
 Needs bcwork.py next to it or on PYTHONPATH.  Python 3.9+.
@@ -23,11 +24,12 @@ import time
 import bcwork
 
 WORKLOADS = ["cpu", "memory", "io", "network", "lock", "sleep", "async-blocked", "pipeline", "array"]
-STRATEGIES = ["sequential", "threads", "processes", "asyncio", "interpreters", "numba", "shared-memory"]
+STRATEGIES = ["sequential", "threads", "processes", "asyncio", "interpreters", "numba", "shared-memory",
+              "ray", "dask"]
 
 # Which strategies make sense, and why not when they don't.
 SUPPORTED = {
-    "cpu": {"sequential", "threads", "processes", "interpreters", "numba"},
+    "cpu": {"sequential", "threads", "processes", "interpreters", "numba", "ray", "dask"},
     "memory": {"sequential", "threads", "processes", "interpreters"},
     "io": {"sequential", "threads", "processes", "asyncio", "interpreters"},
     "network": {"sequential", "threads", "processes", "asyncio", "interpreters"},
@@ -38,7 +40,8 @@ SUPPORTED = {
     "array": {"sequential", "threads", "processes", "shared-memory"},
 }
 # What a strategy or workload imports beyond the standard library.
-NEEDS = {"numba": "numba", "shared-memory": "numpy", "array": "numpy"}
+NEEDS = {"numba": "numba", "shared-memory": "numpy", "array": "numpy", "ray": "ray",
+         "dask": "distributed"}
 WHY_NOT = {
     ("lock", "processes"): "a threading.Lock is not shared between processes",
     ("lock", "interpreters"): "a threading.Lock is not shared between interpreters",
@@ -136,6 +139,70 @@ def shared_memory_plan(units, slices):
         bcwork.array_fill(block[g], g)
     del block
     return shm, [("array_task_shm", (shm.name, lo, hi)) for lo, hi in slices]
+
+
+class LocalEngine:
+    """A Ray head or a Dask LocalCluster of `workers` worker processes on
+    this machine, started (start-up timed apart: a cluster is a one-off cost
+    a long job amortises) and stopped with everything it started, as
+    boundcheck's own ray and dask experiments do. `executor()` is a
+    concurrent.futures executor over its tasks."""
+
+    def __init__(self, kind, workers, tmpdir):
+        self.kind, self.workers = kind, workers
+        here = os.path.dirname(os.path.abspath(bcwork.__file__))
+        # The engine's worker processes import bcwork by name.
+        os.environ["PYTHONPATH"] = here + os.pathsep + os.environ.get("PYTHONPATH", "")
+        t0 = time.perf_counter()
+        if kind == "ray":
+            import ray
+
+            # address="local": a cluster of its own, never one found through
+            # RAY_ADDRESS or /tmp/ray (a stale one there makes init fail).
+            ray.init(address="local", num_cpus=workers, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False,
+                     _temp_dir=self.ray_dir(tmpdir))
+            self.remote = ray.remote(num_cpus=1)(bcwork.call_by_name)
+        else:
+            from distributed import Client, LocalCluster
+
+            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                        dashboard_address=None, silence_logs=40)
+            self.client = Client(self.cluster)
+        self.startup_s = time.perf_counter() - t0
+
+    def ray_dir(self, tmpdir):
+        """Ray's session directory: in the scratch directory unless that path
+        is too long for the unix sockets Ray puts 62 characters below it (a
+        socket path has at most 107 bytes); then a short one in the temp dir,
+        removed by stop()."""
+        self.own_dir = None
+        for d in (os.path.join(tmpdir, "ray"),
+                  os.path.join(tempfile.gettempdir(), "bc-ray-%d" % os.getpid()),
+                  "/tmp/bc-ray-%d" % os.getpid()):
+            if len(d) + 62 <= 107:
+                self.own_dir = None if d.startswith(tmpdir) else d
+                return d
+        return None
+
+    def run(self, calls):
+        if self.kind == "ray":
+            import ray
+
+            return ray.get([self.remote.remote(name, *a) for name, a in calls])
+        futures = [self.client.submit(bcwork.call_by_name, name, *a, pure=False) for name, a in calls]
+        return self.client.gather(futures)
+
+    def stop(self):
+        if self.kind == "ray":
+            import ray
+
+            ray.shutdown()
+            if self.own_dir:
+                shutil.rmtree(self.own_dir, ignore_errors=True)
+        else:
+            self.client.close()
+            self.cluster.close()
 
 
 def run_pool(executor, calls, by_name=False):
@@ -253,6 +320,7 @@ def main():
     tmpdir = tempfile.mkdtemp(prefix="bcwork-", dir=os.environ.get("BOUNDCHECK_TMPDIR") or None)
     server = None
     shm = None
+    engine = None
     try:
         url = args.url
         if args.workload in ("network", "pipeline") and not url:
@@ -262,13 +330,19 @@ def main():
             shm, calls = shared_memory_plan(units, split(units, ntasks))
         else:
             calls = plan(args.workload, units, ntasks, workers, url, tmpdir)
+        if args.strategy in ("ray", "dask"):
+            engine = LocalEngine(args.strategy, workers, tmpdir)
         t0 = time.perf_counter()
         if args.strategy == "numba":
             results = execute_numba(calls)
+        elif engine is not None:
+            results = engine.run(calls)
         else:
             results = execute(args.strategy, calls, workers)
         wall = time.perf_counter() - t0
     finally:
+        if engine is not None:
+            engine.stop()
         if shm is not None:
             shm.close()
             shm.unlink()
@@ -283,6 +357,7 @@ def main():
         checksum = bcwork.lock_value()
     else:
         checksum = sum(results) % bcwork.MOD
+    extra = {} if engine is None else {"engine_startup_s": round(engine.startup_s, 3)}
     print(json.dumps({
         "workload": args.workload,
         "strategy": args.strategy,
@@ -291,6 +366,7 @@ def main():
         "tasks": len(calls),
         "wall_s": round(wall, 3),
         "checksum": checksum,
+        **extra,
     }))
     sys.stdout.flush()
 
