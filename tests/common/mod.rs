@@ -160,10 +160,9 @@ pub fn skip_or_fail(what: &str, skip_var: &str, script: &str) {
 }
 
 /// The CPythons the live stack and verdict tests run under: the machine's
-/// `python3` (3.11) and the ones `scripts/install-pythons.sh` provides.
-/// 3.12 is not among them: no package registry these machines reach serves
-/// it (the script's header says where it was looked for).
-pub const CPYTHONS: &[&str] = &["python3", "python3.13", "python3.14"];
+/// `python3` (3.11) and the ones `scripts/install-pythons.sh` provides
+/// (3.12 from Ubuntu noble, 3.13 from Debian trixie, 3.14 from Debian sid).
+pub const CPYTHONS: &[&str] = &["python3", "python3.12", "python3.13", "python3.14"];
 
 /// `name` found in a directory of PATH.
 pub fn on_path(name: &str) -> Option<PathBuf> {
@@ -174,7 +173,7 @@ pub fn on_path(name: &str) -> Option<PathBuf> {
 
 /// Every interpreter of [`CPYTHONS`], as a command to run. A missing one
 /// fails the test, naming the script that installs it, unless its
-/// `BOUNDCHECK_SKIP_PYTHON3NN=1` (e.g. `BOUNDCHECK_SKIP_PYTHON313`) opts out.
+/// `BOUNDCHECK_SKIP_PYTHON3NN=1` (e.g. `BOUNDCHECK_SKIP_PYTHON312`) opts out.
 pub fn cpythons() -> Vec<String> {
     let mut out = Vec::new();
     for &py in CPYTHONS {
