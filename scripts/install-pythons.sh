@@ -8,19 +8,28 @@
 #                   to use the glibc they bring.
 #   $PREFIX/3.13    CPython 3.13 with the GIL, the same way from Debian trixie
 #                   (stable: its 3.13 stays while sid moves on).
+#   $PREFIX/3.12    CPython 3.12 with the GIL, the same way from Ubuntu 24.04
+#                   "noble" (its default Python; the newest of noble,
+#                   noble-updates and noble-security), with noble's glibc 2.39
+#                   and runtime libraries brought along.
 #   $PREFIX/3.13t   a free-threaded CPython (--disable-gil) built from the
 #                   newest upstream tarball Debian's archive serves
 #                   (python3.14 is tried first, then python3.13; the directory
 #                   is 3.14t when 3.14 was built).
-#   $PREFIX/bin     python3.14, python3.13 and python3.13t (or python3.14t)
-#                   symlinks (and $PREFIX/lib/python3.1x, for venvs).
+#   $PREFIX/bin     python3.14, python3.13, python3.12 and python3.13t (or
+#                   python3.14t) symlinks (and $PREFIX/lib/python3.1x, for
+#                   venvs).
 #
-# CPython 3.12 is not provided: no Debian suite the archive serves carries it
-# (sid, experimental, trixie, trixie-backports and bookworm-backports have no
-# python3.12 source or binary package, and the pool's python3.12 files answer
-# 404), and the PyPI and npm packages that install a prebuilt CPython
-# download it from hosts these machines cannot reach. Debian never released
-# 3.12 in a stable suite. Add "3.12:SUITE" to DEB_PYTHONS below when one does.
+# Why 3.12 comes from Ubuntu: no Debian suite the archive serves carries it
+# (Debian never released 3.12 in a stable suite; sid, experimental, trixie,
+# trixie-backports and bookworm-backports have no python3.12 package), and the
+# PyPI and npm packages that install a prebuilt CPython download it from hosts
+# these machines cannot reach. Ubuntu noble ships 3.12 as its default Python,
+# packaged like Debian's (same layout, same fix-ups). Its InRelease files are
+# checked with the Ubuntu archive keyring taken from Debian's own
+# ubuntu-keyring package (downloaded from Debian trixie through Debian's
+# signed indices), and every .deb against the sha256 of the signed Packages
+# index.
 #
 # PREFIX is ${BOUNDCHECK_PYTHONS:-$HOME/.cache/boundcheck/pythons}.
 #
@@ -36,15 +45,18 @@
 # after a successful verification) does nothing else and takes well under 2 s.
 #
 # The machine's own apt sources, lists and installed packages are left alone
-# for the 3.14 part: apt runs there with a private configuration (APT_CONFIG)
-# whose sources, lists, cache and (empty) dpkg status live in a temporary
-# directory.  The free-threaded build does install its missing build
-# dependencies from the machine's own apt sources (apt-get install
-# --no-install-recommends; root, or sudo without a password, is needed then).
+# for the 3.14, 3.13 and 3.12 parts: apt runs there with a private
+# configuration (APT_CONFIG) whose sources, lists, cache and (empty) dpkg
+# status live in a temporary directory (one for Debian, one for Ubuntu).
+# The free-threaded build does install its missing build dependencies from
+# the machine's own apt sources (apt-get install --no-install-recommends;
+# root, or sudo without a password, is needed then).
 #
 # Environment:
 #   BOUNDCHECK_PYTHONS         the prefix (default above)
 #   BOUNDCHECK_DEBIAN_MIRROR   Debian archive (default http://deb.debian.org/debian)
+#   BOUNDCHECK_UBUNTU_MIRROR   Ubuntu archive, for 3.12 (default
+#                              http://archive.ubuntu.com/ubuntu)
 #   BOUNDCHECK_BUILD_JOBS      make -j (default: nproc)
 #
 # Pitfalls this script avoids (see shared/docs/python314.md):
@@ -93,6 +105,8 @@ esac
 PREFIX=${PREFIX%/}
 MIRROR=${BOUNDCHECK_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 MIRROR=${MIRROR%/}
+UBUNTU_MIRROR=${BOUNDCHECK_UBUNTU_MIRROR:-http://archive.ubuntu.com/ubuntu}
+UBUNTU_MIRROR=${UBUNTU_MIRROR%/}
 JOBS=${BOUNDCHECK_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 # The real path of PREFIX (or of its nearest existing parent, plus the rest).
@@ -110,10 +124,19 @@ esac
 
 BIN_DIR="$PREFIX/bin"
 
-# The CPythons with the GIL taken from Debian's binary packages, VERSION:SUITE
-# each. A suite that keeps the version for long is preferred (trixie, stable,
-# for 3.13); 3.14 is only in sid so far.
-DEB_PYTHONS="3.14:sid 3.13:trixie"
+# The CPythons with the GIL taken from Debian's (or Ubuntu's) binary packages,
+# VERSION:SUITE each. A suite that keeps the version for long is preferred
+# (trixie, stable, for 3.13); 3.14 is only in sid so far; 3.12 is in no Debian
+# suite, and comes from Ubuntu noble (a suite of UBUNTU_SUITES).
+DEB_PYTHONS="3.14:sid 3.13:trixie 3.12:noble"
+# The suites of DEB_PYTHONS that are Ubuntu's: read from UBUNTU_MIRROR with
+# their -updates and -security pockets, in an apt configuration of their own
+# (so that the newest of the three is the candidate).
+UBUNTU_SUITES="noble"
+# The Debian suite Debian's ubuntu-keyring package (Ubuntu's archive keys) is
+# taken from.
+UBUNTU_KEYRING_SUITE=trixie
+is_ubuntu() { case " $UBUNTU_SUITES " in *" $1 "*) return 0 ;; esac; return 1; }
 deb_versions() { local e; for e in $DEB_PYTHONS; do printf '%s\n' "${e%%:*}"; done; }
 deb_suite() {
     local e
@@ -262,28 +285,23 @@ apt_owned_dir() {
     fi
 }
 
-# Private apt setup: binary packages from $1's suites, sources from $2's.
-private_apt() {
-    local deb_suites=$1 src_suites=$2 s
-    mkdir -p "$APTD/etc/apt.conf.d" "$APTD/etc/preferences.d" \
-        "$APTD/etc/sources.list.d" "$APTD/etc/trusted.gpg.d" \
-        "$APTD/state/lists/partial" "$APTD/cache/archives/partial"
-    : >"$APTD/state/status"
-    : >"$APTD/etc/sources.list"
-    for s in $deb_suites; do
-        echo "deb [signed-by=$KEYRING] $MIRROR $s main" >>"$APTD/etc/sources.list"
-    done
-    for s in $src_suites; do
-        echo "deb-src [signed-by=$KEYRING] $MIRROR $s main" >>"$APTD/etc/sources.list"
-    done
+# A private apt directory $1 (with an empty sources.list and dpkg status) and
+# its configuration $1/apt.conf.
+apt_dir() {
+    local d=$1
+    mkdir -p "$d/etc/apt.conf.d" "$d/etc/preferences.d" \
+        "$d/etc/sources.list.d" "$d/etc/trusted.gpg.d" \
+        "$d/state/lists/partial" "$d/cache/archives/partial"
+    : >"$d/state/status"
+    : >"$d/etc/sources.list"
     # With APT_CONFIG and a private Dir::Etc, none of /etc/apt is read (so
     # none of the machine's hooks run either).
-    cat >"$APTD/apt.conf" <<EOF
-Dir::Etc "$APTD/etc";
-Dir::State "$APTD/state";
-Dir::State::status "$APTD/state/status";
-Dir::Cache "$APTD/cache";
-Dir::Log "$APTD/log";
+    cat >"$d/apt.conf" <<EOF
+Dir::Etc "$d/etc";
+Dir::State "$d/state";
+Dir::State::status "$d/state/status";
+Dir::Cache "$d/cache";
+Dir::Log "$d/log";
 APT::Architecture "amd64";
 APT::Architectures { "amd64"; };
 Acquire::Languages "none";
@@ -292,8 +310,20 @@ Acquire::Check-Date "false";
 Acquire::Retries "3";
 EOF
     if [ "$SANDBOX_USER" = root ]; then
-        echo 'APT::Sandbox::User "root";' >>"$APTD/apt.conf"
+        echo 'APT::Sandbox::User "root";' >>"$d/apt.conf"
     fi
+}
+
+# Private apt setup: binary packages from $1's suites, sources from $2's.
+private_apt() {
+    local deb_suites=$1 src_suites=$2 s
+    apt_dir "$APTD"
+    for s in $deb_suites; do
+        echo "deb [signed-by=$KEYRING] $MIRROR $s main" >>"$APTD/etc/sources.list"
+    done
+    for s in $src_suites; do
+        echo "deb-src [signed-by=$KEYRING] $MIRROR $s main" >>"$APTD/etc/sources.list"
+    done
     export APT_CONFIG="$APTD/apt.conf"
     log "reading Debian's package indices (private apt configuration):${deb_suites:+ binary packages from $deb_suites}${deb_suites:+${src_suites:+;}}${src_suites:+ sources from $src_suites}"
     if ! apt-get -q update >"$WORK/apt-update.log" 2>&1; then
@@ -303,6 +333,79 @@ EOF
     if grep -E '^(W|E):' "$WORK/apt-update.log" >&2; then
         die "apt-get update (private configuration) reported problems (above)"
     fi
+}
+
+# $1's sha256 is the one the (signed) Packages index of the apt configuration
+# in APT_CONFIG gives for its package and version. apt-get download checks
+# this already; checked again here so that no .deb is unpacked on apt's word
+# alone.
+deb_sha_ok() {
+    local f=$1 pkg ver want got
+    pkg=$(dpkg-deb -f "$f" Package) && ver=$(dpkg-deb -f "$f" Version) || return 1
+    want=$(apt-cache show "$pkg=$ver" 2>/dev/null | sed -n 's/^SHA256: //p' | sort -u)
+    got=$(sha256sum "$f" | cut -d' ' -f1)
+    if [ -z "$want" ] || [ "$(printf '%s\n' "$want" | wc -l)" != 1 ] || [ "$got" != "$want" ]; then
+        log "$(basename "$f"): sha256 $got, the signed index says ${want:-nothing}"
+        return 1
+    fi
+}
+
+# Ubuntu's archive keys, from Debian's ubuntu-keyring package: downloaded
+# through the private Debian configuration (whose indices apt checked with
+# Debian's archive keyring) and its sha256 checked against them. Sets
+# UBUNTU_KEYRING.
+get_ubuntu_keyring() {
+    local d="$APTD/ubuntu-keyring" f
+    apt_owned_dir "$d"
+    log "downloading Debian $UBUNTU_KEYRING_SUITE's ubuntu-keyring package (Ubuntu's archive keys)"
+    if ! (cd "$d" && APT_CONFIG="$APTD/apt.conf" apt-get -q download "ubuntu-keyring/$UBUNTU_KEYRING_SUITE") \
+        >"$WORK/apt-download-ubuntu-keyring.log" 2>&1; then
+        tail -20 "$WORK/apt-download-ubuntu-keyring.log" >&2
+        die "apt-get download ubuntu-keyring/$UBUNTU_KEYRING_SUITE failed"
+    fi
+    f=$(ls "$d"/ubuntu-keyring_*.deb)
+    APT_CONFIG="$APTD/apt.conf" deb_sha_ok "$f" ||
+        die "$(basename "$f") does not match Debian's signed index"
+    dpkg-deb -x "$f" "$d/x"
+    UBUNTU_KEYRING="$d/x/usr/share/keyrings/ubuntu-archive-keyring.gpg"
+    [ -s "$UBUNTU_KEYRING" ] || die "Debian's ubuntu-keyring package has no ubuntu-archive-keyring.gpg"
+    log "$(basename "$f") (sha256 verified against Debian $UBUNTU_KEYRING_SUITE's signed index)"
+}
+
+# The private apt directory for Ubuntu suite $1.
+ubuntu_aptd() { printf '%s/ubuntu-%s\n' "$APTD" "$1"; }
+
+# Private apt setup for Ubuntu suite $1 and its -updates and -security
+# pockets (main and universe: python3.12-venv and python3-pip-whl are in
+# universe), signed-by Ubuntu's archive keyring only. apt checks the InRelease
+# signatures; gpgv checks them once more here, in the open, before any
+# package is downloaded.
+ubuntu_apt() {
+    local suite=$1 d s f out n=0
+    d=$(ubuntu_aptd "$suite")
+    [ -n "${UBUNTU_KEYRING:-}" ] || get_ubuntu_keyring
+    apt_dir "$d"
+    for s in "$suite" "$suite-updates" "$suite-security"; do
+        echo "deb [signed-by=$UBUNTU_KEYRING] $UBUNTU_MIRROR $s main universe" >>"$d/etc/sources.list"
+    done
+    log "reading Ubuntu's package indices (private apt configuration): $suite, $suite-updates and $suite-security from $UBUNTU_MIRROR"
+    if ! APT_CONFIG="$d/apt.conf" apt-get -q update >"$WORK/apt-update-$suite.log" 2>&1; then
+        tail -20 "$WORK/apt-update-$suite.log" >&2
+        die "apt-get update (private configuration, $UBUNTU_MIRROR) failed"
+    fi
+    if grep -E '^(W|E):' "$WORK/apt-update-$suite.log" >&2; then
+        die "apt-get update (private configuration, $UBUNTU_MIRROR) reported problems (above)"
+    fi
+    for f in "$d"/state/lists/*_InRelease; do
+        [ -e "$f" ] || continue
+        if ! out=$(gpgv --keyring "$UBUNTU_KEYRING" "$f" 2>&1); then
+            printf '%s\n' "$out" >&2
+            die "gpgv: $(basename "$f") is not signed by a key of $UBUNTU_KEYRING"
+        fi
+        log "gpgv $(basename "$f"): $(printf '%s\n' "$out" | sed -n 's/^gpgv: //p' | tr -s ' \n' '  ')"
+        n=$((n + 1))
+    done
+    [ "$n" = 3 ] || die "expected 3 InRelease files for $suite from $UBUNTU_MIRROR, found $n"
 }
 
 # ---------------------------------------------------------------- verification
@@ -338,7 +441,7 @@ verify_deb() {
     write_verify_module
     log "verifying python$v ..."
     run_py "$py" -c 'import multiprocessing, sys; print(sys.version)' >&2 || return 1
-    run_py "$py" -c 'import ssl, sqlite3, ctypes, lzma, bz2, zlib, hashlib, _decimal, readline, uuid, pwd, socket
+    run_py "$py" -c 'import ssl, sqlite3, ctypes, multiprocessing, venv, lzma, bz2, zlib, hashlib, _decimal, readline, uuid, pwd, socket
 pwd.getpwuid(0); socket.getaddrinfo("localhost", 80)' || { log "python$v: a standard module does not import or work"; return 1; }
     cat >"$VDIR/verifydeb.py" <<'EOF'
 import multiprocessing
@@ -350,7 +453,7 @@ import bcverify_mod
 if __name__ == "__main__":
     want = sys.argv[1]
     assert "%d.%d" % sys.version_info[:2] == want, (sys.version, want)
-    assert sys._is_gil_enabled()
+    assert getattr(sys, "_is_gil_enabled", lambda: True)()  # 3.13+
     method = multiprocessing.get_start_method()
     if sys.version_info >= (3, 14):
         from concurrent.futures import InterpreterPoolExecutor
@@ -360,10 +463,14 @@ if __name__ == "__main__":
         with InterpreterPoolExecutor(max_workers=2) as ex:
             got = list(ex.map(bcverify_mod.burn, (1000, 2000, 3000, 4000)))
         assert got == expect, (got, expect)
-    with ProcessPoolExecutor(max_workers=2) as ex:
-        got = list(ex.map(bcverify_mod.square, range(8)))
-    assert got == [x * x for x in range(8)], got
-    print(f"python{want} ok: {sys.executable}; ProcessPoolExecutor(2, {method}) ran bcverify_mod"
+    # The default start method, and spawn and forkserver (which start
+    # sys.executable afresh) whatever the default is.
+    for m in dict.fromkeys([method, "spawn", "forkserver"]):
+        with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context(m)) as ex:
+            got = list(ex.map(bcverify_mod.square, range(8)))
+        assert got == [x * x for x in range(8)], (m, got)
+    print(f"python{want} ok: {sys.executable}; ProcessPoolExecutor(2) ran bcverify_mod"
+          f" with {', '.join(dict.fromkeys([method, 'spawn', 'forkserver']))}"
           + (" and so did InterpreterPoolExecutor(2)" if sys.version_info >= (3, 14) else ""))
 EOF
     run_py "$py" "$VDIR/verifydeb.py" "$v" >&2 || return 1
@@ -430,27 +537,43 @@ EOF
 deb_pkgs() {
     local v=$1
     printf '%s ' "python$v" "python$v-minimal" "python$v-venv" "libpython$v-minimal" "libpython$v-stdlib"
+    # 3.12's crypt module links libcrypt; its venv package asks for
+    # setuptools' wheel too.
+    [ "$v" = 3.12 ] && printf '%s ' libcrypt1 python3-setuptools-whl
     echo "python3-pip-whl libc6 libgcc-s1 libexpat1 zlib1g libssl3t64 libbz2-1.0
 libdb5.3t64 libffi8 liblzma5 libncursesw6 libtinfo6 libreadline8t64 libsqlite3-0
 libuuid1 libzstd1"
 }
 
 install_deb() {
-    local v=$1 suite=$2 t0=$SECONDS dl="$APTD/debs-$1" P="$PREFIX/$1" L f pkgs=""
+    local v=$1 suite=$2 t0=$SECONDS dl="$APTD/debs-$1" P="$PREFIX/$1" L f pkgs="" conf=$APT_CONFIG dist
     L="$P/usr/lib/x86_64-linux-gnu"
     apt_owned_dir "$dl"
-    # pkg/suite: both sid and trixie may be in the private sources at once.
-    for f in $(deb_pkgs "$v"); do
-        pkgs="$pkgs $f/$suite"
-    done
-    log "downloading CPython $v and its runtime libraries from Debian $suite"
-    # shellcheck disable=SC2086
-    if ! (cd "$dl" && apt-get -q download $pkgs) >"$WORK/apt-download-$v.log" 2>&1; then
-        tail -20 "$WORK/apt-download-$v.log" >&2
-        die "apt-get download from $suite failed"
+    if is_ubuntu "$suite"; then
+        # Ubuntu's configuration has only this suite and its pockets: the
+        # candidate is the newest of them.
+        conf="$(ubuntu_aptd "$suite")/apt.conf"
+        dist="Ubuntu $suite"
+        pkgs=$(deb_pkgs "$v")
+    else
+        # pkg/suite: both sid and trixie may be in the private sources at once.
+        dist="Debian $suite"
+        for f in $(deb_pkgs "$v"); do
+            pkgs="$pkgs $f/$suite"
+        done
     fi
-    log "$suite packages: $(cd "$dl" && ls *.deb | sed -n "s/^\(python$v\)_\([^_]*\)_.*/\1 \2/p")," \
-        "$(ls "$dl"/*.deb | wc -l) .deb files, $(du -sh "$dl" | cut -f1)"
+    log "downloading CPython $v and its runtime libraries from $dist"
+    # shellcheck disable=SC2086
+    if ! (cd "$dl" && APT_CONFIG=$conf apt-get -q download $pkgs) >"$WORK/apt-download-$v.log" 2>&1; then
+        tail -20 "$WORK/apt-download-$v.log" >&2
+        die "apt-get download from $dist failed"
+    fi
+    for f in "$dl"/*.deb; do
+        APT_CONFIG=$conf deb_sha_ok "$f" || die "$(basename "$f") does not match $dist's signed index"
+    done
+    log "$dist packages: $(cd "$dl" && ls *.deb | sed -n "s/^\(python$v\)_\([^_]*\)_.*/\1 \2/p")," \
+        "$(ls "$dl"/*.deb | wc -l) .deb files (each sha256 verified against the signed index), $(du -sh "$dl" | cut -f1)"
+    (cd "$dl" && ls *.deb) >"$PREFIX/logs/debs-$v.txt"
     [ -n "${PATCHELF:-}" ] || get_patchelf
     rm -rf "$P" "$BIN_DIR/python$v"
     mkdir -p "$P"
@@ -482,7 +605,7 @@ install_deb() {
         die "python$v in $P failed verification (left in place without a stamp; a new run starts over)"
     fi
     # Written atomically: a stamp exists only once complete.
-    run_py "$BIN_DIR/python$v" -c 'import sys; print(sys.version.split()[0], "from Debian '"$suite"'")' >"$P/.ok.tmp" ||
+    run_py "$BIN_DIR/python$v" -c 'import sys; print(sys.version.split()[0], "from '"$dist"'")' >"$P/.ok.tmp" ||
         die "could not write $P/.ok"
     mv -f "$P/.ok.tmp" "$P/.ok"
     log "python$v installed in $P ($(du -sh "$P" | cut -f1), $((SECONDS - t0)) s)"
@@ -611,15 +734,29 @@ for v in $(deb_versions); do
 done
 ft_installed >/dev/null || need_ft=1
 
-deb_suites="" src_suites=""
-for v in $need_deb; do
-    case " $deb_suites " in
-        *" $(deb_suite "$v") "*) ;;
-        *) deb_suites="${deb_suites:+$deb_suites }$(deb_suite "$v")" ;;
+# Adds word $2 to the list named $1 unless it is there.
+add_word() {
+    case " ${!1} " in
+        *" $2 "*) ;;
+        *) printf -v "$1" '%s' "${!1:+${!1} }$2" ;;
     esac
+}
+deb_suites="" src_suites="" ubuntu_suites=""
+for v in $need_deb; do
+    s=$(deb_suite "$v")
+    if is_ubuntu "$s"; then
+        add_word ubuntu_suites "$s"
+        add_word deb_suites "$UBUNTU_KEYRING_SUITE"   # for Debian's ubuntu-keyring
+    else
+        add_word deb_suites "$s"
+    fi
 done
 [ "$need_ft" = 1 ] && src_suites="sid testing stable stable-updates"
 private_apt "$deb_suites" "$src_suites"
+for s in $ubuntu_suites; do
+    command -v gpgv >/dev/null || die "gpgv is needed (package gpgv) to check Ubuntu's signatures"
+    ubuntu_apt "$s"
+done
 
 for v in $need_deb; do
     install_deb "$v" "$(deb_suite "$v")"

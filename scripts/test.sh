@@ -2,10 +2,10 @@
 # Every test of the project: formatting, lints, unit, replay and live tests.
 # `.ci/run` calls exactly this. Needs: a Rust toolchain with rustfmt and
 # clippy, python3 on PATH (the live tests run real Python programs), and the
-# package registries (scripts/install-pythons.sh fetches CPython 3.14 and
-# 3.13 and builds a free-threaded CPython, once, into
-# ~/.cache/boundcheck/pythons, so the stack tests run under 3.11, 3.13 and
-# 3.14 and the interpreter-pool and free-threaded tests run for real; and
+# package registries (scripts/install-pythons.sh fetches CPython 3.14, 3.13
+# and 3.12 and builds a free-threaded CPython, once, into
+# ~/.cache/boundcheck/pythons, so the stack tests run under 3.11, 3.12, 3.13
+# and 3.14 and the interpreter-pool and free-threaded tests run for real; and
 # scripts/install-browser.sh installs Debian's chromium for the browser test
 # of report.html; scripts/install-test-tools.sh the C compiler, PyPy and the
 # other tools the native, hostile and permission tests need;

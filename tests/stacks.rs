@@ -1,6 +1,6 @@
 //! Python stacks and verdicts, live: real fixtures with known hot functions,
-//! through the real binary, under every CPython of [`CPYTHONS`] (3.11, 3.13
-//! and 3.14; `scripts/install-pythons.sh` provides the last two and
+//! through the real binary, under every CPython of [`CPYTHONS`] (3.11, 3.12,
+//! 3.13 and 3.14; `scripts/install-pythons.sh` provides the last three and
 //! `scripts/test.sh` runs it). py-spy 0.4.3 has layouts for CPython 2.7 and
 //! 3.3–3.15 with the GIL; free-threaded builds it cannot read, and those
 //! runs must say so.

@@ -167,10 +167,12 @@ impl PyStacks {
         // Processes that left the tree: forget them.
         self.spies.retain(|pid, _| pids.contains(pid));
         let python = self.spies.values().any(|s| matches!(s, Spy::Ready));
-        if self.asked.is_none() && now >= self.next_read && python {
-            if self.to_reader.send(ToReader::Read(pids.to_vec())).is_ok() {
-                self.asked = Some(now);
-            }
+        if self.asked.is_none()
+            && now >= self.next_read
+            && python
+            && self.to_reader.send(ToReader::Read(pids.to_vec())).is_ok()
+        {
+            self.asked = Some(now);
         }
         if self.asked.is_some() {
             self.held.push_back(sample);

@@ -160,10 +160,9 @@ pub fn skip_or_fail(what: &str, skip_var: &str, script: &str) {
 }
 
 /// The CPythons the live stack and verdict tests run under: the machine's
-/// `python3` (3.11) and the ones `scripts/install-pythons.sh` provides.
-/// 3.12 is not among them: no package registry these machines reach serves
-/// it (the script's header says where it was looked for).
-pub const CPYTHONS: &[&str] = &["python3", "python3.13", "python3.14"];
+/// `python3` (3.11) and the ones `scripts/install-pythons.sh` provides
+/// (3.12 from Ubuntu noble, 3.13 from Debian trixie, 3.14 from Debian sid).
+pub const CPYTHONS: &[&str] = &["python3", "python3.12", "python3.13", "python3.14"];
 
 /// `name` found in a directory of PATH.
 pub fn on_path(name: &str) -> Option<PathBuf> {
@@ -172,13 +171,28 @@ pub fn on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// `name` on PATH and able to start. pyenv's shims (python3.12, python3.13 on
+/// these machines) are on PATH but exit 127 unless that pyenv version is
+/// selected: such a name counts as missing.
+pub fn runs_from_path(name: &str) -> bool {
+    on_path(name).is_some()
+        && Command::new(name)
+            .args(["-c", "pass"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
 /// Every interpreter of [`CPYTHONS`], as a command to run. A missing one
-/// fails the test, naming the script that installs it, unless its
-/// `BOUNDCHECK_SKIP_PYTHON3NN=1` (e.g. `BOUNDCHECK_SKIP_PYTHON313`) opts out.
+/// (or one that does not start, see [`runs_from_path`]) fails the test,
+/// naming the script that installs it, unless its
+/// `BOUNDCHECK_SKIP_PYTHON3NN=1` (e.g. `BOUNDCHECK_SKIP_PYTHON312`) opts out.
 pub fn cpythons() -> Vec<String> {
     let mut out = Vec::new();
     for &py in CPYTHONS {
-        if py == "python3" || on_path(py).is_some() {
+        if py == "python3" || runs_from_path(py) {
             out.push(py.to_string());
             continue;
         }
