@@ -213,22 +213,25 @@ fn main_thread(tl: &Timeline) -> Option<i32> {
         .then_some(root)
 }
 
-/// Whether `tid` sleeps in short naps: over the ticks it was seen asleep, at
-/// most [`POLL_NAP_MAX_S`] of sleep per voluntary switch. That is a polling
-/// loop (`while not done: time.sleep(0.01)`, joblib's result loop), whose
-/// sleep lasts as long as what it polls for; a long `sleep()` is a pause.
+/// Whether `tid` sleeps in short naps: at most [`POLL_NAP_MAX_S`] of its
+/// sleeping ticks' time per voluntary switch it made over the run. That is a
+/// polling loop (`while not done: time.sleep(0.01)`, joblib's result loop),
+/// whose sleep lasts as long as what it polls for; a long `sleep()` is a
+/// pause. The switches of the whole run are counted, not only those of
+/// sleeping ticks: the counters arrive every tenth tick (`status`), and a
+/// poller that retakes a contended GIL after each nap is seen asleep in few
+/// of them.
 fn polls(tl: &Timeline, tid: i32) -> bool {
-    let (mut asleep_s, mut naps) = (0.0, 0u64);
-    for t in tl.samples.iter().flat_map(|s| {
-        s.threads
-            .iter()
-            .filter(|t| t.tid == tid && t.state == ThreadState::Sleep)
-            .map(move |t| (s.interval_s, t))
-    }) {
-        asleep_s += t.0;
-        naps += t.1.vol_switches;
+    let (mut asleep_s, mut switches) = (0.0, 0u64);
+    for s in &tl.samples {
+        for t in s.threads.iter().filter(|t| t.tid == tid) {
+            switches += t.vol_switches;
+            if t.state == ThreadState::Sleep {
+                asleep_s += s.interval_s;
+            }
+        }
     }
-    naps > 0 && asleep_s / naps as f64 <= POLL_NAP_MAX_S
+    switches > 0 && asleep_s / switches as f64 <= POLL_NAP_MAX_S
 }
 
 /// Charge one tick of the run's wall time: to the main thread's own part, or,
