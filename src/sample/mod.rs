@@ -123,6 +123,7 @@ pub fn record_with(
     mut on_sample: impl FnMut(&Sample),
 ) -> Recording {
     let period = 1.0 / settings.rate_hz;
+    ask_short_slice();
     let mut reader = live::LiveReader::new(root, extra, settings.attach, settings.rate_hz);
     let mut stacks = settings.stacks.then(pystacks::PyStacks::new);
     let mut pids: Vec<i32> = Vec::new();
@@ -147,6 +148,11 @@ pub fn record_with(
         }
         let now = Instant::now();
         let mut late = now.saturating_duration_since(next).as_secs_f64();
+        // The next tick is due a period after this one was due, not after it
+        // ran: a schedule that restarts at each wake-up loses the tick's own
+        // time every period (1 kHz ran at ~870 Hz). A tick missed entirely
+        // is counted lost, and the schedule restarts from now.
+        let due = if late > period { now } else { next };
         if late > period {
             rec.stats.lost_samples += (late / period) as u64;
             late %= period;
@@ -171,7 +177,7 @@ pub fn record_with(
         late_max = late_max.max(late);
         ticks += 1;
         keep(&mut ready, &mut rec.samples, &mut thinner, &mut on_sample);
-        next = now + Duration::from_secs_f64(period * jitter.factor());
+        next = due + Duration::from_secs_f64(period * jitter.factor());
     }
     if let Some(stacks) = &mut stacks {
         stacks.drain(&mut ready);
@@ -204,6 +210,45 @@ pub fn record_with(
         rec.stack_sampling = Some(stats);
     }
     rec
+}
+
+/// The scheduler slice the sampling thread asks for, nanoseconds.
+///
+/// Why: at 1 kHz on 50 runnable target threads and 2 cores, the sampler
+/// woke on time but waited for a CPU behind threads in the middle of their
+/// slices, and 1–4 % of its ticks came more than a period late (lost). Since
+/// Linux 6.6 (EEVDF) a thread may ask for a shorter slice
+/// (`sched_setattr`, `sched_runtime`, unprivileged within 0.1–100 ms): one
+/// that asks for less is picked sooner when it wakes. It is no priority: the
+/// sampler gets no larger share of the CPU than before, and the target gives
+/// up nothing but an earlier switch. Older kernels ignore the request.
+const SAMPLER_SLICE_NS: u64 = 100_000;
+
+/// Ask the kernel for a short slice for the calling (sampling) thread,
+/// keeping its nice value; a refusal changes nothing.
+#[cfg(target_os = "linux")]
+fn ask_short_slice() {
+    // SAFETY: getpriority has no memory effects; PRIO_PROCESS with 0 is this thread on Linux.
+    let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    let attr = libc::sched_attr {
+        size: std::mem::size_of::<libc::sched_attr>() as u32,
+        sched_policy: libc::SCHED_OTHER as u32,
+        sched_flags: 0,
+        sched_nice: nice,
+        sched_priority: 0,
+        sched_runtime: SAMPLER_SLICE_NS,
+        sched_deadline: 0,
+        sched_period: 0,
+    };
+    // SAFETY: a valid sched_attr of the size it declares, for this thread (pid 0).
+    unsafe {
+        libc::syscall(
+            libc::SYS_sched_setattr,
+            0,
+            &attr as *const libc::sched_attr,
+            0,
+        );
+    }
 }
 
 /// Hand samples over in order: shown as they come (progress), then kept.
