@@ -201,9 +201,10 @@ pub fn recommend(
         } else {
             "no alternative could be measured for this program, and no code change is predicted to gain 1.3x".to_string()
         };
+        let conclude = advice::engine_payoff_note(&experiments, rec.strategy).is_none();
         let too_short = scale_out
             .as_ref()
-            .and_then(|so| scale_out::too_short_note(so, j.verdict, parallel_speedup))
+            .and_then(|so| scale_out::too_short_note(so, j.verdict, parallel_speedup, conclude))
             .unwrap_or_default();
         rec.sentence = format!(
             "keep: {why}{}{too_short}.",
@@ -482,12 +483,25 @@ mod tests {
             &[7.0, 8.0, 9.0],
         );
         ray.engine_startup_s = Some(10.0);
-        let v = with_stats(vec![exp("as-is", "as-is", None, &[1.6, 1.7, 1.8]), ray]);
+        let pinned = exp("pinned to 1 CPU", "core-count", None, &[3.2, 3.3, 3.4]);
+        let v = with_stats(vec![
+            exp("as-is", "as-is", None, &[1.6, 1.7, 1.8]),
+            pinned,
+            ray,
+        ]);
         let r = decide(Verdict::CpuParallel, &[], v);
         assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
         assert!(
             r.sentence
                 .contains("too short for an engine to pay off (1.70 s as-is; ray took 10.0 s to start and each run 6.30 s more)"),
+            "{}",
+            r.sentence
+        );
+        // The scale-out forecast beside it leaves the conclusion to it: said once.
+        assert!(r.sentence.contains("with them"), "{}", r.sentence);
+        assert_eq!(
+            r.sentence.matches("too short for an engine").count(),
+            1,
             "{}",
             r.sentence
         );

@@ -39,11 +39,13 @@ pub fn scale_out_pick(
 
 /// For a saturated program whose forecast fails only for an engine's fixed
 /// costs (measured, or the assumed start-up): the note that the job is too
-/// short for an engine to pay off.
+/// short for an engine to pay off. `conclude: false` leaves the conclusion
+/// to the engine experiments' own note (said once, with their figures).
 pub fn too_short_note(
     so: &ScaleOut,
     verdict: Verdict,
     parallel_speedup: Option<f64>,
+    conclude: bool,
 ) -> Option<String> {
     let f = so.at(2)?;
     if f.speedup >= SCALE_OUT_WORTH || !saturates(verdict, parallel_speedup, so.measured_cores) {
@@ -53,11 +55,16 @@ pub fn too_short_note(
     let bare = so.all_cores_s / (so.one_core_s * ((1.0 - p) + p / f.cores as f64));
     (bare >= SCALE_OUT_WORTH).then(|| {
         format!(
-            "; on {} CPUs it is forecast {} without an engine's fixed costs ({}), {} with them: the job is too short for an engine to pay off",
+            "; on {} CPUs it is forecast {} without an engine's fixed costs ({}), {} with them{}",
             f.cores,
             times(bare),
             engine_costs(so),
-            times(f.speedup)
+            times(f.speedup),
+            if conclude {
+                ": the job is too short for an engine to pay off"
+            } else {
+                ""
+            }
         )
     })
 }
