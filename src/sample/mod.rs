@@ -32,6 +32,8 @@ mod pystacks;
 #[cfg(target_os = "linux")]
 mod rings;
 #[cfg(target_os = "linux")]
+mod stack_read;
+#[cfg(target_os = "linux")]
 mod switch_reason;
 #[cfg(target_os = "linux")]
 mod symbols;
