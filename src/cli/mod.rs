@@ -100,7 +100,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Sub {
     /// Benchmark every workload × strategy (threads, processes, interpreters,
-    /// asyncio, free-threaded, native Rust) the trustworthy way: interleaved
+    /// asyncio, free-threaded, native Rust, numba; Ray and Dask when named)
+    /// the trustworthy way: interleaved
     /// runs, medians and ranges, CPU and memory of the whole process tree.
     /// Writes bench.json, bench.md, speedup.svg and efficiency.svg.
     #[command(mut_arg("out", |a| a
