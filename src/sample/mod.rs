@@ -125,7 +125,7 @@ pub fn record_with(
     mut on_sample: impl FnMut(&Sample),
 ) -> Recording {
     let period = 1.0 / settings.rate_hz;
-    ask_short_slice();
+    let _slice = ShortSlice::ask();
     let mut reader = live::LiveReader::new(root, extra, settings.attach, settings.rate_hz);
     let mut stacks = settings.stacks.then(pystacks::PyStacks::new);
     let mut pids: Vec<i32> = Vec::new();
@@ -226,10 +226,32 @@ pub fn record_with(
 /// up nothing but an earlier switch. Older kernels ignore the request.
 const SAMPLER_SLICE_NS: u64 = 100_000;
 
-/// Ask the kernel for a short slice for the calling (sampling) thread,
-/// keeping its nice value; a refusal changes nothing.
+/// A short scheduler slice for the calling (sampling) thread while it
+/// lives, its nice value kept; a refusal changes nothing. Dropping it gives
+/// the thread the default slice back: the thread that sampled goes on to
+/// launch the re-runs, whose processes would otherwise inherit the short
+/// slice (and switch ten times as often).
 #[cfg(target_os = "linux")]
-fn ask_short_slice() {
+struct ShortSlice;
+
+#[cfg(target_os = "linux")]
+impl ShortSlice {
+    fn ask() -> ShortSlice {
+        set_slice(SAMPLER_SLICE_NS);
+        ShortSlice
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for ShortSlice {
+    fn drop(&mut self) {
+        set_slice(0); // 0: the kernel's default slice
+    }
+}
+
+/// `sched_setattr` of the calling thread with this slice request.
+#[cfg(target_os = "linux")]
+fn set_slice(runtime_ns: u64) {
     // SAFETY: getpriority has no memory effects; PRIO_PROCESS with 0 is this thread on Linux.
     let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
     let attr = libc::sched_attr {
@@ -238,7 +260,7 @@ fn ask_short_slice() {
         sched_flags: 0,
         sched_nice: nice,
         sched_priority: 0,
-        sched_runtime: SAMPLER_SLICE_NS,
+        sched_runtime: runtime_ns,
         sched_deadline: 0,
         sched_period: 0,
     };
@@ -311,5 +333,44 @@ mod tests {
         let mean = v.iter().sum::<f64>() / v.len() as f64;
         assert!((mean - 1.0).abs() < 0.02, "mean {mean}");
         assert!(v.windows(2).any(|w| w[0] != w[1]));
+    }
+
+    /// `se.slice` of a task, from its `sched` file (Linux 6.6+ show it).
+    #[cfg(target_os = "linux")]
+    fn slice_of(path: &str) -> Option<u64> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let line = text.lines().find(|l| l.starts_with("se.slice"))?;
+        line.split(':').nth(1)?.trim().parse().ok()
+    }
+
+    /// The short slice is the sampling thread's alone, and only while it
+    /// samples: a process it starts afterwards (a re-run) has the default.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_short_slice_is_given_back_and_not_inherited() {
+        std::thread::spawn(|| {
+            let me = "/proc/thread-self/sched";
+            let before = slice_of(me);
+            {
+                let _slice = super::ShortSlice::ask();
+                if let (Some(b), Some(now)) = (before, slice_of(me)) {
+                    assert!(now <= b, "asked for less: {now} vs {b}");
+                }
+            }
+            assert_eq!(slice_of(me), before, "given back");
+            let child = std::process::Command::new("cat")
+                .arg("/proc/self/sched")
+                .output()
+                .expect("cat");
+            let text = String::from_utf8_lossy(&child.stdout);
+            let inherited = text
+                .lines()
+                .find(|l| l.starts_with("se.slice"))
+                .and_then(|l| l.split(':').nth(1))
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            assert_eq!(inherited, before, "a later child has the default slice");
+        })
+        .join()
+        .expect("thread");
     }
 }
