@@ -139,6 +139,11 @@ fn bench(b: BenchArgs) -> BenchSpec {
     } else {
         vec!["med".into()]
     };
+    // Every strategy but those that start a cluster per run.
+    let default_strategies: Vec<&str> = crate::bench::BENCH_STRATEGIES
+        .into_iter()
+        .filter(|s| !crate::bench::ON_REQUEST_STRATEGIES.contains(s))
+        .collect();
     let or_all = |v: Vec<String>, all: &[&str]| {
         if v.is_empty() {
             all.iter().map(|s| s.to_string()).collect()
@@ -148,15 +153,7 @@ fn bench(b: BenchArgs) -> BenchSpec {
     };
     BenchSpec {
         workloads: or_all(b.workloads, &WORKLOADS),
-        strategies: if b.strategies.is_empty() {
-            crate::bench::BENCH_STRATEGIES
-                .iter()
-                .filter(|s| !crate::bench::ON_REQUEST_STRATEGIES.contains(s))
-                .map(|s| s.to_string())
-                .collect()
-        } else {
-            b.strategies
-        },
+        strategies: or_all(b.strategies, &default_strategies),
         workers: b.workers,
         sizes,
         runs,

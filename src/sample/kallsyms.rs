@@ -24,13 +24,9 @@ pub fn prefetch() {
         let reader = std::thread::Builder::new()
             .name("boundcheck-kallsyms".into())
             .spawn(|| {
+                let tid = super::gettid() as libc::id_t;
                 // SAFETY: setpriority on our own thread id; no memory involved.
-                // The raw syscall, not glibc's `gettid()` wrapper: that is
-                // glibc 2.30+, and the wheel links against glibc 2.17.
-                unsafe {
-                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                    libc::setpriority(libc::PRIO_PROCESS, tid, PREFETCH_NICE);
-                }
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, PREFETCH_NICE) };
                 std::fs::read("/proc/kallsyms").unwrap_or_default()
             })
             .ok();

@@ -154,11 +154,13 @@ pub fn record_with(
         // ran: a schedule that restarts at each wake-up loses the tick's own
         // time every period (1 kHz ran at ~870 Hz). A tick missed entirely
         // is counted lost, and the schedule restarts from now.
-        let due = if late > period { now } else { next };
-        if late > period {
+        let due = if late > period {
             rec.stats.lost_samples += (late / period) as u64;
             late %= period;
-        }
+            now
+        } else {
+            next
+        };
         let sample = reader.tick(
             now.duration_since(start).as_secs_f64(),
             now.duration_since(last_tick).as_secs_f64(),
@@ -291,6 +293,14 @@ fn keep(
     }
 }
 
+/// The calling thread's id. The raw syscall, not glibc's `gettid()`
+/// wrapper: that is glibc 2.30+, and the wheel links against glibc 2.17.
+#[cfg(target_os = "linux")]
+pub(crate) fn gettid() -> libc::pid_t {
+    // SAFETY: gettid has no preconditions and no memory effects.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t }
+}
+
 /// CPU time of the calling thread (the sampler), seconds.
 #[cfg(target_os = "linux")]
 pub(crate) fn thread_cpu_s() -> f64 {
@@ -335,12 +345,16 @@ mod tests {
         assert!(v.windows(2).any(|w| w[0] != w[1]));
     }
 
-    /// `se.slice` of a task, from its `sched` file (Linux 6.6+ show it).
+    /// `se.slice` from the text of a task's `sched` file (Linux 6.6+ show it).
+    #[cfg(target_os = "linux")]
+    fn slice_in(sched: &str) -> Option<u64> {
+        let line = sched.lines().find(|l| l.starts_with("se.slice"))?;
+        line.split(':').nth(1)?.trim().parse().ok()
+    }
+
     #[cfg(target_os = "linux")]
     fn slice_of(path: &str) -> Option<u64> {
-        let text = std::fs::read_to_string(path).ok()?;
-        let line = text.lines().find(|l| l.starts_with("se.slice"))?;
-        line.split(':').nth(1)?.trim().parse().ok()
+        slice_in(&std::fs::read_to_string(path).ok()?)
     }
 
     /// The short slice is the sampling thread's alone, and only while it
@@ -362,12 +376,7 @@ mod tests {
                 .arg("/proc/self/sched")
                 .output()
                 .expect("cat");
-            let text = String::from_utf8_lossy(&child.stdout);
-            let inherited = text
-                .lines()
-                .find(|l| l.starts_with("se.slice"))
-                .and_then(|l| l.split(':').nth(1))
-                .and_then(|v| v.trim().parse::<u64>().ok());
+            let inherited = slice_in(&String::from_utf8_lossy(&child.stdout));
             assert_eq!(inherited, before, "a later child has the default slice");
         })
         .join()

@@ -135,9 +135,7 @@ mod tests {
         let handle = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                // SAFETY: gettid has no preconditions (the raw syscall: glibc's
-                // wrapper is 2.30+, the wheel targets 2.17).
-                let _ = tid_tx.send(unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t });
+                let _ = tid_tx.send(crate::sample::gettid());
                 let _ = stop_rx.recv();
             })
             .expect("spawn");

@@ -175,9 +175,7 @@ mod tests {
         // the listing is real.
         let mut r = TaskReader::default();
         let pid = me();
-        // SAFETY: gettid has no preconditions (the raw syscall: glibc's
-        // wrapper is 2.30+, the wheel targets 2.17).
-        let own = unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t };
+        let own = crate::sample::gettid();
         let leader = r.stat(pid, pid).expect("leader stat");
         assert!(r.threads(pid, &leader).expect("listed").contains(&own));
         // A tid that is not there, kept while the count agrees: no listing.
