@@ -257,3 +257,32 @@ fn interpreter_pool_says_how_much_cpu_no_stack_covers() {
         "{pct}: {stderr}"
     );
 }
+
+#[test]
+fn a_python_not_ready_when_first_opened_gets_its_stacks_later() {
+    // The process is named like Python from its start but runs bash for
+    // its first 0.8 s (a try of py-spy gives up within a tenth of that),
+    // then execs the interpreter: the state of a spawned worker on
+    // a loaded machine, caught before its interpreter exists. It is tried
+    // again, and its stacks are read.
+    let _g = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let late = dir.path().join("python3-late");
+    std::fs::copy("/bin/bash", &late).unwrap();
+    let script = format!(
+        "sleep 0.8; exec python3 {} 1.5",
+        fixture("cpu_serial.py").display()
+    );
+    let r = run(&["--", late.to_str().unwrap(), "-c", &script]);
+    let report = r.report();
+    assert!(
+        report["stack_sampling"]["unavailable"]
+            .as_object()
+            .is_none_or(|u| u.is_empty()),
+        "a later try succeeded: {}",
+        report["stack_sampling"]
+    );
+    let cpu = std::fs::read_to_string(r.out_dir.path().join("cpu.folded")).unwrap();
+    assert!(cpu.contains("cpu_serial.py"), "{cpu}");
+    assert_eq!(r.verdict(), "cpu-serial", "{}", explain(&r));
+}

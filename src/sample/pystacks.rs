@@ -38,15 +38,29 @@ pub const STACK_BUDGET: f64 = 0.05;
 /// How often a process that is not (yet) Python is looked at again.
 const RECHECK: Duration = Duration::from_millis(200);
 
+/// How many times a Python process that could not be opened is tried, each
+/// [`RECHECK`] after the last. One try can fall in the first moments after
+/// `exec`, before the interpreter exists: on a loaded machine a spawned
+/// worker (a Ray worker, a `spawn` pool's child) stays there longer than
+/// py-spy's own retries wait, and a process given up on at birth would
+/// never get a stack (a CI run lost every stack of a Ray task so).
+const OPEN_TRIES: u32 = 6;
+
+/// py-spy's own attempts within one try, 20 ms apart. Few: the tries above
+/// are spread wider, and the opener thread opens one process at a time, so
+/// a long try on one that cannot open holds up the others.
+const PY_SPY_TRIES: u64 = 3;
+
 enum Spy {
-    /// Being opened on the opener thread.
-    Opening,
+    /// Being opened on the opener thread (this is try number `.0`, from 1).
+    Opening(u32),
     /// Open, held by the reader thread.
     Ready,
     /// Not a Python executable when last checked.
     NotPython(Instant),
-    /// Could not be opened; the reason is in the stats.
-    Failed,
+    /// Could not be opened after `tries` tries, the last at `at`; the reason
+    /// is in the stats (and leaves them if a later try succeeds).
+    Failed { tries: u32, at: Instant },
 }
 
 /// Reads Python stacks for the sampler, tick by tick.
@@ -81,7 +95,7 @@ impl PyStacks {
                 for pid in requests {
                     // py-spy's whole chain of causes, not its outermost
                     // context only (an OS error often repeats: said once).
-                    let opened = PythonSpy::retry_new(pid, &config(), 10)
+                    let opened = PythonSpy::retry_new(pid, &config(), PY_SPY_TRIES)
                         .map(Box::new)
                         .map_err(|e| {
                             let mut chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
@@ -133,14 +147,17 @@ impl PyStacks {
             self.join(done, ready);
         }
         for &pid in pids {
-            let recheck = match self.spies.get(&pid) {
-                None => true,
-                Some(Spy::NotPython(at)) => now.duration_since(*at) >= RECHECK,
-                Some(_) => false,
+            let tries = match self.spies.get(&pid) {
+                None => Some(0),
+                Some(Spy::NotPython(at)) => (now.duration_since(*at) >= RECHECK).then_some(0),
+                Some(Spy::Failed { tries, at }) => {
+                    (*tries < OPEN_TRIES && now.duration_since(*at) >= RECHECK).then_some(*tries)
+                }
+                Some(_) => None,
             };
-            if recheck {
+            if let Some(tries) = tries {
                 let spy = if is_python(pid) && self.to_opener.send(pid).is_ok() {
-                    Spy::Opening
+                    Spy::Opening(tries + 1)
                 } else {
                     Spy::NotPython(now)
                 };
@@ -180,20 +197,30 @@ impl PyStacks {
         while let Ok((pid, opened)) = self.from_opener.try_recv() {
             match opened {
                 Ok(spy) => {
+                    self.stats.unavailable.remove(&pid);
                     self.stats.python_pids.push(pid);
                     if self.version.is_none() {
                         self.version = Some(spy.version.to_string());
                     }
                     let held = self.to_reader.send(ToReader::Spy(pid, spy)).is_ok();
+                    let failed = Spy::Failed {
+                        tries: OPEN_TRIES,
+                        at: Instant::now(),
+                    };
                     self.spies
-                        .insert(pid, if held { Spy::Ready } else { Spy::Failed });
+                        .insert(pid, if held { Spy::Ready } else { failed });
                 }
                 Err(reason) => {
                     // A process that exited while being opened is not a failure.
                     if std::path::Path::new(&format!("/proc/{pid}")).exists() {
                         self.stats.unavailable.insert(pid, reason);
                     }
-                    self.spies.insert(pid, Spy::Failed);
+                    let tries = match self.spies.get(&pid) {
+                        Some(Spy::Opening(n)) => *n,
+                        _ => OPEN_TRIES,
+                    };
+                    let at = Instant::now();
+                    self.spies.insert(pid, Spy::Failed { tries, at });
                 }
             }
         }
