@@ -15,8 +15,12 @@ or dies), stops the cluster and exits.  boundcheck then kills what is left of
 its process group and of the pids it reported, so nothing outlives the
 experiment.
 
-ray   ray.init(num_cpus=CPUS, include_dashboard=False, _temp_dir=WORKDIR/ray):
-      a head node (gcs_server, raylet) with CPUS worker CPUs.  Its session
+ray   ray.init(address="local", num_cpus=CPUS, include_dashboard=False,
+      _temp_dir=WORKDIR/ray): a head node (gcs_server, raylet) with CPUS
+      worker CPUs, always a new one: a bare ray.init() joins the cluster
+      named in TEMP_DIR/ray_current_cluster, which a cluster killed without
+      `ray stop` leaves behind, and fails (harmless while the temp dir is
+      this experiment's own, not when it falls back to the default).  Its session
       files live in WORKDIR, which boundcheck removes afterwards (or, when
       that path is too long for Ray's unix sockets, in $TMPDIR/bc-ray-PID,
       removed when the cluster stops).
@@ -84,6 +88,7 @@ def _start_ray(cpus, workdir):
     temp, own = _ray_temp_dir(workdir)
     kwargs = {"_temp_dir": temp} if temp else {}
     context = ray.init(
+        address="local",
         num_cpus=cpus,
         include_dashboard=False,
         configure_logging=False,
