@@ -201,7 +201,9 @@ pub fn recommend(
         } else {
             "no alternative could be measured for this program, and no code change is predicted to gain 1.3x".to_string()
         };
-        let conclude = advice::engine_payoff_note(&experiments, rec.strategy).is_none();
+        // The forecast's too-short clause concludes the sentence unless the
+        // measured engines' note (appended below) already does.
+        let conclude = advice::engine_payoff_note(&experiments, Strategy::Keep).is_none();
         let too_short = scale_out
             .as_ref()
             .and_then(|so| scale_out::too_short_note(so, j.verdict, parallel_speedup, conclude))
