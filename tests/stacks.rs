@@ -282,7 +282,8 @@ fn a_python_not_ready_when_first_opened_gets_its_stacks_later() {
         "a later try succeeded: {}",
         report["stack_sampling"]
     );
+    // The Python frames are in the flamegraph (the verdict is no matter
+    // here: a second of bash sleeping and then a CPU loop is `mixed`).
     let cpu = std::fs::read_to_string(r.out_dir.path().join("cpu.folded")).unwrap();
-    assert!(cpu.contains("cpu_serial.py"), "{cpu}");
-    assert_eq!(r.verdict(), "cpu-serial", "{}", explain(&r));
+    assert!(cpu.contains("cpu_serial.py"), "{cpu}\n{}", explain(&r));
 }

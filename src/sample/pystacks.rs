@@ -38,12 +38,16 @@ pub const STACK_BUDGET: f64 = 0.05;
 /// How often a process that is not (yet) Python is looked at again.
 const RECHECK: Duration = Duration::from_millis(200);
 
-/// How many times a Python process that could not be opened is tried, each
-/// [`RECHECK`] after the last. One try can fall in the first moments after
-/// `exec`, before the interpreter exists: on a loaded machine a spawned
-/// worker (a Ray worker, a `spawn` pool's child) stays there longer than
-/// py-spy's own retries wait, and a process given up on at birth would
-/// never get a stack (a CI run lost every stack of a Ray task so).
+/// How many times a Python process that could not be opened is tried, the
+/// wait before each next try doubling from [`RECHECK`] (tries at about 0,
+/// 0.2, 0.6, 1.4, 3 and 6 s of its life). One try can fall in the first
+/// moments after `exec`, before the interpreter exists, or in a burst of
+/// imports where every non-blocking read is torn: on a loaded machine a
+/// spawned worker (a Ray worker, a `spawn` pool's child) stays there longer
+/// than py-spy's own retries wait, and a process given up on at birth never
+/// gets a stack (a CI run lost every stack of a Ray task so). Doubling keeps
+/// the cost of a process that can never be opened (a free-threaded build)
+/// at six tries however long it runs.
 const OPEN_TRIES: u32 = 6;
 
 /// py-spy's own attempts within one try, 20 ms apart. Few: the tries above
@@ -151,7 +155,8 @@ impl PyStacks {
                 None => Some(0),
                 Some(Spy::NotPython(at)) => (now.duration_since(*at) >= RECHECK).then_some(0),
                 Some(Spy::Failed { tries, at }) => {
-                    (*tries < OPEN_TRIES && now.duration_since(*at) >= RECHECK).then_some(*tries)
+                    let wait = RECHECK * 2u32.pow(tries.saturating_sub(1));
+                    (*tries < OPEN_TRIES && now.duration_since(*at) >= wait).then_some(*tries)
                 }
                 Some(_) => None,
             };
@@ -159,6 +164,14 @@ impl PyStacks {
                 let spy = if is_python(pid) && self.to_opener.send(pid).is_ok() {
                     Spy::Opening(tries + 1)
                 } else {
+                    // A fork of a Python-named process that then ran
+                    // something else (a shell's `sleep`, a subprocess's
+                    // program) failed to open as Python: no failure of ours.
+                    // Not a process that exited (no `exe` to read): its
+                    // failure stands.
+                    if runs_other_program(pid) {
+                        self.stats.unavailable.remove(&pid);
+                    }
                     Spy::NotPython(now)
                 };
                 self.spies.insert(pid, spy);
@@ -275,6 +288,15 @@ fn config() -> Config {
         lineno: LineNo::LastInstruction,
         ..Config::default()
     }
+}
+
+/// The process is alive and runs an executable not named `python*`.
+fn runs_other_program(pid: i32) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+        !exe.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("python"))
+    })
 }
 
 /// The executable's name starts with `python` (python3, python3.14, python3.13t).
