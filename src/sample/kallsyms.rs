@@ -60,26 +60,48 @@ pub fn resolve(addrs: &[u64]) -> Vec<Option<String>> {
 
 /// Pure: look `addrs` up in kallsyms `text` (`ADDR TYPE NAME [module]` lines;
 /// only text symbols, types `t`/`T`, name code).
+///
+/// One pass and no table: the addresses asked for are sorted, each symbol
+/// goes to the first of them at or above it and is kept if it is the
+/// highest there, and a running maximum hands every address the highest
+/// symbol at or below it. A table of all ~120 000 symbols, sorted, cost
+/// ≈ 12 ms after every run (a 3 MB vector and its sort, measured with
+/// `strace -tt`), for the few hundred addresses the chains hold.
 pub fn lookup(text: &[u8], addrs: &[u64]) -> Vec<Option<String>> {
-    let mut syms: Vec<(u64, &[u8])> = text
-        .split(|&b| b == b'\n')
-        .filter_map(|line| {
-            let mut f = line.split(|&b| b == b' ' || b == b'\t');
-            let addr = u64::from_str_radix(std::str::from_utf8(f.next()?).ok()?, 16).ok()?;
-            let kind = f.next()?;
-            let name = f.next()?;
-            (addr != 0 && matches!(kind, b"t" | b"T")).then_some((addr, name))
-        })
-        .collect();
-    syms.sort_unstable_by_key(|&(a, _)| a);
-    addrs
-        .iter()
-        .map(|&a| {
-            let i = syms.partition_point(|&(s, _)| s <= a);
-            let (_, name) = syms.get(i.checked_sub(1)?)?;
-            Some(String::from_utf8_lossy(name).into_owned())
-        })
-        .collect()
+    let mut order: Vec<usize> = (0..addrs.len()).collect();
+    order.sort_unstable_by_key(|&i| addrs[i]);
+    let sorted: Vec<u64> = order.iter().map(|&i| addrs[i]).collect();
+    // best[k]: the highest text symbol in (sorted[k-1], sorted[k]].
+    let mut best: Vec<Option<(u64, &[u8])>> = vec![None; sorted.len()];
+    for (addr, name) in text.split(|&b| b == b'\n').filter_map(text_symbol) {
+        let k = sorted.partition_point(|&q| q < addr);
+        if let Some(b) = best.get_mut(k)
+            && b.is_none_or(|(a, _)| addr > a)
+        {
+            *b = Some((addr, name));
+        }
+    }
+    let mut out = vec![None; addrs.len()];
+    let mut below: Option<(u64, &[u8])> = None;
+    for (k, &i) in order.iter().enumerate() {
+        if let Some(b) = best[k]
+            && below.is_none_or(|(a, _)| b.0 > a)
+        {
+            below = Some(b);
+        }
+        out[i] = below.map(|(_, name)| String::from_utf8_lossy(name).into_owned());
+    }
+    out
+}
+
+/// A kallsyms line's address and name when it is a text symbol with an
+/// address (hidden addresses read as zero).
+fn text_symbol(line: &[u8]) -> Option<(u64, &[u8])> {
+    let mut f = line.split(|&b| b == b' ' || b == b'\t');
+    let addr = u64::from_str_radix(std::str::from_utf8(f.next()?).ok()?, 16).ok()?;
+    let kind = f.next()?;
+    let name = f.next()?;
+    (addr != 0 && matches!(kind, b"t" | b"T")).then_some((addr, name))
 }
 
 #[cfg(test)]
@@ -122,5 +144,41 @@ ffffffffc0000000 t ext4_sync_file\t[ext4]\n";
         let hidden = b"0000000000000000 T _stext\n0000000000000000 t futex_do_wait\n";
         assert_eq!(lookup(hidden, &[0xffffffff81200010]), vec![None]);
         assert!(resolve(&[]).is_empty());
+    }
+
+    #[test]
+    fn the_one_pass_agrees_with_a_sorted_table() {
+        // A file in no order (as kallsyms is past the core kernel), with
+        // data symbols, and addresses asked for twice, at symbols, between
+        // them and below the first: against a plain sorted table.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 20
+        };
+        let mut text = Vec::new();
+        let mut table = Vec::new();
+        for i in 0..5000 {
+            let addr = 0x1000 + next() % 0x100_0000;
+            let kind = if i % 7 == 0 { "D" } else { "t" };
+            text.extend_from_slice(format!("{addr:016x} {kind} f{i}\n").as_bytes());
+            if kind == "t" {
+                table.push((addr, format!("f{i}")));
+            }
+        }
+        table.sort();
+        let mut addrs: Vec<u64> = (0..2000).map(|_| next() % 0x110_0000).collect();
+        addrs.extend(table.iter().step_by(50).map(|(a, _)| *a));
+        addrs.extend_from_slice(&addrs.clone()[..10]);
+        let got = lookup(&text, &addrs);
+        for (a, name) in addrs.iter().zip(got) {
+            let i = table.partition_point(|(s, _)| s <= a);
+            let want = i.checked_sub(1).map(|i| table[i].0);
+            // Aliases share an address: any of their names is right.
+            let at = name.map(|n| table.iter().find(|(_, m)| *m == n).unwrap().0);
+            assert_eq!(at, want, "{a:x}");
+        }
     }
 }
