@@ -18,6 +18,8 @@ pub mod thin;
 #[cfg(target_os = "linux")]
 pub mod attach;
 #[cfg(target_os = "linux")]
+mod exit_watch;
+#[cfg(target_os = "linux")]
 mod kallsyms;
 #[cfg(target_os = "linux")]
 mod live;
@@ -127,6 +129,7 @@ pub fn record_with(
     let period = 1.0 / settings.rate_hz;
     let _slice = ShortSlice::ask();
     let mut reader = live::LiveReader::new(root, extra, settings.attach, settings.rate_hz);
+    let mut watch = exit_watch::ExitWatch::new(root);
     let mut stacks = settings.stacks.then(pystacks::PyStacks::new);
     let mut pids: Vec<i32> = Vec::new();
     let mut thinner = thin::Thinner::new(thin::MAX_THREAD_SAMPLES);
@@ -142,8 +145,8 @@ pub fn record_with(
     while !done() {
         let now = Instant::now();
         if next > now {
-            // Sleep in short steps so a target's exit is noticed quickly even at low rates.
-            std::thread::sleep((next - now).min(Duration::from_millis(50)));
+            // Sleep in short steps, and wake at the target's exit.
+            watch.nap((next - now).min(Duration::from_millis(50)));
             if Instant::now() < next {
                 continue;
             }
