@@ -97,3 +97,45 @@ fn cpu_work_inside_async_def_is_event_loop_blocked() {
 fn a_process_pool_fed_tiny_tasks_is_pool_overhead() {
     assert_verdict("tiny_tasks_pool.py");
 }
+
+#[test]
+fn an_asyncio_client_with_requests_in_flight_is_not_told_to_overlap_them() {
+    // Twenty requests in flight in one loop thread (asyncio.gather under a
+    // Semaphore(20)): the loop's epoll watches them all, so the run is
+    // already as concurrent as asyncio or threads would make it. A
+    // sequential client (fixtures/http_client.py) is the contrast: one
+    // socket at a time, and overlapping is predicted to pay.
+    let _g = exclusive();
+    let gather = fixture("corpus/asyncio_gather_client.py");
+    let r = run(&["--", "python3", gather.to_str().unwrap()]);
+    assert_eq!(r.verdict(), "io-network", "{}", explain(&r));
+    let timeline: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(r.out_dir.path().join("timeline.json")).unwrap(),
+    )
+    .unwrap();
+    let most = timeline["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["threads"].as_array().unwrap())
+        .filter_map(|t| t["watched_sockets"].as_u64())
+        .max()
+        .unwrap_or(0);
+    assert!(most >= 10, "the loop watched up to {most} sockets");
+    let predicted = |r: &Run, s: &str| {
+        r.report()["diagnosis"]["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["strategy"] == s)
+            .and_then(|p| p["predicted_speedup"].as_f64())
+            .unwrap()
+    };
+    for s in ["asyncio", "threads"] {
+        let x = predicted(&r, s);
+        assert!(x < 1.3, "{s} predicted {x:.2}x: {}", explain(&r));
+    }
+    let sequential = run_fixture("http_client.py", &[]);
+    let x = predicted(&sequential, "asyncio");
+    assert!(x >= 1.3, "a sequential client: asyncio {x:.2}x");
+}

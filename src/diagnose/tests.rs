@@ -16,6 +16,7 @@ pub(crate) struct Pattern {
     pub(crate) waits_on: Option<Resource>,
     pub(crate) switches_per_s: u64,
     pub(crate) futex_addr: Option<u64>,
+    pub(crate) watched_sockets: Option<u32>,
 }
 
 pub(crate) fn thread(state: ThreadState, cpu: f64) -> Pattern {
@@ -28,6 +29,7 @@ pub(crate) fn thread(state: ThreadState, cpu: f64) -> Pattern {
         waits_on: None,
         switches_per_s: 0,
         futex_addr: None,
+        watched_sockets: None,
     }
 }
 
@@ -63,6 +65,7 @@ pub(crate) fn timeline(cores: usize, per_tick: impl Fn(usize) -> Vec<Pattern>) -
                         futex: p.futex,
                         waits_on: p.waits_on,
                         futex_addr: p.futex_addr,
+                        watched_sockets: p.watched_sockets,
                         // Switch counters arrive every 10th tick, like the live sampler's.
                         vol_switches: if i % 10 == 0 {
                             p.switches_per_s / 10

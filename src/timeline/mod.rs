@@ -317,6 +317,11 @@ pub struct ThreadSample {
     /// the same address are queueing on the same lock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub futex_addr: Option<u64>,
+    /// For a `poll`/`select`/`epoll` wait: how many network (TCP, UDP)
+    /// sockets it watches. One thread of an event loop waiting on ten
+    /// sockets is ten requests in flight at once, not one wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watched_sockets: Option<u32>,
     /// Index into `stacks.stacks` of this thread's Python stack, when read at this tick.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<u32>,

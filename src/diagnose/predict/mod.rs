@@ -437,8 +437,9 @@ pub fn remedy(predictions: &[Prediction], python_version: Option<&str>) -> Strat
 /// Only the launched process's threads count: a test or development server
 /// the program started as a child waits on sockets too (in `accept`, or in
 /// `epoll` between requests), but its waits are the far end's, not the
-/// program's own concurrency. (An event loop's one thread may have one
-/// request in flight or many: nothing sampled tells which, so it counts as one.)
+/// program's own concurrency. An event loop's one thread counts as many
+/// waits as the network sockets its `poll`/`epoll` watches (requests in
+/// flight: `watched_sockets`), and as one when that was not recorded.
 fn waiters(tl: &Timeline) -> (f64, f64, f64) {
     let root = tl.processes.first().map(|p| p.pid);
     let own = |t: &&crate::timeline::ThreadSample| root.is_none_or(|r| t.pid == r);
@@ -451,7 +452,10 @@ fn waiters(tl: &Timeline) -> (f64, f64, f64) {
             .filter(own)
             .filter(|t| t.state == ThreadState::NetWait)
             .collect();
-        let n = net_waiting.len() as f64;
+        let n: f64 = net_waiting
+            .iter()
+            .map(|t| f64::from(t.watched_sockets.unwrap_or(1).max(1)))
+            .sum();
         let d: Vec<_> = s
             .threads
             .iter()

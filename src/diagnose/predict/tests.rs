@@ -73,6 +73,29 @@ fn one_thread_waiting_on_sockets_gains_from_overlapping_waits() {
 }
 
 #[test]
+fn an_event_loop_with_many_requests_in_flight_gains_nothing_from_more_overlap() {
+    // One thread in epoll, the whole run: with one socket watched it is one
+    // wait at a time (overlapping pays); with ten, ten requests are in
+    // flight already (an asyncio.gather) and neither asyncio nor threads
+    // overlap them further.
+    let loop_waiting = |sockets: u32| {
+        timeline(2, move |_| {
+            let mut t = thread(ThreadState::NetWait, 0.05);
+            t.syscall = Some("epoll_wait");
+            t.waits_on = Some(Resource::InetSocket);
+            t.watched_sockets = Some(sockets);
+            vec![t]
+        })
+    };
+    let one = loop_waiting(1);
+    assert!(speedup(&one, Strategy::Asyncio) >= 3.0);
+    let ten = loop_waiting(10);
+    assert!(speedup(&ten, Strategy::Asyncio) < 1.1);
+    assert!(speedup(&ten, Strategy::Threads) < 1.1);
+    assert_eq!(diagnose(&ten).remedy, Strategy::Keep);
+}
+
+#[test]
 fn threads_queueing_on_one_lock_are_told_to_shrink_it() {
     let tl = timeline(2, |i| {
         (0..3)

@@ -26,6 +26,7 @@ pub(super) struct Blocked {
     waits_on: Option<Resource>,
     futex: Option<FutexSite>,
     futex_addr: Option<u64>,
+    watched_sockets: Option<u32>,
 }
 
 impl LiveReader {
@@ -51,6 +52,7 @@ impl LiveReader {
                 ts.waits_on = b.waits_on;
                 ts.futex = b.futex;
                 ts.futex_addr = b.futex_addr;
+                ts.watched_sockets = b.watched_sockets;
             }
             _ => {
                 self.read_blocked(pid, tid, ts, sockets);
@@ -65,6 +67,7 @@ impl LiveReader {
                             waits_on: ts.waits_on,
                             futex: ts.futex,
                             futex_addr: ts.futex_addr,
+                            watched_sockets: ts.watched_sockets,
                         },
                     );
                 }
@@ -99,7 +102,9 @@ impl LiveReader {
             ts.futex = Some(self.futex_site(pid, args[0]));
             ts.futex_addr = Some(args[0]);
         } else if classify::syscall_uses_fd(name) {
-            ts.waits_on = Some(self.resolve_wait(pid, name, &args, sockets));
+            let (resource, watched) = self.resolve_wait(pid, name, &args, sockets);
+            ts.waits_on = Some(resource);
+            ts.watched_sockets = watched;
         }
     }
 
@@ -115,31 +120,41 @@ impl LiveReader {
         }
     }
 
+    /// What the call waits on, and for a multiplexing call (`poll`,
+    /// `select`, `epoll`) how many network sockets it watches.
     fn resolve_wait(
         &mut self,
         pid: i32,
         name: &str,
         args: &[u64; 6],
         sockets: &mut SocketTable,
-    ) -> Resource {
+    ) -> (Resource, Option<u32>) {
         let fds: Vec<i32> = match name {
             "poll" | "ppoll" => match remote::read_pollfds(pid, args[0], args[1]) {
                 Some(fds) => fds,
-                None => return Resource::Unknown,
+                None => return (Resource::Unknown, None),
             },
             "select" | "pselect6" => match remote::read_fdsets(pid, args[0], &args[1..4]) {
                 Some(fds) => fds,
-                None => return Resource::Unknown,
+                None => return (Resource::Unknown, None),
             },
             "epoll_wait" | "epoll_pwait" | "epoll_pwait2" => {
                 read_text(&format!("/proc/{pid}/fdinfo/{}", args[0] as i32))
                     .map(|t| parse::parse_epoll_targets(&t))
                     .unwrap_or_default()
             }
-            _ => vec![args[0] as i32],
+            _ => {
+                let one = resolve_fd(pid, args[0] as i32, sockets);
+                return (classify::waited_resource(name, args, one), None);
+            }
         };
-        let watched = classify::combine(fds.iter().map(|&fd| resolve_fd(pid, fd, sockets)));
-        classify::waited_resource(name, args, watched)
+        let kinds: Vec<Resource> = fds.iter().map(|&fd| resolve_fd(pid, fd, sockets)).collect();
+        let inet = kinds.iter().filter(|&&k| k == Resource::InetSocket).count() as u32;
+        let watched = classify::combine(kinds);
+        (
+            classify::waited_resource(name, args, watched),
+            (inet > 0).then_some(inet),
+        )
     }
 }
 
