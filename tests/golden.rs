@@ -242,4 +242,24 @@ fn saturated_pool_scale_out_summary_and_markdown() {
         ),
         "report.html carries the forecast"
     );
+
+    // A serial program (one CPU as fast as two): the summary leaves the
+    // forecast out, report.json keeps it.
+    let serial = recommend(
+        &Judgement {
+            verdict: Verdict::CpuSerial,
+            ..j
+        },
+        vec![
+            exp("as-is", "as-is", &[52.0, 52.5, 54.0]),
+            exp("pinned to 1 CPU", "core-count", &[52.0, 53.0, 53.5]),
+        ],
+        Vec::new(),
+        Vec::new(),
+        false,
+    );
+    assert!(serial.scale_out.is_some(), "the report keeps the forecast");
+    let summary = String::from_utf8(text::render_recommendation(&serial, &[])).unwrap();
+    assert!(summary.contains("all CPUs vs one"), "{summary}");
+    assert!(!summary.contains("scale-out forecast"), "{summary}");
 }

@@ -46,7 +46,8 @@ with the alternatives the verdict suggests: pinned to one CPU (how parallel is
 it really?), thread pools swapped for process pools or 3.14 interpreter pools
 without code changes, more threads for I/O, bigger chunks for tiny tasks, and
 for CPU-bound work Ray and Dask on a local cluster started for the experiment
-(or --cluster), when the program's Python imports them. It
+(or --cluster), when the program's interpreter has them installed
+(pip install ray 'dask[distributed]'). It
 recommends one strategy (recommendation.strategy: keep, threads, asyncio,
 processes, interpreters, free-threaded, native, batch, shrink-lock, offload,
 ray, dask, shared-memory) only on a significant measured win. --no-rerun skips this.

@@ -292,7 +292,17 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
             pf * 100.0
         );
     }
-    if let Some(line) = crate::report::rerun_table::scale_out_line(rec) {
+    // The forecast beyond this machine only for a program that turns this
+    // machine's cores into speed: for any other (a serial loop, a program
+    // waiting on the network) it reads "0.29x on 16 CPUs", an engine's
+    // assumed start-up and nothing to act on. report.json, report.html
+    // and the markdown keep it whole.
+    let uses_cores = rec.scale_out.as_ref().is_some_and(|so| {
+        rec.parallel_speedup.is_some_and(|sp| {
+            sp >= crate::diagnose::PARALLEL_CORES_SHARE * so.measured_cores as f64
+        })
+    });
+    if uses_cores && let Some(line) = crate::report::rerun_table::scale_out_line(rec) {
         let _ = writeln!(s, "  {line}");
     }
     let _ = writeln!(s, "recommendation: {}", rec.sentence);

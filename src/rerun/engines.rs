@@ -71,9 +71,11 @@ impl Engine {
     /// How to install it, for a message that gives the fix.
     pub fn install_hint(self) -> &'static str {
         match self {
-            Engine::Ray => "scripts/install-engines.sh, or `pip install ray` for that Python",
+            Engine::Ray => {
+                "`pip install ray` for that Python (scripts/install-engines.sh in a clone of boundcheck)"
+            }
             Engine::Dask => {
-                "scripts/install-engines.sh, or `pip install 'dask[distributed]'` for that Python"
+                "`pip install 'dask[distributed]'` for that Python (scripts/install-engines.sh in a clone of boundcheck)"
             }
         }
     }
