@@ -220,8 +220,9 @@ impl Experiment {
 }
 
 /// Predicted against measured, over the experiments that measured a
-/// predicted strategy (native ceilings of built-in workloads left out: the
-/// native prediction is a ceiling, not a forecast).
+/// predicted strategy (native cells of built-in workloads left out: the
+/// native prediction is an estimate of faster Python, not of the Rust the
+/// workloads measure).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PredictionCheck {
     /// Experiments paired with a prediction.

@@ -352,9 +352,10 @@ pub(super) fn native(i: &Inputs, py_side: f64) -> Prediction {
         i.t,
         (redo(NATIVE_FACTOR.0), i.t, redo(NATIVE_FACTOR.1)),
         format!(
-            "a ceiling: the {:.0} % of the run running or awaiting pure-Python CPU {}x faster; how much faster depends on the code (low 1x)",
+            "an estimate, not a bound: the {:.0} % of the run running or awaiting pure-Python CPU {}x faster (high {}x); how much faster depends on the code, and native code may use more cores too (low 1x)",
             py_side * 100.0,
-            NATIVE_FACTOR.0
+            NATIVE_FACTOR.0,
+            NATIVE_FACTOR.1
         ),
     )
 }

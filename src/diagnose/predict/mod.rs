@@ -22,7 +22,7 @@
 //!   serves I/O.
 //! - **native**: the pure-Python CPU (and the GIL waits it causes) `F` times
 //!   faster; how much faster depends on the code, so the low end is 1.0 and
-//!   it is shown as a ceiling rather than recommended on prediction alone.
+//!   it is shown as an estimate rather than recommended on prediction alone.
 //!
 //! `low` and `high` repeat the formula under the pessimistic and optimistic
 //! end of each assumption.

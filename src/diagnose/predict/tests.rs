@@ -53,7 +53,7 @@ fn a_program_already_using_both_cores_is_predicted_no_gain_but_native() {
     assert_eq!(
         diagnose(&tl).remedy,
         Strategy::Keep,
-        "native is a ceiling, not a remedy"
+        "native is an estimate, not a remedy"
     );
 }
 
