@@ -283,6 +283,19 @@ def start_local_server(tmpdir):
         return proc, "http://127.0.0.1:%s/" % f.read().strip()
 
 
+# Strategies only `boundcheck bench` runs (`boundcheck --strategy` rejects
+# them): a suggestion names them apart, or a user is sent to one it refuses.
+BENCH_ONLY = {"numba", "shared-memory", "ray", "dask"}
+
+
+def choices(workload):
+    """The strategies that apply to `workload`, the bench-only ones apart."""
+    ok = [s for s in STRATEGIES if s in SUPPORTED[workload]]
+    both = [s for s in ok if s not in BENCH_ONLY]
+    bench = [s for s in ok if s in BENCH_ONLY]
+    return ", ".join(both) + (" (%s: with `boundcheck bench`)" % ", ".join(bench) if bench else "")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workload", required=True, choices=WORKLOADS)
@@ -299,7 +312,7 @@ def main():
         fail(
             "strategy %r does not apply to workload %r%s; use one of: %s"
             % (args.strategy, args.workload, " (" + why + ")" if why else "",
-               ", ".join(s for s in STRATEGIES if s in SUPPORTED[args.workload]))
+               choices(args.workload))
         )
     if args.workers < 0:
         fail("--workers must be >= 0", 2)
