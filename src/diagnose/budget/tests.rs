@@ -124,3 +124,33 @@ fn a_main_thread_polling_its_workers_is_charged_to_them_but_a_long_sleep_is_its_
     assert!(sleeping.run.sleep > 0.95, "{:?}", sleeping.run);
     assert_eq!(sleeping.gating_threads, vec![100]);
 }
+
+#[test]
+fn on_cpu_moments_without_a_stack_read_split_as_the_read_ones_do() {
+    // One thread on the CPU all run; a stack read on every third tick only
+    // (the adaptive rate). Read moments: all native without the GIL (a
+    // hashlib loop), then one in four. The unread moments follow them.
+    let run = |native_every: usize| {
+        let mut tl = with_root(timeline(2, |_| vec![thread(ThreadState::OnCpu, 1.0)]));
+        let mut read = 0;
+        for (i, s) in tl.samples.iter_mut().enumerate() {
+            if i % 3 == 0 {
+                let t = &mut s.threads[0];
+                t.stack = Some(0);
+                t.py = Some(if read % native_every == 0 {
+                    PyState::NativeNogil
+                } else {
+                    PyState::GilHeld
+                });
+                read += 1;
+            }
+        }
+        budget(&tl, &crate::diagnose::Features::from_timeline(&tl))
+    };
+    let all_native = run(1);
+    assert!(all_native.run.cpu_native > 0.95, "{:?}", all_native.run);
+    let quarter = run(4);
+    let share = quarter.run.cpu_native / (quarter.run.cpu_native + quarter.run.cpu_python);
+    assert!((share - 0.25).abs() < 0.05, "{share}: {:?}", quarter.run);
+    assert!(sums_to_one(&quarter.run), "{:?}", quarter.run);
+}
