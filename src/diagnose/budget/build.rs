@@ -75,7 +75,7 @@ fn run_seconds(run_by: &BTreeMap<(i32, Part), f64>, acc: &BTreeMap<i32, ThreadAc
 
 /// The budget of a recorded run.
 pub fn budget(tl: &Timeline, f: &Features) -> Budget {
-    let judge = Judge::new(tl, f);
+    let mut judge = Judge::new(tl, f);
     let main = main_thread(tl);
     let main_polls = main.is_some_and(|m| polls(tl, m));
     let mut acc: BTreeMap<i32, ThreadAcc> = BTreeMap::new();
@@ -98,7 +98,7 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
         let parts: Vec<(i32, Part)> = s
             .threads
             .iter()
-            .map(|t| match part_of(&judge, tl, t) {
+            .map(|t| match part_of(&mut judge, tl, t) {
                 Part::RunQueue if others_hold_cpu => (t.tid, Part::Preempted),
                 p => (t.tid, p),
             })

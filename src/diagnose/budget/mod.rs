@@ -261,7 +261,7 @@ struct Judge {
     native_share: BTreeMap<i32, f64>,
     /// Per thread, the running remainder of that share over its on-CPU
     /// moments without a stack read (see [`Judge::unread_cpu`]).
-    unread_debt: std::cell::RefCell<BTreeMap<i32, f64>>,
+    unread_debt: BTreeMap<i32, f64>,
 }
 
 impl Judge {
@@ -307,12 +307,11 @@ impl Judge {
     /// `k`-th unread moment is native when the running sum of the share
     /// crosses a whole number), so the split is exact over the run and the
     /// same on every replay. A thread never read is Python, as before.
-    fn unread_cpu(&self, tid: i32) -> Part {
+    fn unread_cpu(&mut self, tid: i32) -> Part {
         let Some(&share) = self.native_share.get(&tid) else {
             return Part::CpuPython;
         };
-        let mut debts = self.unread_debt.borrow_mut();
-        let debt = debts.entry(tid).or_insert(0.0);
+        let debt = self.unread_debt.entry(tid).or_insert(0.0);
         *debt += share;
         if *debt >= 0.5 {
             *debt -= 1.0;
@@ -380,7 +379,9 @@ fn native_shares(tl: &Timeline) -> BTreeMap<i32, f64> {
 }
 
 /// The part of one thread-moment, from its sampled state.
-fn part_of(judge: &Judge, tl: &Timeline, t: &ThreadSample) -> Part {
+/// Samples must come in order: unread on-CPU moments carry a running
+/// remainder from one to the next ([`Judge::unread_cpu`]).
+fn part_of(judge: &mut Judge, tl: &Timeline, t: &ThreadSample) -> Part {
     match t.state {
         ThreadState::OnCpu => match t.py {
             Some(PyState::NativeNogil) => Part::CpuNative,
