@@ -161,7 +161,8 @@ impl PyStacks {
                 Some(_) => None,
             };
             if let Some(tries) = tries {
-                let spy = if is_python(pid) && self.to_opener.send(pid).is_ok() {
+                let exe = exe_of(pid);
+                let spy = if exe == Exe::Python && self.to_opener.send(pid).is_ok() {
                     Spy::Opening(tries + 1)
                 } else {
                     // A fork of a Python-named process that then ran
@@ -169,7 +170,7 @@ impl PyStacks {
                     // program) failed to open as Python: no failure of ours.
                     // Not a process that exited (no `exe` to read): its
                     // failure stands.
-                    if runs_other_program(pid) {
+                    if exe == Exe::Other {
                         self.stats.unavailable.remove(&pid);
                     }
                     Spy::NotPython(now)
@@ -290,32 +291,37 @@ fn config() -> Config {
     }
 }
 
-/// The process is alive and runs an executable not named `python*`.
-fn runs_other_program(pid: i32) -> bool {
-    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
-        !exe.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("python"))
-    })
+/// What a process runs, by its executable's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exe {
+    /// Named `python*` (python3, python3.14, python3.13t).
+    Python,
+    /// Alive and running something else.
+    Other,
+    /// No `exe` link to read and no Python `comm`: it exited (a zombie has
+    /// no link either), or we may not look.
+    Unknown,
 }
 
-/// The executable's name starts with `python` (python3, python3.14, python3.13t).
-/// Without ptrace rights to the process (another user's, or no
-/// CAP_SYS_PTRACE) its `exe` link is unreadable but its `comm` name is not:
-/// trying to open it then fails with the kernel's reason, which the report
-/// shows, instead of the process silently getting no stacks.
-fn is_python(pid: i32) -> bool {
+/// What `pid` runs. Without ptrace rights to the process (another user's,
+/// or no CAP_SYS_PTRACE) its `exe` link is unreadable but its `comm` name
+/// is not: trying to open it then fails with the kernel's reason, which the
+/// report shows, instead of the process silently getting no stacks.
+fn exe_of(pid: i32) -> Exe {
+    let python = |name: Option<&str>| name.is_some_and(|n| n.starts_with("python"));
     match std::fs::read_link(format!("/proc/{pid}/exe")) {
-        Ok(exe) => exe
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("python")),
+        Ok(exe) if python(exe.file_name().and_then(|n| n.to_str())) => Exe::Python,
+        Ok(_) => Exe::Other,
         // Only a refusal: a process that exited (or a zombie) has no exe
         // link either, and is no failure to report.
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.starts_with("python"))
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok();
+            if python(comm.as_deref()) {
+                Exe::Python
+            } else {
+                Exe::Unknown
+            }
         }
-        Err(_) => false,
+        Err(_) => Exe::Unknown,
     }
 }
