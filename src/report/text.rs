@@ -298,9 +298,7 @@ pub fn render_recommendation(rec: &crate::rerun::Recommendation, files: &[String
     // assumed start-up and nothing to act on. report.json, report.html
     // and the markdown keep it whole.
     let uses_cores = rec.scale_out.as_ref().is_some_and(|so| {
-        rec.parallel_speedup.is_some_and(|sp| {
-            sp >= crate::diagnose::PARALLEL_CORES_SHARE * so.measured_cores as f64
-        })
+        crate::rerun::scale_out::uses_cores(rec.parallel_speedup, so.measured_cores)
     });
     if uses_cores && let Some(line) = crate::report::rerun_table::scale_out_line(rec) {
         let _ = writeln!(s, "  {line}");

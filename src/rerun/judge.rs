@@ -113,10 +113,10 @@ pub fn differs(p: &Profiled, runs: &[RunResult], cpu: bool) -> Option<String> {
         && let Some(near) = nearest(then, &cpus)
         && beyond(then, near, CPU_RATIO_LIMIT, CPU_FLOOR_S)
     {
-        let lo = cpus.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = cpus.iter().copied().fold(0.0, f64::max);
+        let range = stats::Summary::of(&cpus).map_or((near, near), |s| (s.min, s.max));
         return Some(format!(
-            "the re-runs used {lo:.2}–{hi:.2} s of CPU, the profiled run {then:.2} s"
+            "the re-runs used {:.2}–{:.2} s of CPU, the profiled run {then:.2} s",
+            range.0, range.1
         ));
     }
     let written: Vec<f64> = runs

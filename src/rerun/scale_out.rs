@@ -228,7 +228,9 @@ fn round3(x: f64) -> f64 {
 }
 
 mod words;
-pub use words::{engine_costs, executor_line, saturates, scale_out_pick, sentence, too_short_note};
+pub use words::{
+    engine_costs, executor_line, saturates, scale_out_pick, sentence, too_short_note, uses_cores,
+};
 
 #[cfg(test)]
 mod tests;

@@ -13,9 +13,13 @@ use crate::rerun::{Experiment, Strategy, advice::times};
 /// into speed (all CPUs over one ≥ the same share × cores). Only such a
 /// program has outgrown the machine; any other is told to use this one first.
 pub fn saturates(verdict: Verdict, parallel_speedup: Option<f64>, cores: usize) -> bool {
-    verdict == Verdict::CpuParallel
-        && cores >= 2
-        && parallel_speedup.is_some_and(|s| s >= PARALLEL_CORES_SHARE * cores as f64)
+    verdict == Verdict::CpuParallel && cores >= 2 && uses_cores(parallel_speedup, cores)
+}
+
+/// Whether the re-runs show the program turning this machine's `cores`
+/// into speed: all CPUs over one ≥ `PARALLEL_CORES_SHARE` × cores.
+pub fn uses_cores(parallel_speedup: Option<f64>, cores: usize) -> bool {
+    parallel_speedup.is_some_and(|s| s >= PARALLEL_CORES_SHARE * cores as f64)
 }
 
 /// The scale-out to recommend, when the program saturates this machine and
