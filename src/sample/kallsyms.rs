@@ -36,8 +36,10 @@ pub fn prefetch() {
     });
 }
 
-/// The text symbols of a kallsyms text, by address: each its address and
-/// where its name starts in the text.
+/// The text symbols of a kallsyms text (`ADDR TYPE NAME [module]` lines;
+/// only text symbols, types `t`/`T`, name code), by address: each its
+/// address and where its name starts in the text. Of aliases (one address,
+/// several names) the last listed answers (a stable sort).
 struct Index {
     text: Vec<u8>,
     syms: Vec<(u64, u32)>,
@@ -81,8 +83,8 @@ impl Index {
 
 /// The name of the function holding each address (`None` when no text
 /// symbol precedes it, or addresses are hidden: `kptr_restrict` shows zeros).
-/// The prefetched index when [`prefetch`] ran and has finished, else the
-/// text read now, in one pass. Never waited for: on a loaded machine a
+/// The prefetched index when [`prefetch`] ran and has finished, else one
+/// built now from the text read now. Never waited for: on a loaded machine a
 /// nice-19 thread may get almost no CPU (its weight is 1/70 of a normal
 /// thread's), and waiting for it made the end of a run seconds late.
 pub fn resolve(addrs: &[u64]) -> Vec<Option<String>> {
@@ -95,46 +97,8 @@ pub fn resolve(addrs: &[u64]) -> Vec<Option<String>> {
         .and_then(|mut h| h.take_if(|h| h.is_finished()));
     match handle.map(JoinHandle::join) {
         Some(Ok(index)) if !index.syms.is_empty() => index.lookup(addrs),
-        _ => lookup(&std::fs::read("/proc/kallsyms").unwrap_or_default(), addrs),
+        _ => Index::of(std::fs::read("/proc/kallsyms").unwrap_or_default()).lookup(addrs),
     }
-}
-
-/// Pure: look `addrs` up in kallsyms `text` (`ADDR TYPE NAME [module]` lines;
-/// only text symbols, types `t`/`T`, name code).
-///
-/// One pass and no table: the addresses asked for are sorted, each symbol
-/// goes to the first of them at or above it and is kept if it is the
-/// highest there, and a running maximum hands every address the highest
-/// symbol at or below it. A table of all ~120 000 symbols, sorted, cost
-/// ≈ 12 ms after every run (a 3 MB vector and its sort, measured with
-/// `strace -tt`), for the few hundred addresses the chains hold.
-pub fn lookup(text: &[u8], addrs: &[u64]) -> Vec<Option<String>> {
-    let mut order: Vec<usize> = (0..addrs.len()).collect();
-    order.sort_unstable_by_key(|&i| addrs[i]);
-    let sorted: Vec<u64> = order.iter().map(|&i| addrs[i]).collect();
-    // best[k]: the highest text symbol in (sorted[k-1], sorted[k]].
-    let mut best: Vec<Option<(u64, &[u8])>> = vec![None; sorted.len()];
-    for (addr, name) in text.split(|&b| b == b'\n').filter_map(text_symbol) {
-        let k = sorted.partition_point(|&q| q < addr);
-        // `>=`: of aliases (one address, several names) the last listed,
-        // as the index's stable sort gives.
-        if let Some(b) = best.get_mut(k)
-            && b.is_none_or(|(a, _)| addr >= a)
-        {
-            *b = Some((addr, name));
-        }
-    }
-    let mut out = vec![None; addrs.len()];
-    let mut below: Option<(u64, &[u8])> = None;
-    for (k, &i) in order.iter().enumerate() {
-        if let Some(b) = best[k]
-            && below.is_none_or(|(a, _)| b.0 > a)
-        {
-            below = Some(b);
-        }
-        out[i] = below.map(|(_, name)| String::from_utf8_lossy(name).into_owned());
-    }
-    out
 }
 
 /// A kallsyms line's address and name when it is a text symbol with an
@@ -180,16 +144,13 @@ ffffffffc0000000 t ext4_sync_file\t[ext4]\n";
 
     #[test]
     fn addresses_resolve_to_the_text_symbol_before_them() {
-        let got = lookup(
-            TEXT,
-            &[
-                0xffffffff81200010,
-                0xffffffff81100000,
-                0xffffffff81300010,
-                0xffffffffc0000100,
-                0x1000,
-            ],
-        );
+        let got = Index::of(TEXT.to_vec()).lookup(&[
+            0xffffffff81200010,
+            0xffffffff81100000,
+            0xffffffff81300010,
+            0xffffffffc0000100,
+            0x1000,
+        ]);
         assert_eq!(
             got,
             vec![
@@ -206,12 +167,13 @@ ffffffffc0000000 t ext4_sync_file\t[ext4]\n";
     #[test]
     fn hidden_addresses_resolve_to_nothing() {
         let hidden = b"0000000000000000 T _stext\n0000000000000000 t futex_do_wait\n";
-        assert_eq!(lookup(hidden, &[0xffffffff81200010]), vec![None]);
+        let index = Index::of(hidden.to_vec());
+        assert_eq!(index.lookup(&[0xffffffff81200010]), vec![None]);
         assert!(resolve(&[]).is_empty());
     }
 
     #[test]
-    fn the_one_pass_agrees_with_a_sorted_table() {
+    fn the_index_agrees_with_a_sorted_table() {
         // A file in no order (as kallsyms is past the core kernel), with
         // data symbols, and addresses asked for twice, at symbols, between
         // them and below the first: against a plain sorted table.
@@ -240,9 +202,7 @@ ffffffffc0000000 t ext4_sync_file\t[ext4]\n";
         let mut addrs: Vec<u64> = (0..2000).map(|_| next() % 0x110_0000).collect();
         addrs.extend(table.iter().step_by(50).map(|(a, _)| *a));
         addrs.extend_from_slice(&addrs.clone()[..10]);
-        let got = lookup(&text, &addrs);
-        // The prefetched index answers as the one pass does.
-        assert_eq!(Index::of(text.clone()).lookup(&addrs), got);
+        let got = Index::of(text).lookup(&addrs);
         for (a, name) in addrs.iter().zip(got) {
             let i = table.partition_point(|(s, _)| s <= a);
             let want = i.checked_sub(1).map(|i| table[i].0);
