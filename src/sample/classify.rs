@@ -84,6 +84,16 @@ pub fn classify(o: &Observation) -> ThreadState {
     }
 }
 
+/// Whether the state follows without `wchan`: a `D` or `R` thread, or a
+/// blocked call that [`classify`] decides by itself (so its `wchan` need
+/// not be read).
+pub fn call_decides(os_state: char, syscall: Option<&str>, waits_on: Option<Resource>) -> bool {
+    match os_state {
+        'S' | 'I' => syscall.is_some_and(|s| by_syscall(s, waits_on).is_some()),
+        _ => true,
+    }
+}
+
 fn by_syscall(name: &str, waits_on: Option<Resource>) -> Option<ThreadState> {
     let state = match name {
         "futex" | "futex_wait" | "futex_waitv" | "flock" | "semop" | "semtimedop" => {
@@ -288,6 +298,55 @@ mod tests {
         assert_eq!(classify(&o), ThreadState::LockWait);
         o.wchan = Some("something_else");
         assert_eq!(classify(&o), ThreadState::Other);
+    }
+
+    #[test]
+    fn wchan_is_skipped_only_where_it_cannot_change_the_state() {
+        // The sampler reads `wchan` only when call_decides() says no: over
+        // every state, call and resource, a call that decides must classify
+        // the same whatever its wchan.
+        let calls = [
+            None,
+            Some("futex"),
+            Some("clock_nanosleep"),
+            Some("wait4"),
+            Some("fsync"),
+            Some("read"),
+            Some("epoll_wait"),
+            Some("restart_syscall"),
+            Some("ioctl"),
+        ];
+        let resources = [
+            None,
+            Some(Resource::InetSocket),
+            Some(Resource::File),
+            Some(Resource::Pipe),
+            Some(Resource::Nothing),
+        ];
+        let wchans = [
+            "futex_do_wait",
+            "hrtimer_nanosleep",
+            "io_schedule",
+            "sk_wait_data",
+        ];
+        for state in ['R', 'S', 'D', 'I', 'Z'] {
+            for call in calls {
+                for res in resources {
+                    if !call_decides(state, call, res) {
+                        continue;
+                    }
+                    let mut o = obs(state, call, res);
+                    let without = classify(&o);
+                    for w in wchans {
+                        o.wchan = Some(w);
+                        assert_eq!(classify(&o), without, "{state} {call:?} {res:?} {w}");
+                    }
+                }
+            }
+        }
+        assert!(!call_decides('S', Some("restart_syscall"), None));
+        assert!(!call_decides('S', Some("read"), None));
+        assert!(!call_decides('S', None, None));
     }
 
     #[test]
