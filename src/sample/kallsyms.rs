@@ -9,7 +9,11 @@
 //! background thread at the lowest priority while the target runs
 //! ([`prefetch`]); parsing it after the run still cost ≈ 16 ms, a fifth of
 //! the main thread's CPU for a one-second run (`perf record --no-inherit`).
-//! After the run only the addresses the chains hold are looked up.
+//! After the run only the addresses the chains hold are looked up. The core
+//! kernel's part is kept between runs of one boot ([`cache`]), so most runs
+//! do not read the file at all.
+
+mod cache;
 
 use std::sync::{Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -29,7 +33,10 @@ pub fn prefetch() {
                 let tid = super::gettid() as libc::id_t;
                 // SAFETY: setpriority on our own thread id; no memory involved.
                 unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, PREFETCH_NICE) };
-                Index::of(std::fs::read("/proc/kallsyms").unwrap_or_default())
+                let file = cache::file();
+                file.as_deref()
+                    .and_then(cache::load)
+                    .unwrap_or_else(|| read_and_keep(file.as_deref()))
             })
             .ok();
         Mutex::new(reader)
@@ -43,6 +50,20 @@ pub fn prefetch() {
 struct Index {
     text: Vec<u8>,
     syms: Vec<(u64, u32)>,
+    /// Loaded from the cache: the only addresses it answers for, the core
+    /// kernel's text (`_stext` to `_etext`). `None`: read from the file now,
+    /// it answers every address.
+    core: Option<(u64, u64)>,
+}
+
+/// Read `/proc/kallsyms`, index it, and save its core part for the next
+/// runs of this boot when there is a place for it.
+fn read_and_keep(file: Option<&std::path::Path>) -> Index {
+    let index = Index::of(std::fs::read("/proc/kallsyms").unwrap_or_default());
+    if let Some(file) = file.filter(|f| !f.exists()) {
+        cache::save(&index, file);
+    }
+    index
 }
 
 impl Index {
@@ -57,16 +78,32 @@ impl Index {
             at += line.len() + 1;
         }
         syms.sort_by_key(|&(a, _)| a);
-        Index { text, syms }
+        Index {
+            text,
+            syms,
+            core: None,
+        }
     }
 
-    fn name(&self, offset: u32) -> String {
+    fn name_bytes(&self, offset: u32) -> &[u8] {
         let rest = &self.text[offset as usize..];
         let end = rest
             .iter()
             .position(|&b| b == b'\n' || b == b' ' || b == b'\t')
             .unwrap_or(rest.len());
-        String::from_utf8_lossy(&rest[..end]).into_owned()
+        &rest[..end]
+    }
+
+    fn name(&self, offset: u32) -> String {
+        String::from_utf8_lossy(self.name_bytes(offset)).into_owned()
+    }
+
+    /// Whether every one of `addrs` can be looked up here.
+    fn answers(&self, addrs: &[u64]) -> bool {
+        !self.syms.is_empty()
+            && self
+                .core
+                .is_none_or(|(start, end)| addrs.iter().all(|a| (start..end).contains(a)))
     }
 
     fn lookup(&self, addrs: &[u64]) -> Vec<Option<String>> {
@@ -83,8 +120,10 @@ impl Index {
 
 /// The name of the function holding each address (`None` when no text
 /// symbol precedes it, or addresses are hidden: `kptr_restrict` shows zeros).
-/// The prefetched index when [`prefetch`] ran and has finished, else one
-/// built now from the text read now. Never waited for: on a loaded machine a
+/// The prefetched index when [`prefetch`] ran and has finished and answers
+/// for all of them, else one built now from the text read now (an address
+/// in a module or a BPF program, which the cache of the core kernel does
+/// not hold). Never waited for: on a loaded machine a
 /// nice-19 thread may get almost no CPU (its weight is 1/70 of a normal
 /// thread's), and waiting for it made the end of a run seconds late.
 pub fn resolve(addrs: &[u64]) -> Vec<Option<String>> {
@@ -96,8 +135,8 @@ pub fn resolve(addrs: &[u64]) -> Vec<Option<String>> {
         .and_then(|m| m.lock().ok())
         .and_then(|mut h| h.take_if(|h| h.is_finished()));
     match handle.map(JoinHandle::join) {
-        Some(Ok(index)) if !index.syms.is_empty() => index.lookup(addrs),
-        _ => Index::of(std::fs::read("/proc/kallsyms").unwrap_or_default()).lookup(addrs),
+        Some(Ok(index)) if index.answers(addrs) => index.lookup(addrs),
+        _ => read_and_keep(cache::file().as_deref()).lookup(addrs),
     }
 }
 
@@ -162,6 +201,51 @@ ffffffffc0000000 t ext4_sync_file\t[ext4]\n";
                 None,
             ]
         );
+    }
+
+    #[test]
+    fn the_cache_holds_the_core_kernel_and_answers_nothing_else() {
+        let text = [
+            b"ffffffff81000000 T _stext\nffffffff81400000 T _etext\n".as_slice(),
+            TEXT,
+        ]
+        .concat();
+        let fresh = Index::of(text);
+        let cached = cache::decode(&cache::encode(&fresh).expect("bounds")).expect("decoded");
+        let core = [0xffffffff81000010, 0xffffffff81200010, 0xffffffff81300010];
+        assert!(cached.answers(&core));
+        assert_eq!(cached.lookup(&core), fresh.lookup(&core));
+        // A module's address: the file must be read again.
+        assert!(!cached.answers(&[0xffffffff81200010, 0xffffffffc0000100]));
+        assert!(fresh.answers(&[0xffffffffc0000100]));
+        // No bounds (hidden addresses, a foreign text): nothing to save.
+        assert!(cache::encode(&Index::of(TEXT.to_vec())).is_none());
+        let bytes = cache::encode(&fresh).expect("bounds");
+        assert!(
+            cache::decode(&bytes[..bytes.len() / 2]).is_none(),
+            "truncated"
+        );
+        assert!(cache::decode(b"bcksym00").is_none());
+    }
+
+    #[test]
+    fn this_kernels_cached_core_agrees_with_its_kallsyms() {
+        let fresh = Index::of(std::fs::read("/proc/kallsyms").expect("/proc/kallsyms"));
+        let Some(bytes) = cache::encode(&fresh) else {
+            // Addresses hidden (kptr_restrict): the cache is never written.
+            assert!(
+                fresh.syms.is_empty(),
+                "bounds missing from a readable kallsyms"
+            );
+            return;
+        };
+        let cached = cache::decode(&bytes).expect("decoded");
+        let (start, end) = cached.core.expect("core");
+        let addrs: Vec<u64> = (0..997)
+            .map(|i| start + (end - start) / 997 * i + 5)
+            .collect();
+        assert!(cached.answers(&addrs));
+        assert_eq!(cached.lookup(&addrs), fresh.lookup(&addrs));
     }
 
     #[test]
