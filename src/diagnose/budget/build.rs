@@ -40,23 +40,36 @@ struct ThreadAcc {
 
 impl ThreadAcc {
     /// The share of this thread's CPU time that is storage work: its kernel
-    /// CPU, when most of its waits are on the disk. A small write followed by
-    /// `fsync` spends much of the sync on a CPU in the filesystem (journal,
-    /// writeback) and in the run queue after each wake-up, not only in `D`:
-    /// that CPU is the disk's cost, not the program's computing.
+    /// CPU, when most of its waits are on the disk, up to
+    /// [`STORAGE_CPU_PER_DISK_S`] times its disk waits. A small write
+    /// followed by `fsync` spends much of the sync on a CPU in the filesystem
+    /// (journal, writeback) and in the run queue after each wake-up, not only
+    /// in `D`: that CPU is the disk's cost, not the program's computing. The
+    /// bound keeps a thread that barely waits from turning into a storage
+    /// thread: a buffer-churning loop whose one wait in a run was a `D`
+    /// page fault had all its kernel CPU (page zeroing, 70 % of its time)
+    /// counted as disk and was called `io-disk` once in ten runs.
     fn storage_cpu_share(&self) -> f64 {
         let waits: f64 = WAIT_PARTS.iter().map(|&p| self.sampled[p as usize]).sum();
         let disk = self.sampled[Part::Disk as usize];
         if waits <= 0.0 || disk / waits < STORAGE_THREAD_DISK_SHARE || self.cpu_s <= 0.0 {
             return 0.0;
         }
-        (self.sys_s / self.cpu_s).clamp(0.0, 1.0)
+        let storage_s = self.sys_s.min(STORAGE_CPU_PER_DISK_S * disk);
+        (storage_s / self.cpu_s).clamp(0.0, 1.0)
     }
 }
 
 /// A thread whose waits are at least this much on the disk does storage
 /// work: its kernel CPU is counted as disk time (see `storage_cpu_share`).
 pub const STORAGE_THREAD_DISK_SHARE: f64 = 0.5;
+
+/// At most this many seconds of a storage thread's kernel CPU are counted
+/// as disk per second it waits on the disk. Sync-heavy threads measured
+/// 0.3–1.1 (direct I/O copies, `fsync` after small writes, SQLite commits):
+/// the CPU side of a sync is of the order of its wait. Kernel CPU far
+/// beyond that is other kernel work (page faults, copies).
+pub const STORAGE_CPU_PER_DISK_S: f64 = 2.0;
 
 /// The run's seconds per part, with storage threads' kernel CPU as disk.
 fn run_seconds(run_by: &BTreeMap<(i32, Part), f64>, acc: &BTreeMap<i32, ThreadAcc>) -> Seconds {

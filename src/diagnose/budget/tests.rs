@@ -154,3 +154,31 @@ fn on_cpu_moments_without_a_stack_read_split_as_the_read_ones_do() {
     assert!((share - 0.25).abs() < 0.05, "{share}: {:?}", quarter.run);
     assert!(sums_to_one(&quarter.run), "{:?}", quarter.run);
 }
+
+/// A one-thread run: on a CPU (70 % of it in the kernel) except on the
+/// ticks `disk_tick` picks, spent waiting on the disk.
+fn kernel_heavy(disk_tick: impl Fn(usize) -> bool) -> Budget {
+    let mut tl = with_root(timeline(2, |i| {
+        if disk_tick(i) {
+            vec![thread(ThreadState::DiskWait, 0.0)]
+        } else {
+            vec![thread(ThreadState::OnCpu, 1.0)]
+        }
+    }));
+    for t in tl.samples.iter_mut().flat_map(|s| s.threads.iter_mut()) {
+        t.sys_s = t.cpu_s * 0.7;
+    }
+    budget(&tl, &crate::diagnose::Features::from_timeline(&tl))
+}
+
+#[test]
+fn a_syncing_threads_kernel_cpu_is_the_disks_but_a_single_disk_wait_changes_little() {
+    // Half its time in fsync, its CPU mostly the filesystem's: storage.
+    let syncing = kernel_heavy(|i| i % 2 == 0);
+    assert!(syncing.run.disk > 0.8, "{:?}", syncing.run);
+    // A buffer-churning loop (kernel CPU = page zeroing) whose only wait was
+    // one `D` page fault: still CPU, not a storage thread.
+    let churning = kernel_heavy(|i| i == 100);
+    assert!(churning.run.cpu() > 0.95, "{:?}", churning.run);
+    assert!(churning.run.disk < 0.02, "{:?}", churning.run);
+}
