@@ -176,7 +176,9 @@ struct CpuSplit {
 impl CpuSplit {
     fn of(tl: &Timeline, f: &Features) -> CpuSplit {
         let root = tl.processes.first().map(|p| p.pid);
-        let tree_share = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share());
+        // The same share as each thread's (hand-offs aside), for a thread
+        // with no on-CPU stack of its own.
+        let tree_share = f.py.as_ref().map_or(0.0, |py| py.dispatch_share());
         let mut s = CpuSplit::default();
         let mut child_cpu: BTreeMap<i32, f64> = BTreeMap::new();
         for th in &f.threads {

@@ -212,3 +212,40 @@ fn a_pool_of_tiny_tasks_is_not_told_shared_memory() {
         assert_eq!(d.remedy, Strategy::Batch, "{name}");
     }
 }
+
+/// GIL hand-offs (a thread on a CPU without the GIL inside locking code)
+/// are neither dispatch nor work: however many a run catches, a pool of
+/// tiny tasks stays `pool-overhead` and is told to batch.
+#[test]
+fn gil_hand_offs_do_not_dilute_a_pools_dispatch_share() {
+    use crate::timeline::PyState;
+    let mut tl = corpus("threadpool_tiny");
+    let handoff = (0..tl.stacks.stacks.len() as u32)
+        .find(|&id| {
+            tl.stacks
+                .frames_of(id)
+                .last()
+                .is_some_and(|f| f.is_sync_machinery())
+        })
+        .expect("a stack in threading code");
+    let read: usize = tl
+        .samples
+        .iter()
+        .flat_map(|s| &s.threads)
+        .filter(|t| t.state == ThreadState::OnCpu && t.stack.is_some())
+        .count();
+    // As many hand-offs again as the recorded on-CPU stacks, on on-CPU
+    // moments that had none.
+    let mut added = 0;
+    for t in tl.samples.iter_mut().flat_map(|s| s.threads.iter_mut()) {
+        if added < read && t.state == ThreadState::OnCpu && t.stack.is_none() {
+            t.stack = Some(handoff);
+            t.py = Some(PyState::NativeNogil);
+            added += 1;
+        }
+    }
+    assert!(added >= read / 2, "{added} of {read}");
+    let d = diagnose(&tl);
+    assert_eq!(d.verdict, crate::diagnose::Verdict::PoolOverhead);
+    assert_eq!(d.remedy, Strategy::Batch);
+}

@@ -119,7 +119,7 @@ pub fn event_loop_blocked(f: &Features, b: &Budget) -> Option<Decision> {
 /// (pool machinery innermost), else from IPC waits and switch rates.
 pub fn pool_overhead(f: &Features, b: &Budget) -> Option<Decision> {
     if let Some(py) = &f.py {
-        let pool_share = py.pool_cpu_share();
+        let pool_share = py.dispatch_share();
         let evidence = vec![
             ev(
                 "pool_machinery_cpu_share",
@@ -127,15 +127,15 @@ pub fn pool_overhead(f: &Features, b: &Budget) -> Option<Decision> {
                 ">=",
                 POOL_MACHINERY_SHARE,
                 "share",
-                "share of on-CPU Python samples inside executor, multiprocessing, queue, pickle and selector code",
+                "share of on-CPU Python samples (GIL hand-offs aside) inside executor, multiprocessing, queue, pickle and selector code",
             ),
             ev(
                 "on_cpu_stack_samples",
-                py.cpu_samples as f64,
+                py.work_samples() as f64,
                 ">=",
                 POOL_MIN_SAMPLES,
                 "samples",
-                "on-CPU samples with a Python stack (enough to judge)",
+                "on-CPU samples with a Python stack, GIL hand-offs aside (enough to judge)",
             ),
             cpu_side_ev(&b.run),
         ];
