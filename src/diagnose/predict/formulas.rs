@@ -62,8 +62,9 @@ pub(super) fn parallel(i: &Inputs, s: Strategy, start: (f64, f64)) -> Prediction
             redo(1.0, 0.0),
         ),
         format!(
-            "{:.0} % of the run is CPU, run-queue or GIL wait; its {:.2} s of CPU spread over {m} workers ({how}), {:.2} s start-up each; low: {:.0} % efficiency",
+            "{:.0} % of the run is {}; its {:.2} s of CPU spread over {m} workers ({how}), {:.2} s start-up each; low: {:.0} % efficiency",
             100.0 * i.section / i.t,
+            i.section_what,
             i.work,
             start.0,
             POOL_EFFICIENCY_LOW * 100.0
@@ -87,8 +88,9 @@ pub(super) fn free_threaded(i: &Inputs) -> Prediction {
         i.t,
         (redo(c), redo(lo), redo(hi)),
         format!(
-            "no GIL: the CPU-side {:.0} % of the run spread over {m} existing threads; its Python ({:.0} % of the work) {c}x slower single-threaded (low {lo}x, high {hi}x), its native code unchanged",
+            "no GIL: the {:.0} % of the run that is {}, spread over {m} existing threads; its Python ({:.0} % of the work) {c}x slower single-threaded (low {lo}x, high {hi}x), its native code unchanged",
             100.0 * i.section / i.t,
+            i.section_what,
             100.0 * i.python_share
         ),
     )

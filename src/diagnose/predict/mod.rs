@@ -5,7 +5,9 @@
 //! budget), so that its assumption can be written beside the number and a
 //! re-run can check it:
 //! - **processes / interpreters / free-threaded**: the CPU-side section of
-//!   the run (on a CPU, queued, waiting for the GIL) is redone as the
+//!   the run (its Python holding or waiting for the GIL when several
+//!   threads want a CPU; a single busy thread's CPU and GIL waits) is
+//!   redone as the
 //!   program's CPU seconds spread over `m = min(threads wanting a CPU, cores)`
 //!   workers — over all cores for a single thread, *if* its iterations are
 //!   independent — never slower than it is now, plus a start-up cost per
@@ -121,9 +123,15 @@ struct Inputs {
     /// their Python (GIL-held) CPU only — GIL-free native code already runs
     /// in parallel on threads; with one busy thread, all of its CPU.
     work: f64,
-    /// Seconds of the run in that work's section (its CPU, run-queue and
-    /// GIL waits), outside an event loop's long steps (those are `offload`'s).
+    /// Seconds of the run in that work's section, outside an event loop's
+    /// long steps (those are `offload`'s): with several threads wanting a
+    /// CPU, their Python CPU and GIL waits (the part one GIL serialises);
+    /// with one busy thread, its CPU and GIL waits. Run-queue waits are not
+    /// in it: more workers do not add cores.
     section: f64,
+    /// What the section is, for the bases ("Python holding or waiting for
+    /// the GIL").
+    section_what: &'static str,
     /// Share of `work` that runs in the interpreter (GIL held) rather than
     /// in GIL-free native code: 1 when `work` is Python CPU only.
     python_share: f64,
@@ -282,7 +290,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
     } else {
         r.cpu_python / (r.cpu_python + r.cpu_native)
     };
-    let (work, section_share) = if wanting >= 2 {
+    let (work, section_share, section_what) = if wanting >= 2 {
         // GIL hand-offs show as GIL-free CPU; they exist only because the
         // threads share one GIL, so one GIL per worker removes them too.
         let handoff = f.py.as_ref().map_or(0.0, |py| py.handoff_share());
@@ -290,9 +298,14 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         (
             b.all_threads.cpu_python * f.thread_time_s,
             r.cpu_python + r.gil_wait + handoffs,
+            "Python holding or waiting for the GIL",
         )
     } else {
-        (f.cpu_s, r.cpu_python + r.cpu_native + r.gil_wait)
+        (
+            f.cpu_s,
+            r.cpu_python + r.cpu_native + r.gil_wait,
+            "on a CPU or waiting for the GIL",
+        )
     };
     let i = Inputs {
         t,
@@ -301,6 +314,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         work,
         python_share,
         section: ((section_share - loop_long).max(0.0) * t).min(t),
+        section_what,
         cpu_total: f.cpu_s,
         serial_cpu: pool_share * work,
         split_over,
