@@ -3,7 +3,8 @@
 //! Cost is what limits the rate, so the reads are chosen by price (measured on
 //! this kind of VM: `stat` 10 µs, `schedstat` 6 µs, `wchan`/`syscall` 7 µs,
 //! `status` 35 µs per thread): every tick reads `stat` and `schedstat` of
-//! every thread, and `wchan` + `syscall` only of threads that are not running;
+//! every thread, `syscall` only of threads that are not running, and `wchan`
+//! only of those whose call does not decide their state;
 //! descriptors are resolved only for threads blocked on one; and a blocked
 //! thread that has not been scheduled since the last tick (its `schedstat`
 //! switch count is unchanged) is still in the same call, so its last answer
