@@ -364,6 +364,18 @@ fn an_out_dir_holding_a_report_is_never_overwritten_silently() {
     // Third run: out-3.
     go(&[], &["true"]);
     assert!(parent.path().join("out-3/report.json").exists());
+    // A command that cannot start writes nowhere, so it names no directory
+    // and leaves no out-4 behind.
+    let failed = bin()
+        .args(["--quiet", "--no-rerun", "--out"])
+        .arg(&out)
+        .args(["--", "no-such-command-boundcheck"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_ne!(failed.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("writing to"), "{stderr}");
+    assert!(!parent.path().join("out-4").exists(), "{stderr}");
     // --force replaces the first.
     go(&["--force"], &["sleep", "0.01"]);
     let forced = read(&out);

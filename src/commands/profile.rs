@@ -63,6 +63,7 @@ pub fn profile(spec: &ProfileSpec) -> Result<ProfiledRun, Error> {
             return Err(e);
         }
     };
+    files.announce();
     let mut exit_code = sampled.exit_code;
     let timeline = sampled.timeline;
     let mut report = Report::of(&timeline);

@@ -12,6 +12,7 @@ pub fn run(spec: &ReplaySpec) -> Result<Outcome, Error> {
     let tl = read_timeline(&spec.timeline)?;
     let o = &spec.output;
     let mut files = RunFiles::prepare(&o.out_dir, o.force, &o.exports)?;
+    files.announce();
     let mut report = Report::of(&tl);
     report.output_dir = files.renumbered();
     if o.json {

@@ -43,26 +43,32 @@ pub struct RunFiles {
 
 impl RunFiles {
     /// The output directory, never over an earlier run's report unless
-    /// `force`: a numbered sibling is used instead and named on stderr (even
-    /// with `--quiet`: the files are not where the caller asked).
+    /// `force`: a numbered sibling is used instead ([`RunFiles::announce`]
+    /// names it once the run has something to write there).
     pub fn prepare(out_dir: &Path, force: bool, extras: &[String]) -> Result<RunFiles, Error> {
-        let (out, moved) = OutputDir::prepare_fresh(out_dir, force, REPORT_FILE)?;
-        if moved {
-            output::to_stderr(
-                format!(
-                    "boundcheck: {} holds an earlier run's {REPORT_FILE}; writing to {} instead (--force replaces it)\n",
-                    out_dir.display(),
-                    out.dir().display()
-                )
-                .as_bytes(),
-            );
-        }
+        let (out, _) = OutputDir::prepare_fresh(out_dir, force, REPORT_FILE)?;
         Ok(RunFiles {
             out,
             asked: out_dir.to_path_buf(),
             extras: extras.iter().filter_map(|w| format::find(w)).collect(),
             first_error: None,
         })
+    }
+
+    /// Say on stderr that the files go to a numbered sibling, when they do
+    /// (even with `--quiet`: they are not where the caller asked). Called
+    /// once the target has started: a launch that fails writes nothing
+    /// there, and the directory is removed again (`abandon`).
+    pub fn announce(&self) {
+        if let Some(dir) = self.renumbered() {
+            output::to_stderr(
+                format!(
+                    "boundcheck: {} holds an earlier run's {REPORT_FILE}; writing to {dir} instead (--force replaces it)\n",
+                    self.asked.display(),
+                )
+                .as_bytes(),
+            );
+        }
     }
 
     /// The directory the files go to.
