@@ -357,7 +357,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         shared_memory(&i, f, r.cpu() + r.gil_wait, r.ipc),
         shrink_lock(&i, r.lock_wait),
         offload(&i, f, b),
-        native(&i, r.cpu_python + r.gil_wait),
+        native(&i, r.cpu_python + r.gil_wait, f.system_fraction()),
     ];
     // An asyncio program gathers its awaits more cheaply than it moves
     // them onto threads.

@@ -249,3 +249,15 @@ fn gil_hand_offs_do_not_dilute_a_pools_dispatch_share() {
     assert_eq!(d.verdict, crate::diagnose::Verdict::PoolOverhead);
     assert_eq!(d.remedy, Strategy::Batch);
 }
+
+/// Native code makes Python faster, not the kernel: a loop whose CPU is
+/// mostly page faults and zeroing fresh buffers is not promised 9x, a
+/// pure-Python loop still is.
+#[test]
+fn native_code_is_not_predicted_to_speed_up_the_kernel() {
+    let churn = prediction(&corpus("frame_buffers"), Strategy::Native);
+    assert!(churn.predicted_speedup < 2.0, "{churn:?}");
+    assert!(churn.basis.contains("kernel time"), "{}", churn.basis);
+    let pure = prediction(&corpus("prime_count"), Strategy::Native);
+    assert!(pure.predicted_speedup > 5.0, "{pure:?}");
+}
