@@ -82,7 +82,9 @@ impl Verdict {
             Verdict::LockContended => "threads queue on an application lock",
             Verdict::IoDisk => "threads mostly wait for the disk",
             Verdict::IoNetwork => "threads mostly wait for the network",
-            Verdict::MemoryBound => "time goes to allocating and faulting in memory",
+            Verdict::MemoryBound => {
+                "time goes to allocating and faulting in fresh memory: reuse buffers or work in place"
+            }
             Verdict::Idle => "the program mostly sleeps",
             Verdict::EventLoopBlocked => "an asyncio event loop runs CPU work inline and stalls",
             Verdict::PoolOverhead => {
