@@ -44,7 +44,7 @@ pub struct RunFiles {
 impl RunFiles {
     /// The output directory, never over an earlier run's report unless
     /// `force`: a numbered sibling is used instead ([`RunFiles::announce`]
-    /// names it once the run has something to write there).
+    /// names it once the run has something to write).
     pub fn prepare(out_dir: &Path, force: bool, extras: &[String]) -> Result<RunFiles, Error> {
         let (out, _) = OutputDir::prepare_fresh(out_dir, force, REPORT_FILE)?;
         Ok(RunFiles {
@@ -57,8 +57,9 @@ impl RunFiles {
 
     /// Say on stderr that the files go to a numbered sibling, when they do
     /// (even with `--quiet`: they are not where the caller asked). Called
-    /// once the target has started: a launch that fails writes nothing
-    /// there, and the directory is removed again (`abandon`).
+    /// once the target has run, beside the summary that names the files: a
+    /// command that cannot start writes nothing there, and the directory is
+    /// removed again (`abandon`).
     pub fn announce(&self) {
         if let Some(dir) = self.renumbered() {
             output::to_stderr(

@@ -36,7 +36,9 @@ pub fn prefetch() {
                 let file = cache::file();
                 file.as_deref()
                     .and_then(cache::load)
-                    .unwrap_or_else(|| read_and_keep(file.as_deref()))
+                    // Absent or unreadable (another layout, a torn write):
+                    // read the file and replace it.
+                    .unwrap_or_else(|| read_and_keep(file.as_deref(), true))
             })
             .ok();
         Mutex::new(reader)
@@ -57,10 +59,11 @@ struct Index {
 }
 
 /// Read `/proc/kallsyms`, index it, and save its core part for the next
-/// runs of this boot when there is a place for it.
-fn read_and_keep(file: Option<&std::path::Path>) -> Index {
+/// runs of this boot when there is a place for it: always when `replace`,
+/// else only where none is saved yet.
+fn read_and_keep(file: Option<&std::path::Path>, replace: bool) -> Index {
     let index = Index::of(std::fs::read("/proc/kallsyms").unwrap_or_default());
-    if let Some(file) = file.filter(|f| !f.exists()) {
+    if let Some(file) = file.filter(|f| replace || !f.exists()) {
         cache::save(&index, file);
     }
     index
@@ -136,7 +139,9 @@ pub fn resolve(addrs: &[u64]) -> Vec<Option<String>> {
         .and_then(|mut h| h.take_if(|h| h.is_finished()));
     match handle.map(JoinHandle::join) {
         Some(Ok(index)) if index.answers(addrs) => index.lookup(addrs),
-        _ => read_and_keep(cache::file().as_deref()).lookup(addrs),
+        // Not finished, or a module's address the saved core cannot name
+        // (the saved file is then fine: kept).
+        _ => read_and_keep(cache::file().as_deref(), false).lookup(addrs),
     }
 }
 

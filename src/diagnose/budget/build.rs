@@ -40,23 +40,26 @@ struct ThreadAcc {
 
 impl ThreadAcc {
     /// The share of this thread's CPU time that is storage work: its kernel
-    /// CPU, when most of its waits are on the disk, up to
-    /// [`STORAGE_CPU_PER_DISK_S`] times its disk waits. A small write
-    /// followed by `fsync` spends much of the sync on a CPU in the filesystem
-    /// (journal, writeback) and in the run queue after each wake-up, not only
-    /// in `D`: that CPU is the disk's cost, not the program's computing. The
-    /// bound keeps a thread that barely waits from turning into a storage
-    /// thread: a buffer-churning loop whose one wait in a run was a `D`
-    /// page fault had all its kernel CPU (page zeroing, 70 % of its time)
-    /// counted as disk and was called `io-disk` once in ten runs.
+    /// CPU, when most of its waits are on the disk and it waits on the disk
+    /// a real part of its time. A small write followed by `fsync` spends
+    /// much of the sync on a CPU in the filesystem (journal, writeback) and
+    /// in the run queue after each wake-up, not only in `D`: that CPU is the
+    /// disk's cost, not the program's computing. The second condition keeps
+    /// a thread that barely waits from turning into a storage thread: a
+    /// buffer-churning loop whose one wait in a run was a `D` page fault had
+    /// all its kernel CPU (page zeroing, 70 % of its time) counted as disk
+    /// and was called `io-disk` once in ten runs.
     fn storage_cpu_share(&self) -> f64 {
         let waits: f64 = WAIT_PARTS.iter().map(|&p| self.sampled[p as usize]).sum();
         let disk = self.sampled[Part::Disk as usize];
-        if waits <= 0.0 || disk / waits < STORAGE_THREAD_DISK_SHARE || self.cpu_s <= 0.0 {
+        if waits <= 0.0
+            || disk / waits < STORAGE_THREAD_DISK_SHARE
+            || disk < STORAGE_THREAD_MIN_DISK_TIME * self.observed_s
+            || self.cpu_s <= 0.0
+        {
             return 0.0;
         }
-        let storage_s = self.sys_s.min(STORAGE_CPU_PER_DISK_S * disk);
-        (storage_s / self.cpu_s).clamp(0.0, 1.0)
+        (self.sys_s / self.cpu_s).clamp(0.0, 1.0)
     }
 }
 
@@ -64,12 +67,10 @@ impl ThreadAcc {
 /// work: its kernel CPU is counted as disk time (see `storage_cpu_share`).
 pub const STORAGE_THREAD_DISK_SHARE: f64 = 0.5;
 
-/// At most this many seconds of a storage thread's kernel CPU are counted
-/// as disk per second it waits on the disk. Sync-heavy threads measured
-/// 0.3–1.1 (direct I/O copies, `fsync` after small writes, SQLite commits):
-/// the CPU side of a sync is of the order of its wait. Kernel CPU far
-/// beyond that is other kernel work (page faults, copies).
-pub const STORAGE_CPU_PER_DISK_S: f64 = 2.0;
+/// … provided it waits on the disk at least this share of its time.
+/// Sync-heavy threads measured 0.17–0.65 (small files with `fsync`, SQLite
+/// commits, direct I/O); a page-churning loop's stray `D` ticks, under 0.01.
+pub const STORAGE_THREAD_MIN_DISK_TIME: f64 = 0.05;
 
 /// The run's seconds per part, with storage threads' kernel CPU as disk.
 fn run_seconds(run_by: &BTreeMap<(i32, Part), f64>, acc: &BTreeMap<i32, ThreadAcc>) -> Seconds {
