@@ -1,0 +1,282 @@
+//! The recommendation from synthetic experiments and predictions.
+
+use super::*;
+
+fn exp(label: &str, kind: &str, strategy: Option<Strategy>, times: &[f64]) -> Experiment {
+    let mut e = Experiment::timed(label, kind, strategy, times);
+    e.site = Some("app.py:17".into());
+    e.replaced = Some("ThreadPoolExecutor(4)".into());
+    e
+}
+
+fn with_stats(mut v: Vec<Experiment>) -> Vec<Experiment> {
+    let base: Vec<f64> = v[0].runs.iter().map(|r| r.wall_s).collect();
+    for e in v.iter_mut().skip(1) {
+        let t: Vec<f64> = e.runs.iter().map(|r| r.wall_s).collect();
+        if t.is_empty() {
+            continue;
+        }
+        let c = stats::compare(&base, &t).unwrap();
+        e.speedup = Some(c.speedup);
+        e.significant = c.significant;
+    }
+    v
+}
+
+fn prediction(s: Strategy, c: f64, low: f64, high: f64) -> Prediction {
+    Prediction {
+        strategy: s,
+        predicted_speedup: c,
+        low,
+        high,
+        basis: "test".into(),
+        effort: s.effort(),
+    }
+}
+
+/// The recommendation for these experiments, with nothing unmeasured
+/// listed, no warnings and no interrupt.
+fn decide(verdict: Verdict, predictions: &[Prediction], v: Vec<Experiment>) -> Recommendation {
+    recommend(
+        &judge(verdict, predictions),
+        v,
+        Vec::new(),
+        Vec::new(),
+        false,
+    )
+}
+
+fn judge<'a>(verdict: Verdict, predictions: &'a [Prediction]) -> Judgement<'a> {
+    Judgement {
+        verdict,
+        cores: 2,
+        runs: 3,
+        predictions,
+        python_version: Some("3.11.7"),
+        site: Some("spin (app.py:21)"),
+    }
+}
+
+#[test]
+fn a_significant_swap_is_recommended_with_the_code_change_and_checks_its_prediction() {
+    let v = with_stats(vec![
+        exp("as-is", "as-is", None, &[8.05, 8.12, 8.30]),
+        exp("pinned to 1 CPU", "core-count", None, &[8.0, 8.1, 8.2]),
+        exp(
+            "processes (swap)",
+            "swap",
+            Some(Strategy::Processes),
+            &[4.15, 4.21, 4.40],
+        ),
+    ]);
+    let preds = [prediction(Strategy::Processes, 1.9, 1.4, 2.0)];
+    let r = decide(Verdict::GilContended, &preds, v);
+    assert_eq!(r.strategy, Strategy::Processes);
+    assert!(r.measured && r.significant);
+    assert!(r.sentence.contains("1.93x"), "{}", r.sentence);
+    assert!(
+        r.sentence
+            .contains("Replace `ThreadPoolExecutor(4)` at app.py:17 with `ProcessPoolExecutor(2)`"),
+        "{}",
+        r.sentence
+    );
+    // About 1.0x from two CPUs: a serialised program.
+    assert!(r.parallel_speedup.unwrap() < 1.05);
+    assert_eq!(
+        r.experiments[1].label, "processes (swap)",
+        "ranked by median"
+    );
+    assert_eq!(r.experiments[1].predicted_speedup, Some(1.9));
+    let check = r.prediction_check.expect("one pair");
+    assert_eq!((check.pairs, check.within_25_percent), (1, 1));
+}
+
+#[test]
+fn an_insignificant_win_and_nothing_predicted_means_keep() {
+    let v = with_stats(vec![
+        exp("as-is", "as-is", None, &[4.0, 4.2, 4.4]),
+        exp(
+            "threads (swap)",
+            "swap",
+            Some(Strategy::Threads),
+            &[3.9, 4.3, 4.5],
+        ),
+    ]);
+    let preds = [prediction(Strategy::Processes, 1.02, 0.9, 1.05)];
+    let r = decide(Verdict::CpuParallel, &preds, v);
+    assert_eq!(r.strategy, Strategy::Keep);
+    assert!(
+        r.sentence
+            .contains("no alternative measured here was significantly faster"),
+        "{}",
+        r.sentence
+    );
+}
+
+#[test]
+fn a_remedy_that_needs_a_code_change_is_recommended_from_its_prediction() {
+    // Bare threads under the GIL: nothing to swap, so the processes swap
+    // did not apply; the prediction still stands.
+    let mut na = exp("processes (swap)", "swap", Some(Strategy::Processes), &[]);
+    na.status = super::super::Status::NotApplicable;
+    na.median_s = None;
+    na.error = Some("no executor created by the program's code".into());
+    let v = with_stats(vec![exp("as-is", "as-is", None, &[1.0, 1.1, 1.2]), na]);
+    let preds = [
+        prediction(Strategy::Processes, 1.9, 1.4, 2.0),
+        prediction(Strategy::Native, 8.0, 1.0, 40.0),
+    ];
+    let r = decide(Verdict::GilContended, &preds, v);
+    assert_eq!(r.strategy, Strategy::Processes);
+    assert!(!r.measured);
+    assert!(
+        r.sentence.contains("not measured; predicted 1.90x"),
+        "{}",
+        r.sentence
+    );
+    assert!(r.sentence.contains("`spin (app.py:21)`"), "{}", r.sentence);
+    assert!(r.sentence.contains("no executor created"), "{}", r.sentence);
+    assert_eq!(
+        r.prediction.as_ref().map(|p| p.strategy),
+        Some(Strategy::Processes)
+    );
+}
+
+#[test]
+fn a_measurement_that_refutes_the_prediction_wins_over_it() {
+    let v = with_stats(vec![
+        exp("as-is", "as-is", None, &[4.0, 4.1, 4.2]),
+        exp(
+            "processes (swap)",
+            "swap",
+            Some(Strategy::Processes),
+            &[4.0, 4.1, 4.3],
+        ),
+    ]);
+    let preds = [prediction(Strategy::Processes, 1.9, 1.4, 2.0)];
+    let r = decide(Verdict::GilContended, &preds, v);
+    assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
+    let check = r.prediction_check.expect("one pair");
+    assert_eq!(check.within_25_percent, 0);
+}
+
+#[test]
+fn a_workload_headline_is_python_level_with_the_native_ceiling_beside_it() {
+    let v = with_stats(vec![
+        exp("as-is (threads)", "as-is", None, &[4.0, 4.1, 4.2]),
+        exp(
+            "processes (workload)",
+            "workload",
+            Some(Strategy::Processes),
+            &[2.2, 2.3, 2.4],
+        ),
+        exp(
+            "native-parallel (workload)",
+            "workload",
+            Some(Strategy::Native),
+            &[0.1, 0.1, 0.1],
+        ),
+    ]);
+    let r = decide(Verdict::GilContended, &[], v);
+    assert_eq!(r.strategy, Strategy::Processes, "{}", r.sentence);
+    assert!(
+        r.sentence.contains("Native ceiling: 41.0x"),
+        "{}",
+        r.sentence
+    );
+}
+
+#[test]
+fn an_engine_that_loses_on_a_short_job_is_called_too_short_not_slow() {
+    let mut ray = exp(
+        "ray (swap, local cluster)",
+        "swap",
+        Some(Strategy::Ray),
+        &[7.0, 8.0, 9.0],
+    );
+    ray.engine_startup_s = Some(10.0);
+    let pinned = exp("pinned to 1 CPU", "core-count", None, &[3.2, 3.3, 3.4]);
+    let v = with_stats(vec![
+        exp("as-is", "as-is", None, &[1.6, 1.7, 1.8]),
+        pinned,
+        ray,
+    ]);
+    let r = decide(Verdict::CpuParallel, &[], v);
+    assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
+    assert!(
+        r.sentence
+            .contains("too short for an engine to pay off (1.70 s as-is; ray took 10.0 s to start and each run 6.30 s more)"),
+        "{}",
+        r.sentence
+    );
+    // The scale-out forecast beside it leaves the conclusion to it: said once.
+    assert!(r.sentence.contains("with them"), "{}", r.sentence);
+    assert_eq!(
+        r.sentence.matches("too short for an engine").count(),
+        1,
+        "{}",
+        r.sentence
+    );
+    // A long job that an engine merely did not beat gets no such note.
+    let mut ray = exp("ray", "swap", Some(Strategy::Ray), &[101.0, 102.0, 103.0]);
+    ray.engine_startup_s = Some(3.0);
+    let v = with_stats(vec![
+        exp("as-is", "as-is", None, &[100.0, 100.5, 101.0]),
+        ray,
+    ]);
+    let r = decide(Verdict::CpuParallel, &[], v);
+    assert!(!r.sentence.contains("too short"), "{}", r.sentence);
+}
+
+#[test]
+fn failures_get_the_fix() {
+    let e = explain_failure(
+        Some("processes"),
+        1,
+        "Traceback…\n_pickle.PicklingError: Can't pickle <function <lambda> at 0x7f>: attribute lookup <lambda> on __main__ failed\n",
+    );
+    assert!(e.contains("module-level function"), "{e}");
+    assert!(
+        e.starts_with("exited with status 1: _pickle.PicklingError"),
+        "{e}"
+    );
+    let e = explain_failure(
+        Some("interpreters"),
+        1,
+        "concurrent.interpreters.NotShareableError: x\n",
+    );
+    assert!(e.contains("shareable"), "{e}");
+}
+
+#[test]
+fn a_gain_too_noisy_to_be_significant_that_agrees_with_its_prediction_is_not_keep() {
+    // 1.6x in the median, but one stray run overlaps as-is: three runs
+    // cannot call it significant. The prediction (1.66x) stands, and the
+    // measurement agrees with it: recommended, measured, not significant.
+    let v = with_stats(vec![
+        exp("as-is", "as-is", None, &[1.60, 1.65, 1.72]),
+        exp(
+            "processes (swap)",
+            "swap",
+            Some(Strategy::Processes),
+            &[1.00, 1.04, 1.70],
+        ),
+    ]);
+    assert!(!v[1].significant, "the premise: not significant");
+    let preds = [prediction(Strategy::Processes, 1.66, 1.2, 1.7)];
+    let r = decide(Verdict::GilContended, &preds, v.clone());
+    assert_eq!(r.strategy, Strategy::Processes, "{}", r.sentence);
+    assert!(r.measured && !r.significant);
+    assert!(
+        r.sentence.contains("not significant with 3 runs"),
+        "{}",
+        r.sentence
+    );
+    assert!(r.sentence.contains("--runs 10"), "{}", r.sentence);
+    // Below the prediction's low end, the same gain refutes it: keep.
+    let high = [prediction(Strategy::Processes, 2.5, 1.9, 2.6)];
+    assert_eq!(
+        decide(Verdict::GilContended, &high, v).strategy,
+        Strategy::Keep
+    );
+}
