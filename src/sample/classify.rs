@@ -84,13 +84,19 @@ pub fn classify(o: &Observation) -> ThreadState {
     }
 }
 
-/// Whether the state follows without `wchan`: a `D` or `R` thread, or a
-/// blocked call that [`classify`] decides by itself (so its `wchan` need
-/// not be read).
-pub fn call_decides(os_state: char, syscall: Option<&str>, waits_on: Option<Resource>) -> bool {
+/// Whether a blocked thread's `wchan` must be read: when the call does not
+/// decide its state (step 4 of [`classify`]), and for every disk wait,
+/// where the kernel function tells a flush (a journal commit, a cache
+/// flush) from a plain read or write for the `batch` prediction
+/// (`predict::formulas::flush_wait`). Elsewhere it adds nothing, and not
+/// reading it saves one of the two reads per wait.
+pub fn wchan_needed(os_state: char, syscall: Option<&str>, waits_on: Option<Resource>) -> bool {
     match os_state {
-        'S' | 'I' => syscall.is_some_and(|s| by_syscall(s, waits_on).is_some()),
-        _ => true,
+        'S' | 'I' => syscall
+            .and_then(|s| by_syscall(s, waits_on))
+            .is_none_or(|state| state == ThreadState::DiskWait),
+        'D' => true,
+        _ => false,
     }
 }
 
@@ -302,9 +308,10 @@ mod tests {
 
     #[test]
     fn wchan_is_skipped_only_where_it_cannot_change_the_state() {
-        // The sampler reads `wchan` only when call_decides() says no: over
-        // every state, call and resource, a call that decides must classify
-        // the same whatever its wchan.
+        // The sampler skips `wchan` when wchan_needed() says no: over every
+        // state, call and resource, such a wait must classify the same
+        // whatever its wchan, and never be a disk wait (whose wchan tells
+        // a flush from plain I/O).
         let calls = [
             None,
             Some("futex"),
@@ -332,11 +339,12 @@ mod tests {
         for state in ['R', 'S', 'D', 'I', 'Z'] {
             for call in calls {
                 for res in resources {
-                    if !call_decides(state, call, res) {
+                    if wchan_needed(state, call, res) {
                         continue;
                     }
                     let mut o = obs(state, call, res);
                     let without = classify(&o);
+                    assert_ne!(without, ThreadState::DiskWait, "{state} {call:?} {res:?}");
                     for w in wchans {
                         o.wchan = Some(w);
                         assert_eq!(classify(&o), without, "{state} {call:?} {res:?} {w}");
@@ -344,9 +352,13 @@ mod tests {
                 }
             }
         }
-        assert!(!call_decides('S', Some("restart_syscall"), None));
-        assert!(!call_decides('S', Some("read"), None));
-        assert!(!call_decides('S', None, None));
+        assert!(wchan_needed('S', Some("restart_syscall"), None));
+        assert!(wchan_needed('S', Some("read"), None));
+        assert!(wchan_needed('S', None, None));
+        assert!(wchan_needed('D', Some("write"), Some(Resource::File)));
+        assert!(wchan_needed('S', Some("fsync"), None));
+        assert!(!wchan_needed('S', Some("futex"), None));
+        assert!(!wchan_needed('R', None, None));
     }
 
     #[test]

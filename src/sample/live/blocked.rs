@@ -76,7 +76,7 @@ impl LiveReader {
     }
 
     /// What a blocked thread waits in: its syscall, what its descriptor is,
-    /// and its `wchan` when those do not decide.
+    /// and its `wchan` when those do not decide or it waits on the disk.
     fn read_blocked(
         &mut self,
         pid: i32,
@@ -85,10 +85,10 @@ impl LiveReader {
         sockets: &mut SocketTable,
     ) {
         self.read_call(pid, tid, ts, sockets);
-        // `wchan` only decides when the call does not (classify's step 4):
-        // not reading it otherwise saves one of the two reads per wait,
-        // which at 100 Hz is nearly every thread's every tick.
-        if !classify::call_decides(ts.os_state, ts.syscall.as_deref(), ts.waits_on) {
+        // `wchan` only when the call does not decide the state, or for a
+        // disk wait (flush or not): elsewhere skipping it saves one of the
+        // two reads per wait, at 100 Hz nearly every thread's every tick.
+        if classify::wchan_needed(ts.os_state, ts.syscall.as_deref(), ts.waits_on) {
             ts.wchan = self.files.wchan(pid, tid);
         }
     }

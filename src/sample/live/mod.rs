@@ -4,7 +4,8 @@
 //! this kind of VM: `stat` 10 µs, `schedstat` 6 µs, `wchan`/`syscall` 7 µs,
 //! `status` 35 µs per thread): every tick reads `stat` and `schedstat` of
 //! every thread, `syscall` only of threads that are not running, and `wchan`
-//! only of those whose call does not decide their state;
+//! only of those whose call does not decide their state or that wait on the
+//! disk;
 //! descriptors are resolved only for threads blocked on one; and a blocked
 //! thread that has not been scheduled since the last tick (its `schedstat`
 //! switch count is unchanged) is still in the same call, so its last answer
