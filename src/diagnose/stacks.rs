@@ -312,8 +312,12 @@ impl StackFeatures {
 
     /// On-CPU samples with a stack that are not GIL hand-offs.
     pub fn work_samples(&self) -> u64 {
-        let handoffs: u64 = self.threads.values().map(|t| t.handoff_samples).sum();
-        self.cpu_samples.saturating_sub(handoffs)
+        self.cpu_samples.saturating_sub(self.handoff_samples())
+    }
+
+    /// On-CPU samples that are GIL hand-offs, over all threads.
+    fn handoff_samples(&self) -> u64 {
+        self.threads.values().map(|t| t.handoff_samples).sum()
     }
 
     /// Share of on-CPU samples spent in pool and IPC machinery (a share of
@@ -330,9 +334,8 @@ impl StackFeatures {
     /// without the GIL, inside locking code: retaking the GIL). It is the
     /// cost of sharing one GIL, which one GIL per worker removes.
     pub fn handoff_share(&self) -> f64 {
-        let handoffs: u64 = self.threads.values().map(|t| t.handoff_samples).sum();
         if self.cpu_samples > 0 {
-            handoffs as f64 / self.cpu_samples as f64
+            self.handoff_samples() as f64 / self.cpu_samples as f64
         } else {
             0.0
         }
