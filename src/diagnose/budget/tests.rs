@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::diagnose::tests::{as_python, thread, timeline};
-use crate::timeline::{FutexSite, Resource, ThreadState};
+use crate::timeline::{FutexSite, PyState, Resource, ThreadState, Timeline};
 
 fn with_root(tl: Timeline) -> Timeline {
     let mut tl = as_python(tl);
