@@ -4,8 +4,49 @@
 
 use super::Part;
 use crate::diagnose::features::{CONTENDED_SWITCHES_PER_S, Features, lock_waiters};
-use crate::timeline::{FutexSite, PyState, Resource, ThreadSample, ThreadState, Timeline};
+use crate::timeline::{Frame, FutexSite, PyState, Resource, ThreadSample, ThreadState, Timeline};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// What a futex wait is, read from the waiting thread's Python stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FutexWait {
+    /// The standard library's waiting code innermost (`Condition.wait`,
+    /// `queue.get`, `join`, an idle executor worker): a condition of its own.
+    Parked,
+    /// A lock the program asked for: a C-level `acquire` from its own frame,
+    /// or `with cond:` on its own `threading.Condition`.
+    ProgramLock,
+    /// The mutex of a `Condition` that the standard library itself takes
+    /// (an executor's idle semaphore, a `Future`'s condition, a queue's
+    /// mutex) around a few bytecodes.
+    LibraryLock,
+}
+
+/// Frames of `threading.py` that block taking a `Condition`'s mutex (on
+/// entering `with cond:`, or taking it back after a `wait`), as opposed to
+/// waiting for a notification.
+const MUTEX_ACQUIRES: [&str; 2] = ["Condition.__enter__", "Condition._acquire_restore"];
+
+fn futex_wait(frames: &[&Frame]) -> FutexWait {
+    let Some(leaf) = frames.last() else {
+        return FutexWait::Parked;
+    };
+    if !(leaf.is_sync_machinery() || leaf.is_pool_machinery()) {
+        return FutexWait::ProgramLock;
+    }
+    if !MUTEX_ACQUIRES.contains(&leaf.name.as_str()) {
+        return FutexWait::Parked;
+    }
+    // Who asked for the mutex: the first frame outward not in threading.py.
+    let asker = frames
+        .iter()
+        .rev()
+        .find(|f| !f.file.ends_with("/threading.py"));
+    match asker {
+        Some(f) if !f.is_stdlib() => FutexWait::ProgramLock,
+        _ => FutexWait::LibraryLock,
+    }
+}
 
 /// Tells contended lock waits from parked ones, and Python from native code,
 /// per thread-moment.
@@ -18,6 +59,12 @@ pub(super) struct Judge {
     have_addresses: bool,
     /// Threads woken often enough to be handing a lock around.
     busy_switchers: BTreeSet<i32>,
+    /// Lock addresses whose waits, where a stack was read, were mostly on a
+    /// library's mutex ([`FutexWait::LibraryLock`]): the same lock's waits
+    /// without a stack read are that too.
+    library_locks: BTreeSet<(i32, u64)>,
+    /// Processes with threads seen waiting for the GIL.
+    gil_pids: BTreeSet<i32>,
     /// Per Python thread, the share of its on-CPU moments with a stack read
     /// that ran native code without the GIL.
     native_share: BTreeMap<i32, f64>,
@@ -50,9 +97,12 @@ impl Judge {
                     .flat_map(|s| s.python_pids.iter().copied()),
             )
             .collect();
+        let (library_locks, gil_pids) = library_locks(tl);
         Judge {
             python_pids,
             waiters,
+            library_locks,
+            gil_pids,
             have_addresses,
             busy_switchers,
             native_share: native_shares(tl),
@@ -84,38 +134,78 @@ impl Judge {
     }
 
     /// Lock wait, parked, GIL wait or IPC, for a thread blocked on a futex.
+    ///
+    /// A wait on a library's mutex in a process whose threads wait for the
+    /// GIL is charged to the GIL: the library holds that mutex around a few
+    /// bytecodes, so a thread queues on it only while its holder waits to
+    /// take the GIL back (`json_threadpool`: 8 executor workers queued up to
+    /// 19 % of the run on the idle semaphore's condition in `_worker`, and
+    /// `shrink-lock` was recommended once in 10 for a lock the program does
+    /// not own). Processes, not a smaller lock, remove it.
     fn part(&self, tl: &Timeline, t: &ThreadSample) -> Part {
         if t.futex == Some(FutexSite::Interpreter) || t.py == Some(PyState::GilWait) {
             return Part::GilWait;
         }
-        // With a stack: the standard library's waiting code innermost means
-        // the thread waits on a condition of its own; the program's own frame
-        // innermost means it called a C-level `acquire` on a lock held elsewhere.
-        let leaf_is_waiting = t.stack.map(|id| {
-            tl.stacks
-                .frames_of(id)
-                .last()
-                .is_some_and(|f| f.is_sync_machinery() || f.is_pool_machinery())
-        });
+        let kind = t.stack.map(|id| futex_wait(&tl.stacks.frames_of(id)));
         if t.futex == Some(FutexSite::Shared) {
-            return if leaf_is_waiting == Some(false) {
+            return if kind == Some(FutexWait::ProgramLock) {
                 Part::LockWait
             } else {
                 Part::Ipc
             };
         }
+        let library = match kind {
+            Some(k) => k == FutexWait::LibraryLock,
+            None => t
+                .futex_addr
+                .is_some_and(|a| self.library_locks.contains(&(t.pid, a))),
+        };
+        if library && self.gil_pids.contains(&t.pid) {
+            return Part::GilWait;
+        }
         let shared = t
             .futex_addr
             .and_then(|a| self.waiters.get(&(t.pid, a)))
             .is_some_and(|w| w.len() >= 2);
-        match leaf_is_waiting {
-            Some(true) => Part::Parked,
-            Some(false) => Part::LockWait,
-            None if shared => Part::LockWait,
+        match kind {
+            Some(FutexWait::Parked) => Part::Parked,
+            Some(_) => Part::LockWait,
+            None if library || shared => Part::LockWait,
             None if !self.have_addresses && self.busy_switchers.contains(&t.tid) => Part::LockWait,
             None => Part::Parked,
         }
     }
+}
+
+/// Lock addresses mostly waited on as a library's mutex, and the processes
+/// with GIL waits (see [`Judge::part`]).
+fn library_locks(tl: &Timeline) -> (BTreeSet<(i32, u64)>, BTreeSet<i32>) {
+    // (pid, address) → (library-mutex waits, other waits) with a stack read.
+    let mut votes: BTreeMap<(i32, u64), (u32, u32)> = BTreeMap::new();
+    let mut gil_pids = BTreeSet::new();
+    for t in tl.samples.iter().flat_map(|s| &s.threads) {
+        if t.state != ThreadState::LockWait {
+            continue;
+        }
+        if t.futex == Some(FutexSite::Interpreter) || t.py == Some(PyState::GilWait) {
+            gil_pids.insert(t.pid);
+            continue;
+        }
+        if let (Some(id), Some(addr)) = (t.stack, t.futex_addr) {
+            let v = votes.entry((t.pid, addr)).or_default();
+            if futex_wait(&tl.stacks.frames_of(id)) == FutexWait::LibraryLock {
+                v.0 += 1;
+            } else {
+                v.1 += 1;
+            }
+        }
+    }
+    let library = votes
+        .into_iter()
+        .filter(|(_, (lib, other))| lib > other)
+        .map(|(k, _)| k)
+        .collect();
+    (library, gil_pids)
 }
 
 /// Per thread with stack reads on the CPU, the share of them native without
@@ -161,5 +251,106 @@ pub(super) fn part_of(judge: &mut Judge, tl: &Timeline, t: &ThreadSample) -> Par
             Some(Resource::Pipe | Resource::UnixSocket) => Part::Ipc,
             _ => Part::Other,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const THREADING: &str = "/usr/lib/python3.11/threading.py";
+
+    fn frame(name: &str, file: &str) -> Frame {
+        Frame {
+            name: name.into(),
+            file: file.into(),
+            line: 1,
+        }
+    }
+
+    fn kind(frames: &[Frame]) -> FutexWait {
+        futex_wait(&frames.iter().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_mutex_is_the_library_s_or_the_program_s_by_who_asked_for_it() {
+        let worker = frame(
+            "_worker",
+            "/usr/lib/python3.11/concurrent/futures/thread.py",
+        );
+        let release = frame("Semaphore.release", THREADING);
+        let enter = frame("Condition.__enter__", THREADING);
+        let app = frame("update", "/srv/app/cache.py");
+        // An executor worker bumping its idle semaphore after a task.
+        assert_eq!(
+            kind(&[worker.clone(), release.clone(), enter.clone()]),
+            FutexWait::LibraryLock
+        );
+        // `with cond:` in the program's own code.
+        assert_eq!(kind(&[app.clone(), enter.clone()]), FutexWait::ProgramLock);
+        // A C-level `lock.acquire()` from the program's frame.
+        assert_eq!(kind(std::slice::from_ref(&app)), FutexWait::ProgramLock);
+        // Waiting for a notification, or for work: parked.
+        let wait = frame("Condition.wait", THREADING);
+        assert_eq!(kind(&[app, wait]), FutexWait::Parked);
+        assert_eq!(kind(&[worker]), FutexWait::Parked);
+    }
+
+    /// Two threads on one heap mutex, the first read with stack `frames` on
+    /// every other tick; a third thread waits for the GIL when `gil` is set.
+    fn run(frames: Vec<Frame>, gil: bool) -> (Timeline, Features) {
+        use crate::diagnose::tests::{thread, timeline};
+        let mut tl = timeline(2, |_| {
+            let mut waiter = thread(ThreadState::LockWait, 0.0);
+            waiter.futex = Some(FutexSite::Heap);
+            waiter.futex_addr = Some(0x10);
+            let mut v = vec![waiter.clone(), waiter];
+            if gil {
+                let mut g = thread(ThreadState::LockWait, 0.0);
+                g.futex = Some(FutexSite::Interpreter);
+                v.push(g);
+            }
+            v
+        });
+        let id = tl.stacks.intern(frames);
+        for (i, s) in tl.samples.iter_mut().enumerate() {
+            s.threads[0].stack = (i % 2 == 0).then_some(id);
+        }
+        let f = Features::from_timeline(&tl);
+        (tl, f)
+    }
+
+    fn parts(tl: &Timeline, f: &Features) -> Vec<Part> {
+        let judge = Judge::new(tl, f);
+        tl.samples
+            .iter()
+            .flat_map(|s| &s.threads)
+            .filter(|t| t.futex == Some(FutexSite::Heap))
+            .map(|t| judge.part(tl, t))
+            .collect()
+    }
+
+    #[test]
+    fn a_library_mutex_behind_the_gil_is_gil_wait_with_or_without_a_stack() {
+        let library = vec![
+            frame(
+                "_worker",
+                "/usr/lib/python3.11/concurrent/futures/thread.py",
+            ),
+            frame("Semaphore.release", THREADING),
+            frame("Condition.__enter__", THREADING),
+        ];
+        let (tl, f) = run(library.clone(), true);
+        assert!(parts(&tl, &f).iter().all(|&p| p == Part::GilWait));
+        // No thread waits for the GIL (a free-threaded build): a lock wait.
+        let (tl, f) = run(library, false);
+        assert!(parts(&tl, &f).iter().all(|&p| p == Part::LockWait));
+        // The program's own `with cond:` stays a lock wait beside the GIL.
+        let own = vec![
+            frame("update", "/srv/app/cache.py"),
+            frame("Condition.__enter__", THREADING),
+        ];
+        let (tl, f) = run(own, true);
+        assert!(parts(&tl, &f).iter().all(|&p| p == Part::LockWait));
     }
 }
