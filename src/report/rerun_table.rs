@@ -93,7 +93,7 @@ pub fn rows(rec: &Recommendation) -> Vec<Row> {
 fn row(e: &Experiment) -> Row {
     let timing = match (e.has_timing(), e.median_s, e.min_s, e.max_s) {
         (true, Some(m), Some(lo), Some(hi)) => {
-            let d = if m < 0.1 { 3 } else { 2 };
+            let d = crate::rerun::stats::decimals(m);
             let (mark, p) = if e.kind == "as-is" {
                 (Mark::Baseline, None)
             } else if e.significant {

@@ -201,8 +201,9 @@ pub fn judge(experiments: &mut [Experiment], profiled: &Profiled, warnings: &mut
             e.min_s = Some(s.min);
             e.max_s = Some(s.max);
             if s.is_wide() && s.n >= 2 {
+                let d = stats::decimals(s.median);
                 warnings.push(format!(
-                    "{}: runs spread {:.2}–{:.2} s (more than {:.0} %): the machine is noisy; raise --runs",
+                    "{}: runs spread {:.d$}–{:.d$} s (more than {:.0} %): the machine is noisy; raise --runs",
                     e.label,
                     s.min,
                     s.max,
@@ -433,6 +434,26 @@ mod tests {
             v[2].median_s.is_none() && v[2].speedup.is_none(),
             "{:#?}",
             v[2]
+        );
+    }
+
+    #[test]
+    fn a_wide_spread_of_a_short_program_is_printed_to_the_millisecond() {
+        let p = profiled(0, 0.011, 0);
+        let mut v = vec![exp(
+            "as-is",
+            "as-is",
+            vec![
+                run(0.010, 0.01, 0, 0),
+                run(0.011, 0.01, 0, 0),
+                run(0.013, 0.01, 0, 0),
+            ],
+        )];
+        let mut warnings = Vec::new();
+        judge(&mut v, &p, &mut warnings);
+        assert!(
+            warnings.iter().any(|w| w.contains("0.010–0.013 s")),
+            "{warnings:?}"
         );
     }
 }

@@ -22,6 +22,12 @@ pub const ALPHA: f64 = 0.05;
 /// max/min ratio above which a strategy's runs are called noisy.
 pub const WIDE_SPREAD: f64 = 1.25;
 
+/// Decimals to print run times with: three below 0.1 s, so that a 10 ms
+/// program's spread reads `0.010–0.013 s` and not `0.01–0.01 s`; two above.
+pub fn decimals(median_s: f64) -> usize {
+    if median_s < 0.1 { 3 } else { 2 }
+}
+
 /// Median and range of one strategy's runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {
