@@ -181,6 +181,38 @@ fn threads_taking_turns_on_the_interpreter_futex_are_gil_contended() {
 }
 
 #[test]
+fn a_producer_that_waits_for_the_gil_to_feed_one_busy_consumer_leaves_it_cpu_serial() {
+    // Thread 1 runs Python every tick; thread 2 waits for the GIL 80 % of
+    // its ticks and runs briefly on the others (a few % CPU): its waits are
+    // the holder's switch interval, not demand for a CPU.
+    let pair = |producer_cpu: f64| {
+        timeline(2, move |i| {
+            let mut producer = if i % 5 == 0 {
+                thread(ThreadState::OnCpu, producer_cpu)
+            } else {
+                thread(ThreadState::LockWait, 0.0)
+            };
+            if producer.state == ThreadState::LockWait {
+                producer.syscall = Some("futex");
+                producer.futex = Some(FutexSite::Interpreter);
+            }
+            vec![thread(ThreadState::OnCpu, 1.0), producer]
+        })
+    };
+    let d = diagnose(&pair(0.1));
+    assert_eq!(d.verdict, Verdict::CpuSerial, "{:?}", d.evidence);
+    // The same waits beside a CPU share like the other thread's: a convoy.
+    let d = diagnose(&pair(1.0));
+    assert_eq!(d.verdict, Verdict::GilContended, "{:?}", d.evidence);
+    let wanting = d
+        .evidence
+        .iter()
+        .find(|e| e.rule == "threads_wanting_cpu")
+        .map(|e| e.observed);
+    assert!(wanting.is_none_or(|w| w >= 2.0), "{:?}", d.evidence);
+}
+
+#[test]
 fn heap_futex_shared_by_threads_is_lock_contended_but_own_conditions_are_parked() {
     let lock = |shared: bool| {
         move |i: usize| {

@@ -31,7 +31,7 @@
 
 use super::budget::Budget;
 use super::features::Features;
-use super::rules::competes_for_cpu;
+use super::rules::cpu_competitors;
 use super::strategy::Strategy;
 use crate::timeline::{ThreadState, Timeline};
 use serde::{Deserialize, Serialize};
@@ -263,7 +263,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
     let r = &b.run.quiet();
     let t = (b.wall_s * (1.0 - b.run.preempted)).max(1e-6);
     let mut per_process: BTreeMap<i32, usize> = BTreeMap::new();
-    for th in f.threads.iter().filter(|t| competes_for_cpu(t)) {
+    for th in cpu_competitors(f) {
         *per_process.entry(th.pid).or_default() += 1;
     }
     // Processes doing a share of the work (a pool's workers, busy or

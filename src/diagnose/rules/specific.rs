@@ -186,7 +186,7 @@ pub fn pool_overhead(f: &Features, b: &Budget) -> Option<Decision> {
 /// lock, and they do not run C code that released it.
 pub fn gil_contended(f: &Features, b: &Budget) -> Option<Decision> {
     let n = f.cores_available as f64;
-    let wanting = f.threads.iter().filter(|t| competes_for_cpu(t)).count();
+    let wanting = cpu_competitors(f).len();
     let mut evidence = vec![
         ev(
             "run_gil_wait_share",
@@ -202,7 +202,7 @@ pub fn gil_contended(f: &Features, b: &Budget) -> Option<Decision> {
             ">=",
             MIN_COMPETING_THREADS,
             "threads",
-            "threads that ran, queued or waited for the GIL 30 % or more of their time",
+            "threads that ran, queued or waited for the GIL 30 % or more of their time (a GIL waiter using under a quarter of its peers' mean CPU share excepted)",
         ),
         ev(
             "cores_busy",
