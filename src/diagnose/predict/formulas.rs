@@ -44,14 +44,23 @@ pub(super) fn parallel(i: &Inputs, s: Strategy, start: (f64, f64)) -> Prediction
         i.cores
     };
     let serial = i.serial_cpu.min(i.work);
+    let section = (i.section + i.lock_python).min(i.t);
     let redo = |eff: f64, start_s: f64| {
-        (i.t - i.section + (serial + (i.work - serial) / (m * eff)).min(i.section) + start_s * m)
+        (i.t - section + (serial + (i.work - serial) / (m * eff)).min(section) + start_s * m)
             .max(i.floor())
     };
     let how = if i.k >= 2.0 {
         format!("the {} threads wanting a CPU", i.k)
     } else {
         "the one busy thread, split into independent pieces".to_string()
+    };
+    let locked = if i.lock_python > 0.005 * i.t {
+        format!(
+            ", and {:.0} % waiting on a lock held around Python work, if each worker keeps its own part of the locked state",
+            100.0 * i.lock_python / i.t
+        )
+    } else {
+        String::new()
     };
     pred(
         s,
@@ -62,7 +71,7 @@ pub(super) fn parallel(i: &Inputs, s: Strategy, start: (f64, f64)) -> Prediction
             redo(1.0, 0.0),
         ),
         format!(
-            "{:.0} % of the run is {}; its {:.2} s of CPU spread over {m} workers ({how}), {:.2} s start-up each; low: {:.0} % efficiency",
+            "{:.0} % of the run is {}{locked}; its {:.2} s of CPU spread over {m} workers ({how}), {:.2} s start-up each; low: {:.0} % efficiency",
             100.0 * i.section / i.t,
             i.section_what,
             i.work,
@@ -285,18 +294,31 @@ pub(super) fn shared_memory(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64) -
     )
 }
 
-pub(super) fn shrink_lock(i: &Inputs, lock: f64) -> Prediction {
-    let floor = i.cpu_total / i.cores;
-    let redo = |kept: f64| (i.t * (1.0 - lock * (1.0 - kept))).max(floor.min(i.t));
+pub(super) fn shrink_lock(i: &Inputs, lock: f64, behind_python: f64) -> Prediction {
+    // Only the waits while the GIL was free go: during the rest the holder
+    // ran Python, and with the lock shrunk the waiters would wait for the
+    // GIL instead. The work still needs the cores, its Python one GIL.
+    let removable = lock * (1.0 - behind_python);
+    let floor = (i.cpu_total / i.cores).max(i.one_gil_s).min(i.t);
+    let redo = |kept: f64| (i.t * (1.0 - removable * (1.0 - kept))).max(floor);
+    let free = if lock > 0.005 {
+        format!(
+            ", {:.0} % of it while the holder's process ran no Python",
+            (1.0 - behind_python) * 100.0
+        )
+    } else {
+        String::new()
+    };
     pred(
         Strategy::ShrinkLock,
         i.t,
         (redo(0.0), redo(0.5), redo(0.0)),
         format!(
-            "{:.0} % of the run waits on a lock another thread holds; holding it only around shared state removes that wait (low: half), the {:.2} s of CPU still needs the {} cores",
+            "{:.0} % of the run waits on a lock another thread holds{free}; holding the lock only around shared state removes that part (low: half); the {:.2} s of CPU still needs the {} cores and its {:.2} s of Python one GIL",
             lock * 100.0,
             i.cpu_total,
-            i.cores
+            i.cores,
+            i.one_gil_s
         ),
     )
 }

@@ -156,6 +156,14 @@ struct Inputs {
     bytes_per_write: f64,
     /// The tree's CPU seconds split into work and pool machinery, by process.
     split: CpuSplit,
+    /// Seconds of the run waiting on a lock while its process ran Python
+    /// (`budget::lock_wait_behind_python`), with several threads wanting a
+    /// CPU: shrinking that lock leaves the work on one GIL, workers that each
+    /// keep their own part of the locked state run it in parallel.
+    lock_python: f64,
+    /// Interpreter (GIL-held) CPU seconds of the process with the most: one
+    /// GIL runs them one at a time, whatever locks surround them.
+    one_gil_s: f64,
 }
 
 /// The tree's CPU seconds, split by where they run and what they do: the
@@ -307,8 +315,15 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
             "on a CPU or waiting for the GIL",
         )
     };
+    let behind_python = super::budget::lock_wait_behind_python(tl, f).unwrap_or(0.0);
+    let lock_python = if wanting >= 2 {
+        r.lock_wait * behind_python * t
+    } else {
+        0.0
+    };
     let i = Inputs {
         t,
+        lock_python,
         cores: f.cores_available.max(1) as f64,
         k: wanting.max(1) as f64,
         work,
@@ -324,6 +339,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         fsync_share,
         split: CpuSplit::of(tl, f),
         bytes_per_write: bytes_per_write(tl),
+        one_gil_s: one_gil_s(b),
     };
     let mut out = vec![
         parallel(&i, Strategy::Processes, PROCESS_START_S),
@@ -355,7 +371,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         asyncio(&i, r.network),
         batch(&i, f, r.cpu() + r.gil_wait, r.ipc, r.disk),
         shared_memory(&i, f, r.cpu() + r.gil_wait, r.ipc),
-        shrink_lock(&i, r.lock_wait),
+        shrink_lock(&i, r.lock_wait, behind_python),
         offload(&i, f, b),
         native(&i, r.cpu_python + r.gil_wait, f.system_fraction()),
     ];
@@ -391,6 +407,15 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         out.insert(0, chosen);
     }
     out
+}
+
+/// Interpreter CPU seconds of the listed threads, per process, the largest.
+fn one_gil_s(b: &Budget) -> f64 {
+    let mut by_pid: BTreeMap<i32, f64> = BTreeMap::new();
+    for th in &b.threads {
+        *by_pid.entry(th.pid).or_default() += th.shares.cpu_python * th.wall_s;
+    }
+    by_pid.values().copied().fold(0.0, f64::max)
 }
 
 /// The largest mean bytes per write call over the tree's processes that
