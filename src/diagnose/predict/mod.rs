@@ -81,6 +81,12 @@ pub const NATIVE_FACTOR: (f64, f64) = (10.0, 50.0);
 /// A process doing at least this much CPU per second of the run shares the
 /// work (a pool worker), for the move of a process pool onto threads.
 pub const BUSY_PROCESS_CPU_SHARE: f64 = 0.05;
+/// Processes of the work busy at once, on average over the ticks with any,
+/// from which the work counts as already spread over processes. Children
+/// run one after another (a script calling `sort`, then `gzip`, file after
+/// file) are one busy process at a time, 1.0; a pool's workers on 2 cores
+/// are about 2.
+pub const SPLIT_MIN_CONCURRENCY: f64 = 1.5;
 /// Waiters at once above which I/O is already concurrent.
 pub const CONCURRENT_WAITERS: f64 = 1.5;
 /// A remedy is worth recommending on prediction alone from this speedup…
@@ -284,8 +290,16 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         .values()
         .filter(|&&c| c >= BUSY_PROCESS_CPU_SHARE * f.span_s)
         .count();
-    let wanting: usize = per_process.values().sum();
-    let split_over = if per_process.len() >= 2 && per_process.values().all(|&n| n == 1) {
+    let one_each = per_process.len() >= 2 && per_process.values().all(|&n| n == 1);
+    // One busy process at a time is a sequential program, whatever the
+    // number of processes it runs in turn.
+    let in_turn = one_each && concurrent_processes(tl, &per_process) < SPLIT_MIN_CONCURRENCY;
+    let wanting: usize = if in_turn {
+        1
+    } else {
+        per_process.values().sum()
+    };
+    let split_over = if one_each && !in_turn {
         per_process.len()
     } else {
         0
@@ -407,6 +421,28 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         out.insert(0, chosen);
     }
     out
+}
+
+/// Mean processes of `pids` on a CPU or queued for one at once, over the
+/// ticks with at least one.
+fn concurrent_processes(tl: &Timeline, pids: &BTreeMap<i32, usize>) -> f64 {
+    let (mut sum, mut ticks) = (0.0, 0.0);
+    for s in &tl.samples {
+        let busy: std::collections::BTreeSet<i32> = s
+            .threads
+            .iter()
+            .filter(|t| {
+                pids.contains_key(&t.pid)
+                    && matches!(t.state, ThreadState::OnCpu | ThreadState::Runnable)
+            })
+            .map(|t| t.pid)
+            .collect();
+        if !busy.is_empty() {
+            sum += busy.len() as f64;
+            ticks += 1.0;
+        }
+    }
+    if ticks > 0.0 { sum / ticks } else { 0.0 }
 }
 
 /// Interpreter CPU seconds of the listed threads, per process, the largest.

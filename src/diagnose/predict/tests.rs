@@ -147,6 +147,36 @@ fn a_lock_held_around_python_work_is_not_worth_shrinking_but_worth_splitting() {
 }
 
 #[test]
+fn children_run_one_after_another_are_not_already_spread_over_processes() {
+    // The parent waits for one busy child at a time (`sort`, then `gzip`,
+    // file after file): a sequential program, whose children could run side
+    // by side (measured on a held-out script: 1.45x with two at once).
+    let in_turn = timeline(2, |i| {
+        let mut parent = thread(ThreadState::ChildWait, 0.0);
+        parent.syscall = Some("wait4");
+        let mut child = thread(ThreadState::OnCpu, 1.0);
+        child.pid = 101 + (i / 50) as i32;
+        vec![parent, child]
+    });
+    let d = diagnose(&in_turn);
+    assert_eq!(d.remedy, Strategy::Processes, "{:?}", d.predictions);
+    assert!(speedup(&in_turn, Strategy::Processes) >= 1.5);
+    // Two children busy at once on two cores: already spread.
+    let side_by_side = timeline(2, |i| {
+        let mut parent = thread(ThreadState::ChildWait, 0.0);
+        parent.syscall = Some("wait4");
+        let (mut a, mut b) = (
+            thread(ThreadState::OnCpu, 1.0),
+            thread(ThreadState::OnCpu, 1.0),
+        );
+        a.pid = 101 + (i / 50) as i32;
+        b.pid = 201 + (i / 50) as i32;
+        vec![parent, a, b]
+    });
+    assert!(speedup(&side_by_side, Strategy::Processes) < 1.1);
+}
+
+#[test]
 fn every_strategy_but_keep_gets_a_prediction_with_an_ordered_range() {
     let tl = timeline(2, |_| vec![thread(ThreadState::OnCpu, 1.0)]);
     let d = diagnose(&tl);
