@@ -19,21 +19,30 @@ fn speedup(tl: &crate::timeline::Timeline, s: Strategy) -> f64 {
         .expect("every strategy is predicted")
 }
 
-#[test]
-fn four_threads_sharing_one_gil_on_two_cores_gain_about_two_from_processes() {
-    let tl = as_python(timeline(2, |i| {
-        (0..4)
+/// `n` threads on two cores taking turns on the CPU, one tick each, the
+/// others waiting on a futex at `site` (the GIL, or one lock on the heap).
+fn taking_turns(n: usize, site: FutexSite) -> crate::timeline::Timeline {
+    timeline(2, move |i| {
+        (0..n)
             .map(|k| {
-                if k == i % 4 {
+                if k == i % n {
                     thread(ThreadState::OnCpu, 1.0)
                 } else {
                     let mut t = thread(ThreadState::LockWait, 0.0);
-                    t.futex = Some(FutexSite::Interpreter);
+                    t.futex = Some(site);
+                    if site == FutexSite::Heap {
+                        t.futex_addr = Some(0xbeef);
+                    }
                     t
                 }
             })
             .collect()
-    }));
+    })
+}
+
+#[test]
+fn four_threads_sharing_one_gil_on_two_cores_gain_about_two_from_processes() {
+    let tl = as_python(taking_turns(4, FutexSite::Interpreter));
     let (s, x) = first(&tl);
     assert_eq!(s, Strategy::Processes);
     assert!((1.7..=2.0).contains(&x), "{x}");
@@ -97,20 +106,7 @@ fn an_event_loop_with_many_requests_in_flight_gains_nothing_from_more_overlap() 
 
 #[test]
 fn threads_queueing_on_one_lock_are_told_to_shrink_it() {
-    let tl = timeline(2, |i| {
-        (0..3)
-            .map(|k| {
-                if k == i % 3 {
-                    thread(ThreadState::OnCpu, 1.0)
-                } else {
-                    let mut t = thread(ThreadState::LockWait, 0.0);
-                    t.futex = Some(FutexSite::Heap);
-                    t.futex_addr = Some(0xbeef);
-                    t
-                }
-            })
-            .collect()
-    });
+    let tl = taking_turns(3, FutexSite::Heap);
     let d = diagnose(&tl);
     assert_eq!(d.remedy, Strategy::ShrinkLock, "{:?}", d.predictions);
     assert!(speedup(&tl, Strategy::ShrinkLock) >= 1.5);
@@ -122,20 +118,7 @@ fn a_lock_held_around_python_work_is_not_worth_shrinking_but_worth_splitting() {
     // waiters would wait for the GIL instead (measured on a held-out
     // histogram: 2.1 s as-is, 2.3 s shrunk). Workers with their own part
     // of the state run it in parallel.
-    let tl = as_python(timeline(2, |i| {
-        (0..3)
-            .map(|k| {
-                if k == i % 3 {
-                    thread(ThreadState::OnCpu, 1.0)
-                } else {
-                    let mut t = thread(ThreadState::LockWait, 0.0);
-                    t.futex = Some(FutexSite::Heap);
-                    t.futex_addr = Some(0xbeef);
-                    t
-                }
-            })
-            .collect()
-    }));
+    let tl = as_python(taking_turns(3, FutexSite::Heap));
     let d = diagnose(&tl);
     assert!(
         speedup(&tl, Strategy::ShrinkLock) < 1.1,
