@@ -276,10 +276,6 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
     // held the cores is neither a bound nor a gain.
     let r = &b.run.quiet();
     let t = (b.wall_s * (1.0 - b.run.preempted)).max(1e-6);
-    let mut per_process: BTreeMap<i32, usize> = BTreeMap::new();
-    for th in cpu_competitors(f) {
-        *per_process.entry(th.pid).or_default() += 1;
-    }
     // Processes doing a share of the work (a pool's workers, busy or
     // mostly handed tiny tasks).
     let mut cpu_by_process: BTreeMap<i32, f64> = BTreeMap::new();
@@ -290,20 +286,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         .values()
         .filter(|&&c| c >= BUSY_PROCESS_CPU_SHARE * f.span_s)
         .count();
-    let one_each = per_process.len() >= 2 && per_process.values().all(|&n| n == 1);
-    // One busy process at a time is a sequential program, whatever the
-    // number of processes it runs in turn.
-    let in_turn = one_each && concurrent_processes(tl, &per_process) < SPLIT_MIN_CONCURRENCY;
-    let wanting: usize = if in_turn {
-        1
-    } else {
-        per_process.values().sum()
-    };
-    let split_over = if one_each && !in_turn {
-        per_process.len()
-    } else {
-        0
-    };
+    let (wanting, split_over) = wanting_and_split(tl, f);
     let (net_waiters, disk_waiters, fsync_share) = waiters(tl);
     let loop_long = gating_loop_share(f, b).unwrap_or(0.0);
     let pool_share = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share());
@@ -421,6 +404,26 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         out.insert(0, chosen);
     }
     out
+}
+
+/// Threads wanting a CPU, and the processes the work already runs in side
+/// by side with one busy thread each (0 when it does not). One busy process
+/// at a time is a sequential program, whatever the number of processes it
+/// runs in turn: one thread wanting a CPU.
+fn wanting_and_split(tl: &Timeline, f: &Features) -> (usize, usize) {
+    let mut per_process: BTreeMap<i32, usize> = BTreeMap::new();
+    for th in cpu_competitors(f) {
+        *per_process.entry(th.pid).or_default() += 1;
+    }
+    let one_each = per_process.len() >= 2 && per_process.values().all(|&n| n == 1);
+    if !one_each {
+        return (per_process.values().sum(), 0);
+    }
+    if concurrent_processes(tl, &per_process) < SPLIT_MIN_CONCURRENCY {
+        (1, 0)
+    } else {
+        (per_process.len(), per_process.len())
+    }
 }
 
 /// Mean processes of `pids` on a CPU or queued for one at once, over the
