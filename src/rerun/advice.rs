@@ -9,8 +9,8 @@
 //! instead of falling back to `keep` under a verdict that says otherwise.
 
 use super::{Experiment, PredictionCheck, Strategy, recommend::Judgement};
-use crate::diagnose::Prediction;
 use crate::diagnose::predict::worth_changing_code;
+use crate::diagnose::{Prediction, Verdict};
 
 /// A measured speedup within this factor of the prediction counts as a hit
 /// (±25 %, the bar the diagnosis is held to).
@@ -70,13 +70,21 @@ pub fn unmeasured_sentence(j: &Judgement, p: &Prediction, experiments: &[Experim
         times(p.high),
         p.basis,
         why.trim_end_matches('.'),
-        code_change(p.strategy, j.site, j.cores),
+        code_change(p.strategy, j.site, j.cores, j.verdict),
         confirm(p.strategy)
     )
 }
 
-/// The change a remedy asks for, at the code the verdict names.
-pub(super) fn code_change(s: Strategy, site: Option<&str>, cores: usize) -> String {
+/// The change a remedy asks for, at the code the verdict names. `batch`
+/// means fewer `fsync`s for a program bound by its disk, bigger tasks for a
+/// pool: an fsync loop told about `chunksize` and "the pool's `map()`" had
+/// no pool.
+pub(super) fn code_change(
+    s: Strategy,
+    site: Option<&str>,
+    cores: usize,
+    verdict: Verdict,
+) -> String {
     let at = site.map_or("the hot code".to_string(), |s| format!("`{s}`"));
     match s {
         Strategy::Processes => format!(
@@ -91,8 +99,11 @@ pub(super) fn code_change(s: Strategy, site: Option<&str>, cores: usize) -> Stri
         Strategy::Asyncio => format!(
             "Make the waits at {at} coroutines and run them together with `asyncio.gather`."
         ),
+        Strategy::Batch if verdict == Verdict::IoDisk => format!(
+            "Make the writes at {at} durable in batches: write several, then `fsync` once (one file, or one journal, per batch; `os.fsync` of the directory once after the renames)."
+        ),
         Strategy::Batch => format!(
-            "Give each task or write at {at} more work: pass `chunksize=len(items) // (4 * workers)` to the pool's `map()` (or submit one task per chunk of items), or `fsync` once per batch of writes."
+            "Give each task at {at} more work: pass `chunksize=len(items) // (4 * workers)` to the pool's `map()` (or submit one task per chunk of items)."
         ),
         Strategy::ShrinkLock => format!(
             "Hold the lock taken at {at} only around the shared state it protects; do the work outside it (or split the lock)."

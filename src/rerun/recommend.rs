@@ -190,7 +190,7 @@ pub fn recommend(
         // Saturated here and forecast to pay on a cluster: the one remedy
         // beyond this machine, after every change that would pay on it.
         let line = scale_out::executor_line(&experiments, j.site);
-        let change = advice::code_change(s, line.as_deref(), j.cores);
+        let change = advice::code_change(s, line.as_deref(), j.cores, j.verdict);
         rec.strategy = s;
         rec.measured = measured;
         rec.sentence = scale_out::sentence(so, s, measured, parallel_speedup, &change);
@@ -201,15 +201,22 @@ pub fn recommend(
             .and_then(|a| a.not_comparable.clone());
         let why = if let Some(reason) = asis_lost {
             format!(
-                "the re-runs did not reproduce the profiled run ({reason}), so nothing could be compared, and no code change is predicted to gain 1.3x"
+                "the re-runs did not reproduce the profiled run ({reason}), so nothing could be compared, and {}",
+                nothing_predicted()
             )
         } else if experiments
             .iter()
             .any(|e| candidate(e) && e.median_s.is_some())
         {
-            "no alternative measured here was significantly faster, and no code change is predicted to gain 1.3x".to_string()
+            format!(
+                "no alternative measured here was significantly faster, and {}",
+                nothing_predicted()
+            )
         } else {
-            "no alternative could be measured for this program, and no code change is predicted to gain 1.3x".to_string()
+            format!(
+                "no alternative could be measured for this program, and {}",
+                nothing_predicted()
+            )
         };
         // The forecast's too-short clause concludes the sentence unless the
         // measured engines' note (appended below) already does.
@@ -298,6 +305,19 @@ fn rank(experiments: &mut [Experiment]) {
             (None, None) => a.label.cmp(&b.label),
         });
     }
+}
+
+/// Why no prediction is recommended: none of the changes to the program
+/// reaches [`WORTH_PREDICTED`](crate::diagnose::predict::WORTH_PREDICTED) with no loss at its pessimistic end. Native code
+/// and other builds may show a larger figure in the table: they are
+/// estimates, never recommended on a prediction alone, and a reader took the
+/// bare "no code change is predicted to gain 1.3x" under "native 2.55x" for a
+/// contradiction.
+fn nothing_predicted() -> String {
+    format!(
+        "no change to the program is predicted to gain {}x without risking a loss (native code and other Python builds are estimates, not recommended unmeasured)",
+        crate::diagnose::predict::WORTH_PREDICTED
+    )
 }
 
 fn secs(v: Option<f64>) -> String {

@@ -229,17 +229,37 @@ pub(super) fn batch(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64, disk: f64
         Strategy::Batch,
         i.t,
         (redo(0), redo(1), redo(2)),
+        batch_basis(machinery, ipc, fsync),
+    )
+}
+
+/// What `batch` would remove: the pool's per-task machinery, the `fsync`
+/// waits, or both; only the parts the run has (below half a percent of it,
+/// or a hundredth of a second of machinery, a part is left unsaid).
+pub(super) fn batch_basis(machinery: f64, ipc: f64, fsync: f64) -> String {
+    let pool = (machinery >= 0.01 || ipc >= 0.005).then(|| {
         format!(
-            "bigger tasks: the pool machinery ({:.2} s of CPU, IPC waits {:.0} % of the run) {:.0} % removed (low {:.0} %); fsync waits {:.0} % shared by {} writes (low {})",
+            "bigger tasks: the pool machinery ({:.2} s of CPU, IPC waits {:.0} % of the run) {:.0} % removed (low {:.0} %)",
             machinery,
             ipc * 100.0,
             BATCH_REMOVED.0 * 100.0,
             BATCH_REMOVED.1 * 100.0,
+        )
+    });
+    let sync = (fsync >= 0.005).then(|| {
+        format!(
+            "fsync waits {:.0} % of the run shared by {} writes (low {})",
             fsync * 100.0,
             FSYNC_BATCH.0,
             FSYNC_BATCH.1
-        ),
-    )
+        )
+    });
+    match (pool, sync) {
+        (Some(p), Some(s)) => format!("{p}; {s}"),
+        (Some(p), None) => p,
+        (None, Some(s)) => s,
+        (None, None) => "no pool machinery or fsync waits to batch".to_string(),
+    }
 }
 
 /// A process pool whose arguments travel through shared memory: the

@@ -304,3 +304,18 @@ fn native_code_is_not_predicted_to_speed_up_the_kernel() {
     let pure = prediction(&corpus("prime_count"), Strategy::Native);
     assert!(pure.predicted_speedup > 5.0, "{pure:?}");
 }
+
+#[test]
+fn a_batch_basis_names_only_the_parts_the_run_has() {
+    use super::formulas::batch_basis;
+    let fsync_only = batch_basis(0.0, 0.0, 0.8);
+    assert!(
+        fsync_only.starts_with("fsync waits 80 %") && !fsync_only.contains("pool"),
+        "{fsync_only}"
+    );
+    let pool_only = batch_basis(1.2, 0.3, 0.0);
+    assert!(
+        pool_only.contains("pool machinery") && !pool_only.contains("fsync"),
+        "{pool_only}"
+    );
+}

@@ -44,3 +44,21 @@ fn a_pickling_bound_pool_is_told_shared_memory_when_it_is_the_best_predicted_rem
         assert!(r.sentence.contains(words), "{words}: {}", r.sentence);
     }
 }
+
+/// `batch` asks a disk-bound program for fewer fsyncs and a pool for bigger
+/// tasks, never the one the other's change.
+#[test]
+fn batching_means_fsyncs_for_a_disk_bound_program_and_chunks_for_a_pool() {
+    use crate::diagnose::Verdict;
+    let site = Some("save (configs.py:21)");
+    let disk = super::code_change(Strategy::Batch, site, 2, Verdict::IoDisk);
+    assert!(
+        disk.contains("fsync") && !disk.contains("chunksize"),
+        "{disk}"
+    );
+    let pool = super::code_change(Strategy::Batch, site, 2, Verdict::PoolOverhead);
+    assert!(
+        pool.contains("chunksize") && !pool.contains("fsync"),
+        "{pool}"
+    );
+}
