@@ -351,7 +351,7 @@ pub(super) fn gating_loop_share(f: &Features, b: &Budget) -> Option<f64> {
             .filter(|(tid, _)| b.gating_threads.contains(tid))
             .map(|(_, lf)| {
                 if lf.observed_s > 0.0 {
-                    lf.long_step_s / lf.observed_s
+                    lf.multi_tick_step_s / lf.observed_s
                 } else {
                     0.0
                 }
@@ -381,7 +381,7 @@ pub(super) fn offload(i: &Inputs, f: &Features, b: &Budget) -> Prediction {
             redo(1.0, 0.0),
         ),
         format!(
-            "the loop spends {:.0} % of its time in steps of 50 ms or more; moved to a process pool (`loop.run_in_executor`) they run on {} cores while the loop serves I/O; low: {:.0} % efficiency",
+            "the loop spends {:.0} % of its time in steps of its own (seen on two ticks or more); moved to a process pool (`loop.run_in_executor`) they run on {} cores while the loop serves I/O; low: {:.0} % efficiency",
             long * 100.0,
             i.cores,
             POOL_EFFICIENCY_LOW * 100.0
