@@ -6,7 +6,7 @@ use super::{
     part_of,
 };
 use crate::diagnose::features::Features;
-use crate::timeline::{OffCpuReason, ThreadOffCpu, ThreadState, Timeline};
+use crate::timeline::{OffCpuReason, ThreadOffCpu, ThreadSample, ThreadState, Timeline};
 use std::collections::BTreeMap;
 
 type Seconds = [f64; 12];
@@ -97,6 +97,8 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
     let mut run_by: BTreeMap<(i32, Part), f64> = BTreeMap::new();
     let mut charged: BTreeMap<i32, f64> = BTreeMap::new();
     let mut wall_s = 0.0;
+    // Lock-wait seconds, and those while the waiter's process ran Python.
+    let (mut lock_s, mut lock_behind_python_s) = (0.0, 0.0);
     let cores = tl.meta.cores_available.max(1);
     for s in &tl.samples {
         let w = s.interval_s;
@@ -128,6 +130,12 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
                 a.preempted_s += t.run_delay_s;
             }
             a.sampled[p as usize] += w;
+            if p == Part::LockWait {
+                lock_s += w;
+                if runs_python(&s.threads, &parts, t.pid) {
+                    lock_behind_python_s += w;
+                }
+            }
         }
         // A main thread waking from `join`/`Future.result` that must retake
         // the GIL still waits on the thread holding it: that thread's work.
@@ -211,7 +219,16 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
             .map(|(_, t)| t)
             .collect(),
         threads_omitted,
+        lock_wait_behind_python: (lock_s > 0.0).then(|| lock_behind_python_s / lock_s),
     }
+}
+
+/// Whether a thread of process `pid` ran Python at this tick.
+fn runs_python(threads: &[ThreadSample], parts: &[(i32, Part)], pid: i32) -> bool {
+    threads
+        .iter()
+        .zip(parts)
+        .any(|(t, &(_, p))| t.pid == pid && p == Part::CpuPython)
 }
 
 fn round3(v: f64) -> f64 {

@@ -143,7 +143,7 @@ impl Judge {
     /// `shrink-lock` was recommended once in 10 for a lock the program does
     /// not own). Processes, not a smaller lock, remove it.
     fn part(&self, tl: &Timeline, t: &ThreadSample) -> Part {
-        if t.futex == Some(FutexSite::Interpreter) || t.py == Some(PyState::GilWait) {
+        if waits_for_gil(t) {
             return Part::GilWait;
         }
         let kind = t.stack.map(|id| futex_wait(&tl.stacks.frames_of(id)));
@@ -177,6 +177,12 @@ impl Judge {
     }
 }
 
+/// A futex wait on the interpreter's lock: by its address, or by py-spy's
+/// GIL state.
+fn waits_for_gil(t: &ThreadSample) -> bool {
+    t.futex == Some(FutexSite::Interpreter) || t.py == Some(PyState::GilWait)
+}
+
 /// Lock addresses mostly waited on as a library's mutex, and the processes
 /// with GIL waits (see [`Judge::part`]).
 fn library_locks(tl: &Timeline) -> (BTreeSet<(i32, u64)>, BTreeSet<i32>) {
@@ -187,7 +193,7 @@ fn library_locks(tl: &Timeline) -> (BTreeSet<(i32, u64)>, BTreeSet<i32>) {
         if t.state != ThreadState::LockWait {
             continue;
         }
-        if t.futex == Some(FutexSite::Interpreter) || t.py == Some(PyState::GilWait) {
+        if waits_for_gil(t) {
             gil_pids.insert(t.pid);
             continue;
         }

@@ -17,8 +17,6 @@
 //! is charged to what the threads doing something were doing then. Those
 //! threads gate the end of the run and are listed in `gating_threads`.
 
-use super::features::Features;
-use crate::timeline::Timeline;
 use serde::{Deserialize, Serialize};
 
 /// A thread counts as gating when at least this share of the run budget was
@@ -242,34 +240,16 @@ pub struct Budget {
     /// Threads not listed in `threads` (a program with very many threads).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub threads_omitted: usize,
-}
-
-/// Of the thread-seconds blocked on a lock another thread holds, the share
-/// spent while a thread of the same process ran Python (held the GIL).
-/// Shrinking a lock lets its waiters run meanwhile only if they could: while
-/// the holder runs Python, they would wait for the GIL instead (a held-out
-/// session store doing `deepcopy` and `pickle` under its lock measured 1.00x
-/// with the lock shrunk). `None` without lock waits.
-pub fn lock_wait_behind_python(tl: &Timeline, f: &Features) -> Option<f64> {
-    let mut judge = Judge::new(tl, f);
-    let (mut behind, mut total) = (0.0, 0.0);
-    for s in &tl.samples {
-        let parts: Vec<(i32, Part)> = s
-            .threads
-            .iter()
-            .map(|t| (t.pid, part_of(&mut judge, tl, t)))
-            .collect();
-        for &(pid, p) in &parts {
-            if p != Part::LockWait {
-                continue;
-            }
-            total += s.interval_s;
-            if parts.iter().any(|&(q, o)| q == pid && o == Part::CpuPython) {
-                behind += s.interval_s;
-            }
-        }
-    }
-    (total > 0.0).then(|| behind / total)
+    /// Of the thread-seconds blocked on a lock another thread holds, the
+    /// share spent while a thread of the same process ran Python (held the
+    /// GIL); `None` without lock waits. Shrinking a lock lets its waiters run
+    /// meanwhile only if they could: while the holder runs Python, they would
+    /// wait for the GIL instead (a held-out session store doing `deepcopy`
+    /// and `pickle` under its lock measured 1.00x with the lock shrunk). An
+    /// input of the predictions, computed in the same pass as the parts; not
+    /// in the report.
+    #[serde(skip)]
+    pub lock_wait_behind_python: Option<f64>,
 }
 
 mod build;

@@ -163,7 +163,7 @@ struct Inputs {
     /// The tree's CPU seconds split into work and pool machinery, by process.
     split: CpuSplit,
     /// Seconds of the run waiting on a lock while its process ran Python
-    /// (`budget::lock_wait_behind_python`), with several threads wanting a
+    /// (`Budget::lock_wait_behind_python`), with several threads wanting a
     /// CPU: shrinking that lock leaves the work on one GIL, workers that each
     /// keep their own part of the locked state run it in parallel.
     lock_python: f64,
@@ -312,7 +312,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
             "on a CPU or waiting for the GIL",
         )
     };
-    let behind_python = super::budget::lock_wait_behind_python(tl, f).unwrap_or(0.0);
+    let behind_python = b.lock_wait_behind_python.unwrap_or(0.0);
     let lock_python = if wanting >= 2 {
         r.lock_wait * behind_python * t
     } else {
