@@ -117,6 +117,28 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// `lock-wait 70%, on-cpu 30%`: a thread's OS states, for a run without a
+/// budget (an old report).
+fn os_split(t: &super::ThreadSummary) -> String {
+    let mut states: Vec<(&String, &f64)> = t.shares.iter().filter(|(_, v)| **v >= 0.01).collect();
+    states.sort_by(|a, b| b.1.total_cmp(a.1));
+    states
+        .iter()
+        .map(|(k, v)| format!("{k} {:.0}%", **v * 100.0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// ` · GIL held 24%, waited 68%`, beside [`os_split`].
+fn gil_split(t: &super::ThreadSummary) -> String {
+    match (t.gil_held, t.gil_wait) {
+        (Some(h), Some(w)) if h + w >= 0.01 => {
+            format!(" · GIL held {:.0}%, waited {:.0}%", h * 100.0, w * 100.0)
+        }
+        _ => String::new(),
+    }
+}
+
 /// The busiest threads, then the threads grouped by name.
 fn write_threads(s: &mut String, report: &Report) {
     for (i, t) in report.threads.iter().take(SUMMARY_THREADS).enumerate() {
@@ -125,20 +147,19 @@ fn write_threads(s: &mut String, report: &Report) {
         } else {
             "            "
         };
-        let mut states: Vec<(&String, &f64)> =
-            t.shares.iter().filter(|(_, v)| **v >= 0.01).collect();
-        states.sort_by(|a, b| b.1.total_cmp(a.1));
-        let split = states
-            .iter()
-            .map(|(k, v)| format!("{k} {:.0}%", **v * 100.0))
-            .collect::<Vec<_>>()
-            .join(", ");
         let id = format!("{}/{}", t.pid, t.tid);
-        let gil = match (t.gil_held, t.gil_wait) {
-            (Some(h), Some(w)) if h + w >= 0.01 => {
-                format!(" · GIL held {:.0}%, waited {:.0}%", h * 100.0, w * 100.0)
-            }
-            _ => String::new(),
+        // The budget's split has told the GIL from a lock and the program's
+        // own run queue from other programs; the raw OS states call every
+        // futex wait `lock-wait`, which read as a lock under a GIL verdict.
+        let budget = report
+            .diagnosis
+            .budget
+            .threads
+            .iter()
+            .find(|bt| bt.tid == t.tid);
+        let (split, gil) = match budget {
+            Some(bt) => (super::budget::split(&bt.shares), String::new()),
+            None => (os_split(t), gil_split(t)),
         };
         let _ = writeln!(
             *s,
