@@ -346,6 +346,13 @@ fn change(e: &Experiment, cores: usize) -> String {
     if e.kind == "vary" || e.kind == "workload" {
         return format!("Use {}.", e.label);
     }
+    // A chunksize swap keeps the pool: the change is one argument of the
+    // map call, at the call's line (`site`), not a new constructor.
+    if let (Some(Strategy::Batch), Some((method, arg))) =
+        (e.strategy, e.replacement.as_deref().and_then(call_argument))
+    {
+        return format!("Pass `{arg}` to the `{method}()` call{at} (on `{what}`).");
+    }
     // A swap that says what it put in place (`Parallel(n_jobs=2,
     // backend='loky')`, `Pool(2)`) is the change itself.
     if let Some(new) = &e.replacement {
@@ -371,6 +378,14 @@ fn change(e: &Experiment, cores: usize) -> String {
         ),
         _ => String::new(),
     }
+}
+
+/// `("imap", "chunksize=62")` from a replacement spelled
+/// `Pool.imap(chunksize=62)`.
+fn call_argument(replacement: &str) -> Option<(&str, &str)> {
+    let (_, call) = replacement.split_once('.')?;
+    let (method, rest) = call.split_once('(')?;
+    Some((method, rest.strip_suffix(')')?))
 }
 
 #[cfg(test)]

@@ -280,3 +280,30 @@ fn a_gain_too_noisy_to_be_significant_that_agrees_with_its_prediction_is_not_kee
         Strategy::Keep
     );
 }
+
+#[test]
+fn a_chunksize_win_names_the_map_call_not_the_pool_constructor() {
+    let mut chunks = exp(
+        "chunksize (swap)",
+        "swap",
+        Some(Strategy::Batch),
+        &[0.31, 0.29, 0.34],
+    );
+    chunks.replaced = Some("Pool(2)".into());
+    chunks.replacement = Some("Pool.imap(chunksize=7500)".into());
+    chunks.site = Some("app.py:22".into());
+    let v = with_stats(vec![
+        exp("as-is", "as-is", None, &[1.63, 1.64, 1.71]),
+        chunks,
+    ]);
+    let preds = [prediction(Strategy::Batch, 4.6, 3.0, 5.5)];
+    let r = decide(Verdict::PoolOverhead, &preds, v);
+    assert_eq!(r.strategy, Strategy::Batch);
+    assert!(
+        r.sentence
+            .contains("Pass `chunksize=7500` to the `imap()` call at app.py:22 (on `Pool(2)`)."),
+        "{}",
+        r.sentence
+    );
+    assert!(!r.sentence.contains("Replace"), "{}", r.sentence);
+}
