@@ -241,7 +241,8 @@ fn keep() -> Strategy {
 /// A place in the program and why it matters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Site {
-    /// Which hot list it heads: `on-cpu`, `gil-wait`, `lock-wait`, `io-wait`, or `event-loop`.
+    /// Which hot list it heads: `on-cpu`, `gil-wait`, `lock-wait`, `io-wait`,
+    /// `event-loop`, or `pool` (where the program hands a pool its tasks).
     pub state: String,
     #[serde(flatten)]
     pub at: HotFunction,
@@ -255,6 +256,7 @@ impl Site {
             "lock-wait" => "of the samples blocked on a lock (the acquiring line)",
             "event-loop" => "of the event loop's on-CPU samples (the coroutine stepping)",
             "io-wait" => "of the samples waiting for I/O",
+            "pool" => "of the samples in pool machinery that name the program's line",
             _ => "of the on-CPU samples",
         }
     }
@@ -267,6 +269,10 @@ fn site_of(verdict: Verdict, f: &Features) -> Option<Site> {
         Verdict::GilContended => ("gil-wait", py.hottest_own("gil-wait")),
         Verdict::LockContended => ("lock-wait", py.hottest("lock-wait")),
         Verdict::EventLoopBlocked => ("event-loop", py.loop_steps.first()),
+        Verdict::PoolOverhead => match py.hot_own.get("pool").and_then(|v| v.first()) {
+            Some(at) => ("pool", Some(at)),
+            None => ("on-cpu", py.hottest_own("on-cpu")),
+        },
         Verdict::IoDisk | Verdict::IoNetwork => ("io-wait", py.hottest("io-wait")),
         _ => ("on-cpu", py.hottest_own("on-cpu")),
     };

@@ -90,7 +90,8 @@ pub struct StackFeatures {
     /// For `on-cpu` and `gil-wait`: the innermost frame of the program's own
     /// code (outside the standard library and frozen importlib), which is
     /// what a `where` line should name: the line that called `json.loads`,
-    /// not `raw_decode`.
+    /// not `raw_decode`. `pool`: the same for samples inside pool machinery
+    /// (on a CPU or waiting), the line that hands the pool its tasks.
     pub hot_own: BTreeMap<String, Vec<HotFunction>>,
     /// The coroutine or callback an event loop thread was running when on CPU, most often first.
     pub loop_steps: Vec<HotFunction>,
@@ -217,24 +218,27 @@ impl StackFeatures {
                     (Some(PyState::GilWait), _) => ("gil-wait", leaf),
                     (Some(PyState::LockWait), _) => ("lock-wait", tl.stacks.program_frame(id)),
                     (None, ThreadState::DiskWait | ThreadState::NetWait) => {
-                        let frames = tl.stacks.frames_of(id);
-                        let own = frames.iter().rev().find(|f| !f.is_stdlib()).copied();
-                        ("io-wait", own.or(leaf))
+                        ("io-wait", tl.stacks.own_frame(id).or(leaf))
                     }
                     _ => continue,
                 };
                 if let Some(fr) = frame {
                     *counts.entry(kind).or_default().entry(fr).or_default() += 1;
                 }
+                let own = tl.stacks.own_frame(id);
                 if matches!(kind, "on-cpu" | "gil-wait")
-                    && let Some(own) = tl
-                        .stacks
-                        .frames_of(id)
-                        .into_iter()
-                        .rev()
-                        .find(|f| !f.is_stdlib())
+                    && let Some(own) = own
                 {
                     *own_counts.entry(kind).or_default().entry(own).or_default() += 1;
+                }
+                if leaf.is_some_and(|l| l.is_pool_machinery())
+                    && let Some(own) = own
+                {
+                    *own_counts
+                        .entry("pool")
+                        .or_default()
+                        .entry(own)
+                        .or_default() += 1;
                 }
                 if kind == "on-cpu" {
                     f.cpu_samples += 1;

@@ -54,6 +54,12 @@ impl Frame {
         self.is_stdlib() && MACHINERY.iter().any(|m| self.file.contains(m))
     }
 
+    /// True for `multiprocessing`'s `BaseProcess._bootstrap`, where a child
+    /// process's own work begins (see `Stacks::own_frame`).
+    pub fn is_process_start(&self) -> bool {
+        self.file.ends_with("multiprocessing/process.py") && self.name.ends_with("_bootstrap")
+    }
+
     /// True for frames of the standard library's locking and queueing code:
     /// the caller of such a frame is where the program asked for the lock.
     pub fn is_sync_machinery(&self) -> bool {
@@ -137,6 +143,20 @@ impl StackTable {
             .unwrap_or_default()
     }
 
+    /// The innermost frame of the program's own code (not the standard
+    /// library), looking no further out than a child process's start. A
+    /// forked worker's stack keeps its parent's frames down to the fork (the
+    /// `Pool(2)` line under `BaseProcess._bootstrap`): the worker is not
+    /// running that line, so a pool worker inside pickling or pipe code has
+    /// no own frame rather than the parent's constructor.
+    pub fn own_frame(&self, id: u32) -> Option<&Frame> {
+        self.frames_of(id)
+            .into_iter()
+            .rev()
+            .take_while(|f| !f.is_process_start())
+            .find(|f| !f.is_stdlib())
+    }
+
     /// The frame where the program itself was: the innermost frame that is
     /// not the standard library's lock/queue machinery (for a thread blocked in
     /// `lock.acquire()` via `threading.Condition.wait`, the caller of `wait`).
@@ -207,4 +227,62 @@ pub struct StackSampling {
     pub read_s: f64,
     /// The share of one core stack reading was allowed to use.
     pub budget_share: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fr(name: &str, file: &str, line: u32) -> Frame {
+        Frame {
+            name: name.into(),
+            file: file.into(),
+            line,
+        }
+    }
+
+    #[test]
+    fn a_forked_worker_s_inherited_frames_are_not_its_own_code() {
+        let lib = "/usr/lib/python3.11";
+        let mut t = StackTable::default();
+        // Outermost first: the parent's `with Pool(2)` line down to the fork,
+        // then the worker inside the pipe code.
+        let inherited = [
+            fr("<module>", "/app/main.py", 21),
+            fr(
+                "Pool.__init__",
+                &format!("{lib}/multiprocessing/pool.py"),
+                215,
+            ),
+            fr(
+                "BaseProcess._bootstrap",
+                &format!("{lib}/multiprocessing/process.py"),
+                314,
+            ),
+            fr("worker", &format!("{lib}/multiprocessing/pool.py"), 114),
+        ];
+        let in_pipe = t.intern(inherited.iter().cloned().chain([fr(
+            "Connection._recv",
+            &format!("{lib}/multiprocessing/connection.py"),
+            395,
+        )]));
+        assert_eq!(t.own_frame(in_pipe), None);
+        let scoring = t.intern(
+            inherited
+                .iter()
+                .cloned()
+                .chain([fr("score", "/app/main.py", 14)]),
+        );
+        assert_eq!(t.own_frame(scoring).map(|f| f.line), Some(14));
+        // The parent itself, calling into the pool.
+        let parent = t.intern([
+            fr("<module>", "/app/main.py", 22),
+            fr(
+                "IMapIterator.next",
+                &format!("{lib}/multiprocessing/pool.py"),
+                861,
+            ),
+        ]);
+        assert_eq!(t.own_frame(parent).map(|f| f.line), Some(22));
+    }
 }
