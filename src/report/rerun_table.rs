@@ -78,9 +78,12 @@ pub struct Row {
     pub predicted: Option<String>,
 }
 
-/// Every experiment, then every strategy that was not measured.
+/// Every experiment, then every strategy that was not measured. Engines
+/// that do not import in the target's Python share one row: two rows of the
+/// same missing-package message on every run of a user without Ray or Dask
+/// were noise around the rows that matter.
 pub fn rows(rec: &Recommendation) -> Vec<Row> {
-    let mut out: Vec<Row> = rec.experiments.iter().map(row).collect();
+    let mut out = experiment_rows(&rec.experiments);
     out.extend(rec.not_measured.iter().map(|n| Row {
         label: n.strategy.as_str().to_string(),
         timing: None,
@@ -88,6 +91,52 @@ pub fn rows(rec: &Recommendation) -> Vec<Row> {
         predicted: None,
     }));
     out
+}
+
+fn experiment_rows(experiments: &[Experiment]) -> Vec<Row> {
+    let missing: Vec<(&Experiment, crate::rerun::engines::Engine)> = experiments
+        .iter()
+        .filter_map(|e| not_installed(e).map(|engine| (e, engine)))
+        .collect();
+    let mut out: Vec<Row> = experiments
+        .iter()
+        .filter(|e| missing.len() < 2 || not_installed(e).is_none())
+        .map(row)
+        .collect();
+    if missing.len() >= 2 {
+        let words: Vec<&str> = missing.iter().map(|(_, e)| e.word()).collect();
+        let installs: Vec<String> = missing
+            .iter()
+            .map(|(_, e)| e.install_command().to_string())
+            .collect();
+        let python = missing[0]
+            .0
+            .command
+            .first()
+            .map_or("the target's Python", String::as_str);
+        out.push(Row {
+            label: format!("{} (local cluster)", words.join(", ")),
+            timing: None,
+            notes: Some(format!(
+                "not measured: not installed for {python}; `pip install {}` (scripts/install-engines.sh in a clone of boundcheck)",
+                installs.join(" ")
+            )),
+            predicted: None,
+        });
+    }
+    out
+}
+
+/// The engine of an engine experiment that did not apply because the
+/// engine does not import (see `engines::StartError::NotInstalled`).
+fn not_installed(e: &Experiment) -> Option<crate::rerun::engines::Engine> {
+    let engine = crate::rerun::engines::Engine::ALL
+        .into_iter()
+        .find(|en| Some(en.strategy()) == e.strategy)?;
+    let why = e.error.as_deref()?;
+    (e.status == Status::NotApplicable
+        && why.starts_with(&format!("{} does not import", engine.word())))
+    .then_some(engine)
 }
 
 fn row(e: &Experiment) -> Row {
@@ -168,12 +217,20 @@ pub fn scale_out_line(rec: &Recommendation) -> Option<String> {
         })
         .collect();
     let engine = crate::rerun::scale_out::engine_costs(so);
+    // "0.40x on 4 CPUs" alone read as a machine that makes the program
+    // slower; it is the engine's start-up against a short job.
+    let below_one = so.forecasts.iter().all(|f| f.speedup < 1.0);
     Some(format!(
-        "scale-out forecast (Amdahl's law fitted to {n} CPUs and one; beyond {n} a model): {}; parallel fraction {:.0} % ({:.0}–{:.0} %); {engine}",
+        "scale-out forecast (Amdahl's law fitted to {n} CPUs and one; beyond {n} a model): {}; parallel fraction {:.0} % ({:.0}–{:.0} %); {engine}{}",
         points.join(", "),
         so.parallel_fraction * 100.0,
         so.parallel_fraction_low * 100.0,
         so.parallel_fraction_high * 100.0,
+        if below_one {
+            "; below 1x at every size: the engine's start-up is longer than this job's work"
+        } else {
+            ""
+        }
     ))
 }
 
@@ -219,6 +276,7 @@ fn runs_of_baseline(n: usize, floor: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnose::Strategy;
     use crate::rerun::RunResult;
 
     #[test]
@@ -274,6 +332,50 @@ mod tests {
         let t = row(&e).timing.unwrap();
         assert_eq!(t.p.as_deref(), Some("p = 0.35"));
         assert_eq!(t.significance(), "not significant (p = 0.35)");
+    }
+
+    #[test]
+    fn engines_that_do_not_import_share_one_row_that_says_how_to_install_them() {
+        let engine = |strategy: Strategy, word: &str| {
+            let mut e = Experiment::new(
+                format!("{word} (swap, local cluster)"),
+                "swap".into(),
+                Some(strategy),
+                vec!["python3".into(), "app.py".into()],
+            );
+            e.status = Status::NotApplicable;
+            e.error = Some(format!(
+                "{word} does not import in python3 (ModuleNotFoundError): install it with …"
+            ));
+            e
+        };
+        let exps = vec![
+            exp(3),
+            engine(Strategy::Dask, "dask"),
+            engine(Strategy::Ray, "ray"),
+        ];
+        let rows = experiment_rows(&exps);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[1].label, "dask, ray (local cluster)");
+        assert_eq!(
+            rows[1].notes.as_deref(),
+            Some(
+                "not measured: not installed for python3; `pip install 'dask[distributed]' ray` (scripts/install-engines.sh in a clone of boundcheck)"
+            )
+        );
+        // One engine missing keeps its own row and message; so does an
+        // engine that did not apply for another reason.
+        let mut other = engine(Strategy::Ray, "ray");
+        other.error = Some("the program created no executor to swap".into());
+        let rows = experiment_rows(&[exp(3), engine(Strategy::Dask, "dask"), other]);
+        assert_eq!(rows.len(), 3);
+        assert!(
+            rows[1]
+                .notes
+                .as_deref()
+                .unwrap()
+                .contains("dask does not import")
+        );
     }
 
     #[test]

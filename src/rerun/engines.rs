@@ -68,6 +68,14 @@ impl Engine {
         }
     }
 
+    /// The `pip install` argument that brings it.
+    pub fn install_command(self) -> &'static str {
+        match self {
+            Engine::Ray => "ray",
+            Engine::Dask => "'dask[distributed]'",
+        }
+    }
+
     /// How to install it, for a message that gives the fix.
     pub fn install_hint(self) -> &'static str {
         match self {

@@ -151,6 +151,16 @@ fn a_program_that_saturates_the_machine_is_told_to_scale_out_with_the_forecast()
         assert!(r.sentence.contains(words), "{words}: {}", r.sentence);
     }
     assert!(r.sentence.contains("work (app.py:9)"), "{}", r.sentence);
+    let line = crate::report::rerun_table::scale_out_line(&r).unwrap();
+    assert!(!line.contains("below 1x"), "{line}");
+    // The same program as a 2 s job: the assumed start-up outweighs it, and
+    // the line says why every figure is below 1x.
+    let r = judged(Verdict::CpuParallel, &[], asis_and_pinned(2.0, 3.8));
+    let line = crate::report::rerun_table::scale_out_line(&r).unwrap();
+    assert!(
+        line.contains("below 1x at every size: the engine's start-up"),
+        "{line}"
+    );
 }
 
 #[test]
