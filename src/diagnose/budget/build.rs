@@ -87,6 +87,61 @@ fn run_seconds(run_by: &BTreeMap<(i32, Part), f64>, acc: &BTreeMap<i32, ThreadAc
     run
 }
 
+/// Run-queue samples that are the latency of a thread's own wait, stretched
+/// by other programs (`ThreadFeatures::wake_delay_s`): a thread that blocked
+/// by itself and was woken queues for a CPU others hold. In the proportion
+/// `others_share × (1 − involuntary share)`, spread over the thread's
+/// runnable samples by carrying the remainder, such a sample is charged to
+/// the wait the thread was last seen in (a lock convoy's woken waiters stay
+/// lock waits under a competing load instead of turning into CPU demand).
+struct WakeLatency {
+    involuntary: BTreeMap<i32, f64>,
+    seconds: BTreeMap<i32, f64>,
+    carry: BTreeMap<i32, f64>,
+    last_wait: BTreeMap<i32, Part>,
+}
+
+impl WakeLatency {
+    fn new(f: &Features) -> WakeLatency {
+        WakeLatency {
+            involuntary: f
+                .threads
+                .iter()
+                .map(|t| (t.tid, t.involuntary_share()))
+                .collect(),
+            seconds: f
+                .threads
+                .iter()
+                .map(|t| (t.tid, t.wake_delay_s()))
+                .collect(),
+            carry: BTreeMap::new(),
+            last_wait: BTreeMap::new(),
+        }
+    }
+
+    /// The wait a runnable sample of `tid` is charged to, if any.
+    fn charge(&mut self, tid: i32, others_busy: f64) -> Option<Part> {
+        let wait = *self.last_wait.get(&tid)?;
+        let q = others_busy * (1.0 - self.involuntary.get(&tid).copied().unwrap_or(1.0));
+        let c = self.carry.entry(tid).or_default();
+        *c += q;
+        (*c >= 0.5).then(|| {
+            *c -= 1.0;
+            wait
+        })
+    }
+
+    fn saw(&mut self, tid: i32, p: Part) {
+        if WAIT_PARTS.contains(&p) {
+            self.last_wait.insert(tid, p);
+        }
+    }
+
+    fn seconds(&self, tid: i32) -> f64 {
+        self.seconds.get(&tid).copied().unwrap_or(0.0)
+    }
+}
+
 /// The budget of a recorded run.
 pub fn budget(tl: &Timeline, f: &Features) -> Budget {
     let mut judge = Judge::new(tl, f);
@@ -100,9 +155,11 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
     // Lock-wait seconds, and those while the waiter's process ran Python.
     let (mut lock_s, mut lock_behind_python_s) = (0.0, 0.0);
     let cores = tl.meta.cores_available.max(1);
+    let mut wake = WakeLatency::new(f);
     for s in &tl.samples {
         let w = s.interval_s;
         wall_s += w;
+        let others_busy = crate::diagnose::features::others_share(s, cores);
         // Other programs, not the program's own threads, kept a runnable
         // thread off the CPU when its runnable threads fit on the cores.
         let own_runnable = s
@@ -114,9 +171,14 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
         let parts: Vec<(i32, Part)> = s
             .threads
             .iter()
-            .map(|t| match part_of(&mut judge, tl, t) {
-                Part::RunQueue if others_hold_cpu => (t.tid, Part::Preempted),
-                p => (t.tid, p),
+            .map(|t| {
+                let p = match part_of(&mut judge, tl, t) {
+                    Part::RunQueue if others_hold_cpu => Part::Preempted,
+                    Part::RunQueue => wake.charge(t.tid, others_busy).unwrap_or(Part::RunQueue),
+                    p => p,
+                };
+                wake.saw(t.tid, p);
+                (t.tid, p)
             })
             .collect();
         for (t, &(_, p)) in s.threads.iter().zip(&parts) {
@@ -180,7 +242,7 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
     let mut threads: Vec<(f64, ThreadBudget)> = acc
         .iter()
         .map(|(&tid, a)| {
-            let secs = exact_split(a, perf.and_then(|o| o.threads.get(&tid)));
+            let secs = exact_split(a, perf.and_then(|o| o.threads.get(&tid)), wake.seconds(tid));
             for (sum, v) in all.iter_mut().zip(secs) {
                 *sum += v;
             }
@@ -223,12 +285,13 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
     }
 }
 
-/// Whether a thread of process `pid` ran Python at this tick.
+/// Whether a thread of process `pid` ran Python at this tick, or held the
+/// GIL while it queued for a CPU (preempted mid-bytecode by a competing
+/// load, which would otherwise make the lock look removable).
 fn runs_python(threads: &[ThreadSample], parts: &[(i32, Part)], pid: i32) -> bool {
-    threads
-        .iter()
-        .zip(parts)
-        .any(|(t, &(_, p))| t.pid == pid && p == Part::CpuPython)
+    threads.iter().zip(parts).any(|(t, &(_, p))| {
+        t.pid == pid && (p == Part::CpuPython || t.py == Some(crate::timeline::PyState::GilHeld))
+    })
 }
 
 fn round3(v: f64) -> f64 {
@@ -311,11 +374,30 @@ fn charge_tick(
 /// A thread's wall time in seconds per part: CPU and run-queue seconds from
 /// `schedstat` (exact), the rest split in the proportions of perf's off-CPU
 /// seconds by reason when recorded, else of the sampled wait states.
-fn exact_split(a: &ThreadAcc, perf: Option<&ThreadOffCpu>) -> Seconds {
+fn exact_split(a: &ThreadAcc, perf: Option<&ThreadOffCpu>, wake_s: f64) -> Seconds {
     let obs = a.observed_s;
     let cpu = a.cpu_s.clamp(0.0, obs);
-    let rq = a.run_delay_s.clamp(0.0, obs - cpu);
-    let waits = (obs - cpu - rq).max(0.0);
+    let queued = a.run_delay_s.clamp(0.0, obs - cpu);
+    // Wake-up latency stretched by other programs ends the thread's wait:
+    // charged to its largest sampled wait (see `WakeLatency`).
+    let woken_from = WAIT_PARTS
+        .iter()
+        .copied()
+        .filter(|&p| a.sampled[p as usize] > 0.0)
+        .max_by(|x, y| a.sampled[*x as usize].total_cmp(&a.sampled[*y as usize]));
+    let others = if a.run_delay_s > 0.0 {
+        queued * (a.preempted_s / a.run_delay_s).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    // Drawn only from ticks where the program's own runnable threads
+    // outnumbered the cores, so never from `others`.
+    let wake = if woken_from.is_some() {
+        wake_s.clamp(0.0, queued - others)
+    } else {
+        0.0
+    };
+    let waits = (obs - cpu - queued).max(0.0);
     let mut out: Seconds = [0.0; 12];
     let (py, native) = (
         a.sampled[Part::CpuPython as usize],
@@ -329,12 +411,7 @@ fn exact_split(a: &ThreadAcc, perf: Option<&ThreadOffCpu>) -> Seconds {
     } else {
         out[Part::CpuNative as usize] = computing;
     }
-    let others = if a.run_delay_s > 0.0 {
-        rq * (a.preempted_s / a.run_delay_s).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    out[Part::RunQueue as usize] = rq - others;
+    out[Part::RunQueue as usize] = queued - others - wake;
     out[Part::Preempted as usize] = others;
     let weights = match perf {
         Some(o) => perf_weights(o, &a.sampled),
@@ -355,6 +432,9 @@ fn exact_split(a: &ThreadAcc, perf: Option<&ThreadOffCpu>) -> Seconds {
         out[Part::Other as usize] = waits;
     }
     out[Part::Disk as usize] += storage;
+    if let Some(p) = woken_from {
+        out[p as usize] += wake;
+    }
     out
 }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::diagnose::tests::{as_python, thread, timeline};
-use crate::timeline::{FutexSite, PyState, Resource, ThreadState, Timeline};
+use crate::timeline::{CoreSample, FutexSite, PyState, Resource, ThreadState, Timeline};
 
 fn with_root(tl: Timeline) -> Timeline {
     let mut tl = as_python(tl);
@@ -181,4 +181,79 @@ fn a_syncing_threads_kernel_cpu_is_the_disks_but_a_single_disk_wait_changes_litt
     let churning = kernel_heavy(|i| i == 100);
     assert!(churning.run.cpu() > 0.95, "{:?}", churning.run);
     assert!(churning.run.disk < 0.02, "{:?}", churning.run);
+}
+
+/// Four threads taking turns on one lock on 2 cores while another program
+/// keeps both CPUs busy: at each tick one holds the lock on a CPU, two were
+/// woken and queue for a CPU, one waits on the lock. `involuntary` is their
+/// share of involuntary switches.
+fn convoy_under_load(involuntary: bool) -> Timeline {
+    let mut tl = with_root(timeline(2, |i| {
+        let mut main = thread(ThreadState::LockWait, 0.0);
+        main.futex = Some(FutexSite::Heap);
+        main.futex_addr = Some(0x1000);
+        let mut ts = vec![main];
+        for k in 0..4 {
+            let t = match (i + k) % 4 {
+                0 => thread(ThreadState::OnCpu, 1.0),
+                1 | 2 => thread(ThreadState::Runnable, 0.0),
+                _ => {
+                    let mut w = thread(ThreadState::LockWait, 0.0);
+                    w.futex = Some(FutexSite::Heap);
+                    w.futex_addr = Some(0x2000);
+                    w
+                }
+            };
+            ts.push(t);
+        }
+        ts
+    }));
+    for s in &mut tl.samples {
+        s.cores = vec![
+            CoreSample {
+                user: 1.0,
+                ..CoreSample::default()
+            };
+            2
+        ];
+        for t in &mut s.threads {
+            if t.state == ThreadState::Runnable {
+                t.os_state = 'R';
+                t.run_delay_s = s.interval_s;
+            }
+            if t.tid != 100 {
+                (t.vol_switches, t.invol_switches) = if involuntary { (1, 9) } else { (9, 1) };
+            }
+        }
+    }
+    tl
+}
+
+#[test]
+fn a_convoy_s_woken_waiters_queued_behind_another_program_stay_lock_waits() {
+    let tl = convoy_under_load(false);
+    let f = crate::diagnose::Features::from_timeline(&tl);
+    let b = budget(&tl, &f);
+    assert!(b.run.lock_wait > b.run.run_queue, "{:?}", b.run);
+    // 1 core of CPU and 2 of queueing; the woken waiters' delay in ticks
+    // where the other program held half the busy CPUs counts half.
+    assert!(
+        (f.cores_wanted() - 2.1).abs() < 0.05,
+        "{}",
+        f.cores_wanted()
+    );
+    assert_eq!(
+        crate::diagnose::diagnose(&tl).verdict,
+        crate::diagnose::Verdict::LockContended
+    );
+    for t in &b.threads {
+        assert!(sums_to_one(&t.shares), "{t:?}");
+    }
+    // Threads preempted while running (CPU-bound, mostly involuntary
+    // switches) queue for CPUs they want: that stays run-queue time.
+    let tl = convoy_under_load(true);
+    let f = crate::diagnose::Features::from_timeline(&tl);
+    let b = budget(&tl, &f);
+    assert!(b.run.run_queue > b.run.lock_wait, "{:?}", b.run);
+    assert!(f.cores_wanted() > 2.8, "{}", f.cores_wanted());
 }
