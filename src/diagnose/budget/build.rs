@@ -152,8 +152,9 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
     let mut run_by: BTreeMap<(i32, Part), f64> = BTreeMap::new();
     let mut charged: BTreeMap<i32, f64> = BTreeMap::new();
     let mut wall_s = 0.0;
-    // Lock-wait seconds, and those while the waiter's process ran Python.
-    let (mut lock_s, mut lock_behind_python_s) = (0.0, 0.0);
+    // Lock-wait seconds, and those while the waiter's process ran Python,
+    // and the seconds of ticks with any lock wait.
+    let (mut lock_s, mut lock_behind_python_s, mut lock_ticks_s) = (0.0, 0.0, 0.0);
     let cores = tl.meta.cores_available.max(1);
     let mut wake = WakeLatency::new(f);
     for s in &tl.samples {
@@ -198,6 +199,9 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
                     lock_behind_python_s += w;
                 }
             }
+        }
+        if parts.iter().any(|&(_, p)| p == Part::LockWait) {
+            lock_ticks_s += w;
         }
         // A main thread waking from `join`/`Future.result` that must retake
         // the GIL still waits on the thread holding it: that thread's work.
@@ -282,6 +286,7 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
             .collect(),
         threads_omitted,
         lock_wait_behind_python: (lock_s > 0.0).then(|| lock_behind_python_s / lock_s),
+        lock_waiters: (lock_ticks_s > 0.0).then(|| lock_s / lock_ticks_s),
     }
 }
 

@@ -314,11 +314,14 @@ pub(super) fn shared_memory(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64) -
     )
 }
 
-pub(super) fn shrink_lock(i: &Inputs, lock: f64, behind_python: f64) -> Prediction {
+pub(super) fn shrink_lock(i: &Inputs, lock: f64, behind_python: f64, waiters: f64) -> Prediction {
     // Only the waits while the GIL was free go: during the rest the holder
     // ran Python, and with the lock shrunk the waiters would wait for the
-    // GIL instead. The work still needs the cores, its Python one GIL.
+    // GIL instead. What the lock serialised then runs once per waiter plus
+    // the holder at a time, so at best 1/(waiters + 1) of it stays. The work
+    // still needs the cores, its Python one GIL.
     let removable = lock * (1.0 - behind_python);
+    let stays = 1.0 / (waiters.max(1.0) + 1.0);
     let floor = (i.cpu_total / i.cores).max(i.one_gil_s).min(i.t);
     let redo = |kept: f64| (i.t * (1.0 - removable * (1.0 - kept))).max(floor);
     let free = if lock > 0.005 {
@@ -332,10 +335,11 @@ pub(super) fn shrink_lock(i: &Inputs, lock: f64, behind_python: f64) -> Predicti
     pred(
         Strategy::ShrinkLock,
         i.t,
-        (redo(0.0), redo(0.5), redo(0.0)),
+        (redo(stays), redo(stays.max(0.5)), redo(stays)),
         format!(
-            "{:.0} % of the run waits on a lock another thread holds{free}; holding the lock only around shared state removes that part (low: half); the {:.2} s of CPU still needs the {} cores and its {:.2} s of Python one GIL",
+            "{:.0} % of the run waits on a lock another thread holds{free}; holding the lock only around shared state lets the {:.1} threads queued on it at a time run with the holder (low: half the wait goes); the {:.2} s of CPU still needs the {} cores and its {:.2} s of Python one GIL",
             lock * 100.0,
+            waiters.max(1.0),
             i.cpu_total,
             i.cores,
             i.one_gil_s

@@ -368,7 +368,12 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         asyncio(&i, r.network),
         batch(&i, f, r.cpu() + r.gil_wait, r.ipc, r.disk),
         shared_memory(&i, f, r.cpu() + r.gil_wait, r.ipc),
-        shrink_lock(&i, r.lock_wait, behind_python),
+        shrink_lock(
+            &i,
+            r.lock_wait,
+            behind_python,
+            b.lock_waiters.unwrap_or(1.0),
+        ),
         offload(&i, f, b),
         native(&i, r.cpu_python + r.gil_wait, f.system_fraction()),
     ];
