@@ -71,6 +71,9 @@ pub(super) struct Judge {
     /// Per thread, the running remainder of that share over its on-CPU
     /// moments without a stack read (see [`Judge::unread_cpu`]).
     unread_debt: BTreeMap<i32, f64>,
+    /// Lines of the program where its threads were seen blocked on a lock
+    /// of its own, per process (see [`Judge::acquiring`]).
+    lock_lines: BTreeSet<(i32, Frame)>,
 }
 
 impl Judge {
@@ -107,7 +110,25 @@ impl Judge {
             busy_switchers,
             native_share: native_shares(tl),
             unread_debt: Default::default(),
+            lock_lines: lock_lines(tl),
         }
+    }
+
+    /// Whether a thread on a CPU or queued for one without the GIL is at a
+    /// line where its process's threads block on a lock of the program's:
+    /// it is taking that lock (woken by its release, retaking the GIL), a
+    /// cost of the lock, not native work. A C-level `with lock:` has no
+    /// Python frame of its own, so the acquiring line is the innermost
+    /// frame. Under a competing load a 4-thread convoy spent 33 % of its
+    /// run there, counted as GIL-free CPU and run-queue time: `cpu-parallel`.
+    fn acquiring(&self, tl: &Timeline, t: &ThreadSample) -> bool {
+        t.py != Some(PyState::GilHeld)
+            && t.stack.is_some_and(|id| {
+                tl.stacks
+                    .frames_of(id)
+                    .last()
+                    .is_some_and(|&leaf| self.lock_lines.contains(&(t.pid, leaf.clone())))
+            })
     }
 
     /// The part of an on-CPU moment of a Python thread whose tick got no
@@ -214,6 +235,26 @@ fn library_locks(tl: &Timeline) -> (BTreeSet<(i32, u64)>, BTreeSet<i32>) {
     (library, gil_pids)
 }
 
+/// The innermost frames of lock waits on the program's own locks, per
+/// process (see [`Judge::acquiring`]).
+fn lock_lines(tl: &Timeline) -> BTreeSet<(i32, Frame)> {
+    let mut lines = BTreeSet::new();
+    for t in tl.samples.iter().flat_map(|s| &s.threads) {
+        if t.state != ThreadState::LockWait || waits_for_gil(t) {
+            continue;
+        }
+        let Some(id) = t.stack else { continue };
+        let frames = tl.stacks.frames_of(id);
+        if futex_wait(&frames) == FutexWait::ProgramLock
+            && let Some(leaf) = frames.last()
+            && !leaf.is_stdlib()
+        {
+            lines.insert((t.pid, (*leaf).clone()));
+        }
+    }
+    lines
+}
+
 /// Per thread with stack reads on the CPU, the share of them native without
 /// the GIL.
 fn native_shares(tl: &Timeline) -> BTreeMap<i32, f64> {
@@ -240,6 +281,9 @@ fn native_shares(tl: &Timeline) -> BTreeMap<i32, f64> {
 /// Samples must come in order: unread on-CPU moments carry a running
 /// remainder from one to the next ([`Judge::unread_cpu`]).
 pub(super) fn part_of(judge: &mut Judge, tl: &Timeline, t: &ThreadSample) -> Part {
+    if matches!(t.state, ThreadState::OnCpu | ThreadState::Runnable) && judge.acquiring(tl, t) {
+        return Part::LockWait;
+    }
     match t.state {
         ThreadState::OnCpu => match t.py {
             Some(PyState::NativeNogil) => Part::CpuNative,
