@@ -177,3 +177,27 @@ fn corpus_timelines_replay_to_their_expected_verdict() {
         mismatches.join("\n")
     );
 }
+
+/// The `where` line on two recorded runs: a pipeline whose CPU is mostly in
+/// the programs it runs says so beside the Python line it names, and a pool
+/// with tiny tasks names the line that hands the pool its tasks (not the
+/// constructor its forked workers inherit on their stacks).
+#[test]
+fn the_site_says_where_the_cpu_is_when_not_in_python_and_where_a_pool_gets_its_tasks() {
+    let tl_dir = root().join("fixtures/timelines/corpus");
+    let r = run_replay(&tl_dir.join("shell_sort_gzip.json"), &[]);
+    let site = &r.report()["diagnosis"]["site"];
+    let share = site["cpu_elsewhere_share"]
+        .as_f64()
+        .expect("share of CPU elsewhere");
+    assert!(share >= 0.25, "{site}");
+    let names = site["cpu_elsewhere"].to_string();
+    assert!(names.contains("sort") && names.contains("gzip"), "{site}");
+    let r = run_replay(&tl_dir.join("mp_imap_tiny.json"), &[]);
+    let site = &r.report()["diagnosis"]["site"];
+    assert_eq!(site["state"], "pool", "{site}");
+    // The parent's module-level `sum(pool.imap(...))`, not a worker's
+    // inherited frame or the word list built before the pool.
+    assert_eq!(site["function"], "<module>", "{site}");
+    assert!(site.get("cpu_elsewhere_share").is_none(), "{site}");
+}

@@ -246,9 +246,40 @@ pub struct Site {
     pub state: String,
     #[serde(flatten)]
     pub at: HotFunction,
+    /// For an `on-cpu` site: the share of the tree's CPU time spent in
+    /// processes whose Python stacks were not read (programs it ran, such as
+    /// `sort` or `gzip`), when at least [`ELSEWHERE_MIN_SHARE`]: the site
+    /// names Python code that may be a small part of the work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_elsewhere_share: Option<f64>,
+    /// Those processes' names, the busiest first (at most three).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_elsewhere: Vec<String>,
 }
 
+/// Share of the tree's CPU outside the processes whose stacks were read from
+/// which an `on-cpu` site says so: a held-out `sort`/`gzip` pipeline spent
+/// 69 % of its CPU in its children while the site named the Python loop that
+/// generated their input.
+pub const ELSEWHERE_MIN_SHARE: f64 = 0.25;
+
 impl Site {
+    /// `; 69 % of the CPU is in programs it ran: sort, gzip`, or nothing.
+    pub fn elsewhere_words(&self) -> String {
+        match self.cpu_elsewhere_share {
+            Some(share) => format!(
+                "; {:.0} % of the CPU is in programs it ran{}",
+                share * 100.0,
+                if self.cpu_elsewhere.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", self.cpu_elsewhere.join(", "))
+                }
+            ),
+            None => String::new(),
+        }
+    }
+
     /// What `at.share` is a share of, in words ("of the samples waiting for the GIL").
     pub fn share_of(&self) -> &'static str {
         match self.state.as_str() {
@@ -262,8 +293,42 @@ impl Site {
     }
 }
 
+/// The CPU share of the tree outside the processes whose stacks were read,
+/// and those processes' names (busiest first), when it reaches
+/// [`ELSEWHERE_MIN_SHARE`].
+fn cpu_elsewhere(tl: &Timeline, f: &Features) -> Option<(f64, Vec<String>)> {
+    let read = &tl.stack_sampling.as_ref()?.python_pids;
+    let mut by_pid: BTreeMap<i32, f64> = BTreeMap::new();
+    for t in &f.threads {
+        *by_pid.entry(t.pid).or_default() += t.cpu_s;
+    }
+    let total: f64 = by_pid.values().sum();
+    let mut outside: Vec<(i32, f64)> = by_pid
+        .into_iter()
+        .filter(|(pid, _)| !read.contains(pid))
+        .collect();
+    let share = outside.iter().map(|(_, c)| c).sum::<f64>() / total.max(1e-9);
+    if total <= 0.0 || share < ELSEWHERE_MIN_SHARE {
+        return None;
+    }
+    outside.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut names: Vec<String> = Vec::new();
+    for (pid, _) in outside {
+        let name = tl
+            .processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .map(|p| p.name.clone());
+        if let Some(n) = name.filter(|n| !names.contains(n)) {
+            names.push(n);
+        }
+    }
+    names.truncate(3);
+    Some((share, names))
+}
+
 /// The site a verdict points at, from the stack figures.
-fn site_of(verdict: Verdict, f: &Features) -> Option<Site> {
+fn site_of(verdict: Verdict, tl: &Timeline, f: &Features) -> Option<Site> {
     let py = f.py.as_ref()?;
     let (state, at) = match verdict {
         Verdict::GilContended => ("gil-wait", py.hottest_own("gil-wait")),
@@ -276,9 +341,14 @@ fn site_of(verdict: Verdict, f: &Features) -> Option<Site> {
         Verdict::IoDisk | Verdict::IoNetwork => ("io-wait", py.hottest("io-wait")),
         _ => ("on-cpu", py.hottest_own("on-cpu")),
     };
+    let elsewhere = (state == "on-cpu").then(|| cpu_elsewhere(tl, f)).flatten();
     Some(Site {
         state: state.to_string(),
         at: at?.clone(),
+        cpu_elsewhere_share: elsewhere
+            .as_ref()
+            .map(|(share, _)| (share * 1000.0).round() / 1000.0),
+        cpu_elsewhere: elsewhere.map(|(_, names)| names).unwrap_or_default(),
     })
 }
 
@@ -310,7 +380,7 @@ pub fn diagnose_features(tl: &Timeline, f: &Features) -> Diagnosis {
         shares: f.shares(),
         cores_busy: f.cores_busy(),
         cores_available: f.cores_available,
-        site: site_of(decision.verdict, f),
+        site: site_of(decision.verdict, tl, f),
         budget,
         predictions,
         remedy,

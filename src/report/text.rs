@@ -65,9 +65,10 @@ pub fn render(report: &Report, files: &[String]) -> Vec<u8> {
         let what = site.share_of();
         let _ = writeln!(
             s,
-            "  where     {} — {:.0}% {what}",
+            "  where     {} — {:.0}% {what}{}",
             site.at.label(),
-            site.at.share * 100.0
+            site.at.share * 100.0,
+            site.elsewhere_words()
         );
     }
     s.push_str(&super::budget::text(d));

@@ -105,11 +105,12 @@ pub fn site_and_hot(s: &mut String, r: &Report) {
         let what = site.share_of();
         let _ = writeln!(
             s,
-            "<p><code>{}</code> at <code>{}:{}</code> — {:.0}% {what}.</p>",
+            "<p><code>{}</code> at <code>{}:{}</code> — {:.0}% {what}{}.</p>",
             esc(&site.at.function),
             esc(&site.at.file),
             site.at.line,
-            site.at.share * 100.0
+            site.at.share * 100.0,
+            esc(&site.elsewhere_words())
         );
     }
     for (state, hot) in &r.hot_functions {
