@@ -6,7 +6,7 @@ use super::{
     part_of,
 };
 use crate::diagnose::features::Features;
-use crate::timeline::{OffCpuReason, ThreadOffCpu, ThreadSample, ThreadState, Timeline};
+use crate::timeline::{OffCpuReason, Sample, ThreadOffCpu, ThreadSample, ThreadState, Timeline};
 use std::collections::BTreeMap;
 
 type Seconds = [f64; 12];
@@ -160,28 +160,8 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
     for s in &tl.samples {
         let w = s.interval_s;
         wall_s += w;
-        let others_busy = crate::diagnose::features::others_share(s, cores);
-        // Other programs, not the program's own threads, kept a runnable
-        // thread off the CPU when its runnable threads fit on the cores.
-        let own_runnable = s
-            .threads
-            .iter()
-            .filter(|t| matches!(t.state, ThreadState::OnCpu | ThreadState::Runnable))
-            .count();
-        let others_hold_cpu = own_runnable <= cores;
-        let parts: Vec<(i32, Part)> = s
-            .threads
-            .iter()
-            .map(|t| {
-                let p = match part_of(&mut judge, tl, t) {
-                    Part::RunQueue if others_hold_cpu => Part::Preempted,
-                    Part::RunQueue => wake.charge(t.tid, others_busy).unwrap_or(Part::RunQueue),
-                    p => p,
-                };
-                wake.saw(t.tid, p);
-                (t.tid, p)
-            })
-            .collect();
+        let others_hold_cpu = others_hold_cpu(s, cores);
+        let parts = tick_parts(&mut judge, &mut wake, tl, s, cores);
         for (t, &(_, p)) in s.threads.iter().zip(&parts) {
             let a = acc.entry(t.tid).or_default();
             a.pid = t.pid;
@@ -288,6 +268,44 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
         lock_wait_behind_python: (lock_s > 0.0).then(|| lock_behind_python_s / lock_s),
         lock_waiters: (lock_ticks_s > 0.0).then(|| lock_s / lock_ticks_s),
     }
+}
+
+/// Other programs, not the program's own threads, kept a runnable thread
+/// off the CPU when its runnable threads fit on the cores.
+fn others_hold_cpu(s: &Sample, cores: usize) -> bool {
+    let own_runnable = s
+        .threads
+        .iter()
+        .filter(|t| matches!(t.state, ThreadState::OnCpu | ThreadState::Runnable))
+        .count();
+    own_runnable <= cores
+}
+
+/// Each thread's part at one tick: a runnable thread is preempted when
+/// other programs held the CPUs, finishing its own wait when it was woken
+/// into a queue they stretched ([`WakeLatency`]), else the program's own
+/// run queue.
+fn tick_parts(
+    judge: &mut Judge,
+    wake: &mut WakeLatency,
+    tl: &Timeline,
+    s: &Sample,
+    cores: usize,
+) -> Vec<(i32, Part)> {
+    let preempted = others_hold_cpu(s, cores);
+    let others_busy = crate::diagnose::features::others_share(s, cores);
+    s.threads
+        .iter()
+        .map(|t| {
+            let p = match part_of(judge, tl, t) {
+                Part::RunQueue if preempted => Part::Preempted,
+                Part::RunQueue => wake.charge(t.tid, others_busy).unwrap_or(Part::RunQueue),
+                p => p,
+            };
+            wake.saw(t.tid, p);
+            (t.tid, p)
+        })
+        .collect()
 }
 
 /// Whether a thread of process `pid` ran Python at this tick, or held the
