@@ -361,6 +361,14 @@ impl Features {
     }
 }
 
+/// The program's threads running or runnable at a tick.
+pub fn own_runnable(s: &crate::timeline::Sample) -> usize {
+    s.threads
+        .iter()
+        .filter(|t| matches!(t.state, ThreadState::OnCpu | ThreadState::Runnable))
+        .count()
+}
+
 /// Of a tick's busy CPUs, the share other programs held while the program's
 /// own runnable threads outnumbered the cores: the machine's busy CPUs
 /// (user, system and stolen time from `/proc/stat`) less the program's own
@@ -369,12 +377,7 @@ impl Features {
 /// threads fit on the cores: then a wait for a CPU is all other programs'
 /// doing (the budget's `preempted`), whatever the thread was doing before.
 pub fn others_share(s: &crate::timeline::Sample, cores: usize) -> f64 {
-    let own_runnable = s
-        .threads
-        .iter()
-        .filter(|t| matches!(t.state, ThreadState::OnCpu | ThreadState::Runnable))
-        .count();
-    if own_runnable <= cores {
+    if own_runnable(s) <= cores {
         return 0.0;
     }
     let machine: f64 = s

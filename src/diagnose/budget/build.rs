@@ -5,7 +5,7 @@ use super::{
     Budget, GATING_MIN_SHARE, Judge, MAX_THREADS, POLL_NAP_MAX_S, Part, Shares, ThreadBudget,
     part_of,
 };
-use crate::diagnose::features::Features;
+use crate::diagnose::features::{Features, others_share, own_runnable};
 use crate::timeline::{OffCpuReason, Sample, ThreadOffCpu, ThreadSample, ThreadState, Timeline};
 use std::collections::BTreeMap;
 
@@ -160,8 +160,10 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
     for s in &tl.samples {
         let w = s.interval_s;
         wall_s += w;
-        let others_hold_cpu = others_hold_cpu(s, cores);
-        let parts = tick_parts(&mut judge, &mut wake, tl, s, cores);
+        // Other programs, not the program's own threads, kept a runnable
+        // thread off the CPU when its runnable threads fit on the cores.
+        let others_hold_cpu = own_runnable(s) <= cores;
+        let parts = tick_parts(&mut judge, &mut wake, tl, s, cores, others_hold_cpu);
         for (t, &(_, p)) in s.threads.iter().zip(&parts) {
             let a = acc.entry(t.tid).or_default();
             a.pid = t.pid;
@@ -270,17 +272,6 @@ pub fn budget(tl: &Timeline, f: &Features) -> Budget {
     }
 }
 
-/// Other programs, not the program's own threads, kept a runnable thread
-/// off the CPU when its runnable threads fit on the cores.
-fn others_hold_cpu(s: &Sample, cores: usize) -> bool {
-    let own_runnable = s
-        .threads
-        .iter()
-        .filter(|t| matches!(t.state, ThreadState::OnCpu | ThreadState::Runnable))
-        .count();
-    own_runnable <= cores
-}
-
 /// Each thread's part at one tick: a runnable thread is preempted when
 /// other programs held the CPUs, finishing its own wait when it was woken
 /// into a queue they stretched ([`WakeLatency`]), else the program's own
@@ -291,9 +282,9 @@ fn tick_parts(
     tl: &Timeline,
     s: &Sample,
     cores: usize,
+    preempted: bool,
 ) -> Vec<(i32, Part)> {
-    let preempted = others_hold_cpu(s, cores);
-    let others_busy = crate::diagnose::features::others_share(s, cores);
+    let others_busy = others_share(s, cores);
     s.threads
         .iter()
         .map(|t| {

@@ -73,7 +73,7 @@ pub(super) struct Judge {
     unread_debt: BTreeMap<i32, f64>,
     /// Lines of the program where its threads were seen blocked on a lock
     /// of its own, per process (see [`Judge::acquiring`]).
-    lock_lines: BTreeSet<(i32, Frame)>,
+    lock_lines: BTreeMap<i32, BTreeSet<Frame>>,
 }
 
 impl Judge {
@@ -100,7 +100,11 @@ impl Judge {
                     .flat_map(|s| s.python_pids.iter().copied()),
             )
             .collect();
-        let (library_locks, gil_pids) = library_locks(tl);
+        let LockScan {
+            library: library_locks,
+            gil_pids,
+            lock_lines,
+        } = scan_lock_waits(tl);
         Judge {
             python_pids,
             waiters,
@@ -110,7 +114,7 @@ impl Judge {
             busy_switchers,
             native_share: native_shares(tl),
             unread_debt: Default::default(),
-            lock_lines: lock_lines(tl),
+            lock_lines,
         }
     }
 
@@ -124,10 +128,11 @@ impl Judge {
     fn acquiring(&self, tl: &Timeline, t: &ThreadSample) -> bool {
         t.py != Some(PyState::GilHeld)
             && t.stack.is_some_and(|id| {
-                tl.stacks
-                    .frames_of(id)
-                    .last()
-                    .is_some_and(|&leaf| self.lock_lines.contains(&(t.pid, leaf.clone())))
+                tl.stacks.frames_of(id).last().is_some_and(|leaf| {
+                    self.lock_lines
+                        .get(&t.pid)
+                        .is_some_and(|l| l.contains(*leaf))
+                })
             })
     }
 
@@ -204,12 +209,22 @@ fn waits_for_gil(t: &ThreadSample) -> bool {
     t.futex == Some(FutexSite::Interpreter) || t.py == Some(PyState::GilWait)
 }
 
-/// Lock addresses mostly waited on as a library's mutex, and the processes
-/// with GIL waits (see [`Judge::part`]).
-fn library_locks(tl: &Timeline) -> (BTreeSet<(i32, u64)>, BTreeSet<i32>) {
+/// What the run's futex waits say about its locks, read in one pass over
+/// the lock-wait samples (see [`Judge::part`] and [`Judge::acquiring`]).
+struct LockScan {
+    /// Lock addresses mostly waited on as a library's mutex.
+    library: BTreeSet<(i32, u64)>,
+    /// Processes with GIL waits.
+    gil_pids: BTreeSet<i32>,
+    /// Per process, the innermost frames of waits on the program's own locks.
+    lock_lines: BTreeMap<i32, BTreeSet<Frame>>,
+}
+
+fn scan_lock_waits(tl: &Timeline) -> LockScan {
     // (pid, address) → (library-mutex waits, other waits) with a stack read.
     let mut votes: BTreeMap<(i32, u64), (u32, u32)> = BTreeMap::new();
     let mut gil_pids = BTreeSet::new();
+    let mut lock_lines: BTreeMap<i32, BTreeSet<Frame>> = BTreeMap::new();
     for t in tl.samples.iter().flat_map(|s| &s.threads) {
         if t.state != ThreadState::LockWait {
             continue;
@@ -218,13 +233,22 @@ fn library_locks(tl: &Timeline) -> (BTreeSet<(i32, u64)>, BTreeSet<i32>) {
             gil_pids.insert(t.pid);
             continue;
         }
-        if let (Some(id), Some(addr)) = (t.stack, t.futex_addr) {
+        let Some(id) = t.stack else { continue };
+        let frames = tl.stacks.frames_of(id);
+        let kind = futex_wait(&frames);
+        if let Some(addr) = t.futex_addr {
             let v = votes.entry((t.pid, addr)).or_default();
-            if futex_wait(&tl.stacks.frames_of(id)) == FutexWait::LibraryLock {
+            if kind == FutexWait::LibraryLock {
                 v.0 += 1;
             } else {
                 v.1 += 1;
             }
+        }
+        if kind == FutexWait::ProgramLock
+            && let Some(leaf) = frames.last()
+            && !leaf.is_stdlib()
+        {
+            lock_lines.entry(t.pid).or_default().insert((*leaf).clone());
         }
     }
     let library = votes
@@ -232,27 +256,11 @@ fn library_locks(tl: &Timeline) -> (BTreeSet<(i32, u64)>, BTreeSet<i32>) {
         .filter(|(_, (lib, other))| lib > other)
         .map(|(k, _)| k)
         .collect();
-    (library, gil_pids)
-}
-
-/// The innermost frames of lock waits on the program's own locks, per
-/// process (see [`Judge::acquiring`]).
-fn lock_lines(tl: &Timeline) -> BTreeSet<(i32, Frame)> {
-    let mut lines = BTreeSet::new();
-    for t in tl.samples.iter().flat_map(|s| &s.threads) {
-        if t.state != ThreadState::LockWait || waits_for_gil(t) {
-            continue;
-        }
-        let Some(id) = t.stack else { continue };
-        let frames = tl.stacks.frames_of(id);
-        if futex_wait(&frames) == FutexWait::ProgramLock
-            && let Some(leaf) = frames.last()
-            && !leaf.is_stdlib()
-        {
-            lines.insert((t.pid, (*leaf).clone()));
-        }
+    LockScan {
+        library,
+        gil_pids,
+        lock_lines,
     }
-    lines
 }
 
 /// Per thread with stack reads on the CPU, the share of them native without
