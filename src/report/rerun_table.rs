@@ -128,15 +128,13 @@ fn experiment_rows(experiments: &[Experiment]) -> Vec<Row> {
 }
 
 /// The engine of an engine experiment that did not apply because the
-/// engine does not import (see `engines::StartError::NotInstalled`).
+/// engine does not import (`Engine::not_installed`).
 fn not_installed(e: &Experiment) -> Option<crate::rerun::engines::Engine> {
     let engine = crate::rerun::engines::Engine::ALL
         .into_iter()
         .find(|en| Some(en.strategy()) == e.strategy)?;
     let why = e.error.as_deref()?;
-    (e.status == Status::NotApplicable
-        && why.starts_with(&format!("{} does not import", engine.word())))
-    .then_some(engine)
+    (e.status == Status::NotApplicable && engine.is_not_installed(why)).then_some(engine)
 }
 
 fn row(e: &Experiment) -> Row {
@@ -276,8 +274,8 @@ fn runs_of_baseline(n: usize, floor: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::Strategy;
     use crate::rerun::RunResult;
+    use crate::rerun::engines::Engine;
 
     #[test]
     fn speedups_carry_three_significant_digits_at_most() {
@@ -336,24 +334,19 @@ mod tests {
 
     #[test]
     fn engines_that_do_not_import_share_one_row_that_says_how_to_install_them() {
-        let engine = |strategy: Strategy, word: &str| {
+        // The message the cluster start gives when the engine does not import.
+        let engine = |en: Engine| {
             let mut e = Experiment::new(
-                format!("{word} (swap, local cluster)"),
+                format!("{} (swap, local cluster)", en.word()),
                 "swap".into(),
-                Some(strategy),
+                Some(en.strategy()),
                 vec!["python3".into(), "app.py".into()],
             );
             e.status = Status::NotApplicable;
-            e.error = Some(format!(
-                "{word} does not import in python3 (ModuleNotFoundError): install it with …"
-            ));
+            e.error = Some(en.not_installed("python3", "ModuleNotFoundError"));
             e
         };
-        let exps = vec![
-            exp(3),
-            engine(Strategy::Dask, "dask"),
-            engine(Strategy::Ray, "ray"),
-        ];
+        let exps = vec![exp(3), engine(Engine::Dask), engine(Engine::Ray)];
         let rows = experiment_rows(&exps);
         assert_eq!(rows.len(), 2, "{rows:?}");
         assert_eq!(rows[1].label, "dask, ray (local cluster)");
@@ -365,9 +358,9 @@ mod tests {
         );
         // One engine missing keeps its own row and message; so does an
         // engine that did not apply for another reason.
-        let mut other = engine(Strategy::Ray, "ray");
+        let mut other = engine(Engine::Ray);
         other.error = Some("the program created no executor to swap".into());
-        let rows = experiment_rows(&[exp(3), engine(Strategy::Dask, "dask"), other]);
+        let rows = experiment_rows(&[exp(3), engine(Engine::Dask), other]);
         assert_eq!(rows.len(), 3);
         assert!(
             rows[1]

@@ -76,16 +76,20 @@ impl Engine {
         }
     }
 
-    /// How to install it, for a message that gives the fix.
-    pub fn install_hint(self) -> &'static str {
-        match self {
-            Engine::Ray => {
-                "`pip install ray` for that Python (scripts/install-engines.sh in a clone of boundcheck)"
-            }
-            Engine::Dask => {
-                "`pip install 'dask[distributed]'` for that Python (scripts/install-engines.sh in a clone of boundcheck)"
-            }
-        }
+    /// Why an experiment could not use the engine: it does not import in
+    /// `python`. The re-run table recognises the message by
+    /// [`Engine::is_not_installed`] to give missing engines one row.
+    pub fn not_installed(self, python: &str, why: &str) -> String {
+        format!(
+            "{} does not import in {python} ({why}): install it with `pip install {}` for that Python (scripts/install-engines.sh in a clone of boundcheck)",
+            self.word(),
+            self.install_command()
+        )
+    }
+
+    /// Whether `message` is [`Engine::not_installed`]'s.
+    pub fn is_not_installed(self, message: &str) -> bool {
+        message.starts_with(&format!("{} does not import in ", self.word()))
     }
 }
 
@@ -299,11 +303,7 @@ pub fn start_local(
         Err(why) => {
             let py = python.to_string_lossy();
             Err(if why.contains("No module named") {
-                StartError::NotInstalled(format!(
-                    "{} does not import in {py} ({why}): install it with {}",
-                    engine.word(),
-                    engine.install_hint()
-                ))
+                StartError::NotInstalled(engine.not_installed(&py, &why))
             } else {
                 StartError::Failed(format!(
                     "the local {} cluster did not start: {why}",
