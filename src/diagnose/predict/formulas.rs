@@ -213,7 +213,14 @@ pub(super) fn batch(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64, disk: f64
     let c = &i.split;
     let section = (cpu_side * i.t).min(i.t);
     let now = c.critical_s(i.cores, 0.0);
-    let machinery = (c.main_machinery_s + c.own_machinery_s + c.child_machinery_s) * per_task;
+    let ran = c.main_machinery_s + c.own_machinery_s + c.child_machinery_s;
+    let machinery = ran * per_task;
+    // IPC waits are a pool's to remove only when its machinery ran.
+    let ipc = if ran >= POOL_MACHINERY_MIN_S {
+        ipc
+    } else {
+        0.0
+    };
     let fsync = disk * i.fsync_share;
     let redo = |k: usize| {
         let removed = [BATCH_REMOVED.0, BATCH_REMOVED.1, BATCH_REMOVED.2][k] * per_task;
@@ -237,7 +244,7 @@ pub(super) fn batch(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64, disk: f64
 /// waits, or both; only the parts the run has (below half a percent of it,
 /// or a hundredth of a second of machinery, a part is left unsaid).
 pub(super) fn batch_basis(machinery: f64, ipc: f64, fsync: f64) -> String {
-    let pool = (machinery >= 0.01 || ipc >= 0.005).then(|| {
+    let pool = (machinery >= POOL_MACHINERY_MIN_S || ipc >= 0.005).then(|| {
         format!(
             "bigger tasks: the pool machinery ({:.2} s of CPU, IPC waits {:.0} % of the run) {:.0} % removed (low {:.0} %)",
             machinery,

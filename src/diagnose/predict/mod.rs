@@ -58,6 +58,12 @@ pub const DISK_OVERLAP: (f64, f64, f64) = (2.0, 1.3, 4.0);
 /// by itself), hundreds of tasks for a pool of thousands of tiny ones; the
 /// center assumes chunks of 20, the low end 5, the high end 100.
 pub const BATCH_REMOVED: (f64, f64, f64) = (0.95, 0.8, 0.99);
+/// Pool machinery on CPU (seconds) from which a run has a pool whose tasks
+/// could be bigger: one sample at the default 100 Hz. Below it the run's
+/// pipe and child waits are not a pool's: a pyenv shim's `$(…)` command
+/// substitutions wait on pipes for half of a 0.15 s `compileall`, and no
+/// chunksize removes them.
+pub const POOL_MACHINERY_MIN_S: f64 = 0.01;
 /// Share of a process pool's dispatch a thread pool still pays at the
 /// pessimistic end (it queues and wakes a thread per task, without the
 /// pickling, pipes and helper threads).
