@@ -57,7 +57,22 @@ fn gil_bound_thread_pool_is_told_to_use_processes_or_interpreters_with_a_measure
     // measured for real; without one it is labelled, not guessed.
     let exps = rec["experiments"].as_array().unwrap();
     match exps.iter().find(|e| e["strategy"] == "interpreters") {
-        Some(e) => assert_eq!(e["status"], "measured", "{e}"),
+        Some(e) => {
+            assert_eq!(e["status"], "measured", "{e}");
+            // Under another interpreter than the profiled one, the swap is
+            // paired with the unchanged program under that interpreter.
+            if e["kind"] == "interpreter" {
+                let control = exps.iter().find(|c| c["kind"] == "control").unwrap();
+                assert_eq!(control["status"], "measured", "{control}");
+                assert_eq!(control["command"][0], e["command"][0]);
+                assert_eq!(e["control"], control["label"], "{e}");
+                let own = e["strategy_speedup"].as_f64().unwrap();
+                let total = e["speedup"].as_f64().unwrap();
+                let version = total / own;
+                let measured = control["speedup"].as_f64().unwrap();
+                assert!((version / measured - 1.0).abs() < 0.01, "{e} {control}");
+            }
+        }
         None => {
             let not = rec["not_measured"].as_array().unwrap();
             assert!(not.iter().any(|n| n["strategy"] == "interpreters"

@@ -232,6 +232,13 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
         match (&ctx.python_314, own_314) {
             (_, true) => out.push(swap("interpreters (swap)", "interpreters", Strategy::Interpreters)),
             (Some(py), false) => {
+                // The unchanged program under 3.14 first: how much of the
+                // swap's gain is the newer interpreter's.
+                let mut c = asis.clone();
+                c.label = format!("as-is ({})", exe_name(py));
+                c.kind = "control";
+                c.argv[0] = py.clone().into_os_string();
+                out.push(c);
                 let mut p = swap("interpreters (3.14 swap)", "interpreters", Strategy::Interpreters);
                 p.kind = "interpreter";
                 p.argv[0] = py.clone().into_os_string();
@@ -245,7 +252,7 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
         match &ctx.python_ft {
             Some(py) => {
                 let mut p = asis.clone();
-                p.label = format!("free-threaded ({})", Path::new(py).file_name().map_or("python".into(), |n| n.to_string_lossy()));
+                p.label = format!("free-threaded ({})", exe_name(py));
                 p.kind = "interpreter";
                 p.strategy = Some(Strategy::FreeThreaded);
                 p.argv[0] = py.clone().into_os_string();
@@ -299,6 +306,12 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
         ));
     }
     (out, not)
+}
+
+/// An interpreter's file name for a label (`python3.14`).
+fn exe_name(py: &Path) -> String {
+    py.file_name()
+        .map_or("python".into(), |n| n.to_string_lossy().into_owned())
 }
 
 fn push_core_count(ctx: &PlanContext, out: &mut Vec<Planned>, asis: &Planned) {

@@ -115,6 +115,7 @@ pub fn recommend(
         e.predicted_low = p.map(|p| p.low);
         e.predicted_high = p.map(|p| p.high);
     }
+    advice::attribute_controls(&mut experiments);
     rank(&mut experiments);
     let scale_out = scale_out::forecast(&experiments, j.cores);
     let prediction_check = advice::check_predictions(&experiments);
@@ -242,8 +243,16 @@ pub fn recommend(
 /// "processes: 1.93x faster than as-is (4.21 s vs 8.12 s median of 3 runs"
 /// (the caller closes the parenthesis).
 fn faster_than_asis(s: Strategy, b: &Experiment, asis_median: Option<f64>) -> String {
+    let own = match (&b.control, b.strategy_speedup, b.speedup) {
+        (Some(c), Some(x), Some(total)) => format!(
+            "; {c} alone is {}, the swap {} over it",
+            advice::times(total / x),
+            advice::times(x)
+        ),
+        _ => String::new(),
+    };
     format!(
-        "{}: {} faster than as-is ({} vs {} median of {} runs",
+        "{}: {} faster than as-is ({} vs {} median of {} runs{own}",
         s.as_str(),
         advice::times(b.speedup.unwrap_or(1.0)),
         secs(b.median_s),
@@ -280,7 +289,7 @@ fn unconfirmed_winner<'a>(
         .iter()
         .filter(|e| candidate(e) && e.comparable && !e.significant)
         .filter_map(|e| {
-            let gain = e.speedup?;
+            let gain = e.strategy_speedup.or(e.speedup)?;
             let p = j
                 .predictions
                 .iter()

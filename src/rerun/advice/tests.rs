@@ -62,3 +62,47 @@ fn batching_means_fsyncs_for_a_disk_bound_program_and_chunks_for_a_pool() {
         "{pool}"
     );
 }
+
+/// A swap under a newer interpreter is paired with its control (the
+/// unchanged program under that interpreter): its own gain is the control's
+/// median over its own, and that figure, not the total, is held against
+/// the prediction (which assumes one interpreter throughout).
+#[test]
+fn an_interpreter_swap_is_measured_against_its_control() {
+    use crate::rerun::advice::{attribute_controls, check_predictions};
+    let mut asis = exp("as-is", "as-is", None, &[4.0, 4.0, 4.0]);
+    asis.speedup = Some(1.0);
+    let mut control = exp("as-is (python3.14)", "control", None, &[2.0, 2.0, 2.0]);
+    control.command[0] = "/opt/python3.14".into();
+    let mut swap = exp(
+        "interpreters (3.14 swap)",
+        "interpreter",
+        Some(Strategy::Interpreters),
+        &[1.0, 1.0, 1.0],
+    );
+    swap.command[0] = "/opt/python3.14".into();
+    swap.speedup = Some(4.0);
+    swap.predicted_speedup = Some(2.0);
+    swap.predicted_low = Some(1.5);
+    swap.predicted_high = Some(2.2);
+    // An interpreter experiment under another binary has no control.
+    let mut ft = exp(
+        "free-threaded (python3.13t)",
+        "interpreter",
+        Some(Strategy::FreeThreaded),
+        &[3.0, 3.0, 3.0],
+    );
+    ft.command[0] = "/opt/python3.13t".into();
+    let mut v = vec![asis, control, swap, ft];
+    attribute_controls(&mut v);
+    assert_eq!(v[2].control.as_deref(), Some("as-is (python3.14)"));
+    assert_eq!(v[2].strategy_speedup, Some(2.0));
+    assert!(v[3].control.is_none() && v[3].strategy_speedup.is_none());
+    let check = check_predictions(&v).unwrap();
+    assert_eq!(check.pairs, 1);
+    assert_eq!(
+        check.median_abs_log_error, 0.0,
+        "2.0x predicted, 2.0x of its own"
+    );
+    assert_eq!(check.within_range, 1);
+}

@@ -55,6 +55,17 @@ fn a_python_314_on_path_runs_the_interpreter_swap_with_it() {
         .find(|x| x.strategy == Some(Strategy::Interpreters))
         .unwrap();
     assert_eq!(interp.argv[0], "/opt/py/bin/python3.14");
+    // The unchanged program under 3.14 runs too, before the swap, so the
+    // swap's own gain can be told from the interpreter's.
+    let control = p.iter().position(|x| x.kind == "control").unwrap();
+    assert_eq!(p[control].label, "as-is (python3.14)");
+    assert_eq!(p[control].argv[0], "/opt/py/bin/python3.14");
+    assert_eq!(p[control].argv[1..], interp.argv[1..]);
+    assert!(p[control].strategy.is_none() && p[control].swap.is_none());
+    let swap_at = p
+        .iter()
+        .position(|x| x.strategy == Some(Strategy::Interpreters));
+    assert!(Some(control) < swap_at);
     let ft = p
         .iter()
         .find(|x| x.strategy == Some(Strategy::FreeThreaded))
@@ -167,4 +178,14 @@ fn a_joblib_program_gets_its_backend_varied_and_others_pay_nothing() {
     );
     c.verdict = Verdict::IoNetwork;
     assert!(!labels(&plan(&c).0).contains(&label), "waits: no backend");
+}
+
+#[test]
+fn a_program_already_on_314_gets_no_interpreter_control() {
+    let mut c = ctx(Verdict::GilContended, &["python3", "app.py"]);
+    c.python_version = Some("3.14.0".into());
+    c.python_314 = Some("/opt/py/bin/python3.14".into());
+    let (p, _) = plan(&c);
+    assert!(p.iter().any(|x| x.strategy == Some(Strategy::Interpreters)));
+    assert!(p.iter().all(|x| x.kind != "control"), "{:?}", labels(&p));
 }
