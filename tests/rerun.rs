@@ -62,7 +62,10 @@ fn gil_bound_thread_pool_is_told_to_use_processes_or_interpreters_with_a_measure
             // Under another interpreter than the profiled one, the swap is
             // paired with the unchanged program under that interpreter.
             if e["kind"] == "interpreter" {
-                let control = exps.iter().find(|c| c["kind"] == "control").unwrap();
+                let control = exps
+                    .iter()
+                    .find(|c| c["kind"] == "control" && c["command"][0] == e["command"][0])
+                    .unwrap();
                 assert_eq!(control["status"], "measured", "{control}");
                 assert_eq!(control["command"][0], e["command"][0]);
                 assert_eq!(e["control"], control["label"], "{e}");
@@ -78,6 +81,15 @@ fn gil_bound_thread_pool_is_told_to_use_processes_or_interpreters_with_a_measure
             assert!(not.iter().any(|n| n["strategy"] == "interpreters"
                 && n["reason"].as_str().unwrap().contains("3.14")));
         }
+    }
+    // A free-threaded build runs the program with its GIL on too: the
+    // control that tells free threading's gain from the build's.
+    if let Some(ft) = exps
+        .iter()
+        .find(|e| e["strategy"] == "free-threaded" && e["status"] == "measured")
+    {
+        assert!(ft["control"].as_str().unwrap().ends_with("GIL on)"), "{ft}");
+        assert!(ft["strategy_speedup"].as_f64().unwrap() > 0.0, "{ft}");
     }
     for e in exps.iter().filter(|e| e["status"] == "measured") {
         for run in e["runs"].as_array().unwrap() {

@@ -8,7 +8,7 @@
 //! with the predicted range, the code to change and how to confirm it,
 //! instead of falling back to `keep` under a verdict that says otherwise.
 
-use super::{Experiment, PredictionCheck, Strategy, recommend::Judgement};
+use super::{Experiment, PredictionCheck, Strategy, recommend::Judgement, stats};
 use crate::diagnose::predict::worth_changing_code;
 use crate::diagnose::{Prediction, Verdict};
 
@@ -176,29 +176,64 @@ pub fn engine_payoff_note(experiments: &[Experiment], chosen: Strategy) -> Optio
 /// that ran the unchanged program under the same one, and give it its own
 /// gain over that control ([`Experiment::strategy_speedup`]).
 pub fn attribute_controls(experiments: &mut [Experiment]) {
-    let controls: Vec<(String, String, Option<f64>)> = experiments
+    let walls = |e: &Experiment| -> Vec<f64> { e.runs.iter().map(|r| r.wall_s).collect() };
+    let controls: Vec<(String, String, Vec<f64>)> = experiments
         .iter()
         .filter(|e| e.kind == "control")
-        .filter_map(|e| Some((e.command.first()?.clone(), e.label.clone(), e.median_s)))
+        .filter_map(|e| {
+            let times = if e.has_timing() { walls(e) } else { Vec::new() };
+            Some((e.command.first()?.clone(), e.label.clone(), times))
+        })
         .collect();
     for e in experiments.iter_mut().filter(|e| e.kind == "interpreter") {
-        let Some((_, label, median)) = controls
+        let Some((_, label, control)) = controls
             .iter()
             .find(|(exe, _, _)| Some(exe) == e.command.first())
         else {
             continue;
         };
         e.control = Some(label.clone());
-        e.strategy_speedup = match (median, e.median_s) {
-            (Some(c), Some(m)) if m > 0.0 => Some(c / m),
-            _ => None,
-        };
+        let own = if e.has_timing() { walls(e) } else { Vec::new() };
+        if let Some(v) = stats::compare(control, &own) {
+            e.strategy_speedup = Some(v.speedup);
+            e.strategy_p_value = Some(v.p_value);
+        }
     }
 }
 
-/// Predicted against measured over the experiments that carry both; the
-/// measured figure is the gain over a control run under the same
-/// interpreter where there is one (a prediction assumes one interpreter).
+/// An interpreter experiment significantly faster than as-is whose own
+/// gain over its control is not: the interpreter did it, which the user
+/// gets by running the program under it, without the strategy.
+pub fn interpreter_only_note(experiments: &[Experiment]) -> Option<String> {
+    let e = experiments
+        .iter()
+        .filter(|e| e.kind == "interpreter" && e.significant && e.strategy_speedup.is_some())
+        .filter(|e| !own_gain(e, 1.0))
+        .max_by(|a, b| {
+            a.speedup
+                .unwrap_or(0.0)
+                .total_cmp(&b.speedup.unwrap_or(0.0))
+        })?;
+    let control = e.control.as_deref()?;
+    let word = e.strategy.map_or("the swap", Strategy::as_str);
+    Some(format!(
+        "{} ran {} faster than as-is, but no faster than {control} ({}): the gain is that interpreter's, not {word}'s.",
+        e.label,
+        times(e.speedup.unwrap_or(1.0)),
+        times(e.strategy_speedup.unwrap_or(1.0)),
+    ))
+}
+
+/// Whether an experiment's gain is its strategy's: no control, or
+/// significantly and at least `min_gain` faster than its control.
+pub fn own_gain(e: &Experiment, min_gain: f64) -> bool {
+    e.control.is_none()
+        || (e.strategy_speedup.is_some_and(|s| s >= min_gain)
+            && e.strategy_p_value.is_some_and(|p| p <= stats::ALPHA))
+}
+
+/// Predicted against measured over the experiments that carry both (the
+/// measured figure: [`Experiment::checked_speedup`]).
 pub fn check_predictions(experiments: &[Experiment]) -> Option<PredictionCheck> {
     let pairs: Vec<(f64, f64, f64, f64)> = experiments
         .iter()
@@ -206,7 +241,7 @@ pub fn check_predictions(experiments: &[Experiment]) -> Option<PredictionCheck> 
         .filter_map(|e| {
             Some((
                 e.predicted_speedup?,
-                e.strategy_speedup.or(e.speedup)?,
+                e.checked_speedup()?,
                 e.predicted_low?,
                 e.predicted_high?,
             ))

@@ -104,7 +104,16 @@ pub fn execute(planned: &[Planned], settings: &Settings) -> Outcome {
     let start = Instant::now();
     let mut interrupted = false;
     'rounds: for round in 0..settings.runs {
-        for (i, r) in ready.iter_mut().enumerate() {
+        for i in 0..ready.len() {
+            if ready[i].active && orphaned_control(&ready, i) {
+                let r = &mut ready[i];
+                r.active = false;
+                r.exp.status = Status::NotApplicable;
+                r.exp.error = Some(
+                    "no experiment under this interpreter was measured to compare it with".into(),
+                );
+            }
+            let r = &mut ready[i];
             if !r.active {
                 continue;
             }
@@ -152,6 +161,18 @@ pub fn execute(planned: &[Planned], settings: &Settings) -> Outcome {
         interrupted,
         warnings,
     }
+}
+
+/// Whether experiment `i` is a control whose experiments under the same
+/// interpreter (planned before it, so they ran first in each round) all
+/// stopped: a swap that found nothing to swap leaves nothing to compare
+/// the control with, and its runs would only cost the user time.
+fn orphaned_control(ready: &[Ready], i: usize) -> bool {
+    let c = &ready[i].exp;
+    c.kind == "control"
+        && !ready[..i].iter().any(|r| {
+            r.active && r.exp.kind == "interpreter" && r.exp.command.first() == c.command.first()
+        })
 }
 
 /// What is about to happen, before it takes the user's time: how many more

@@ -232,17 +232,18 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
         match (&ctx.python_314, own_314) {
             (_, true) => out.push(swap("interpreters (swap)", "interpreters", Strategy::Interpreters)),
             (Some(py), false) => {
-                // The unchanged program under 3.14 first: how much of the
-                // swap's gain is the newer interpreter's.
+                let mut p = swap("interpreters (3.14 swap)", "interpreters", Strategy::Interpreters);
+                p.kind = "interpreter";
+                p.argv[0] = py.clone().into_os_string();
+                out.push(p);
+                // The unchanged program under 3.14: how much of the swap's
+                // gain is the newer interpreter's. After the swap, so a swap
+                // that finds no executor stops it (`execute`).
                 let mut c = asis.clone();
                 c.label = format!("as-is ({})", exe_name(py));
                 c.kind = "control";
                 c.argv[0] = py.clone().into_os_string();
                 out.push(c);
-                let mut p = swap("interpreters (3.14 swap)", "interpreters", Strategy::Interpreters);
-                p.kind = "interpreter";
-                p.argv[0] = py.clone().into_os_string();
-                out.push(p);
             }
             (None, false) => not.push(NotMeasured {
                 strategy: Strategy::Interpreters,
@@ -258,6 +259,14 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
                 p.argv[0] = py.clone().into_os_string();
                 p.env.push(("PYTHON_GIL".into(), "0".into()));
                 out.push(p);
+                // The same build with its GIL on: what the build alone does
+                // (its allocator, its slower single thread).
+                let mut c = asis.clone();
+                c.label = format!("as-is ({}, GIL on)", exe_name(py));
+                c.kind = "control";
+                c.argv[0] = py.clone().into_os_string();
+                c.env.push(("PYTHON_GIL".into(), "1".into()));
+                out.push(c);
             }
             None => not.push(NotMeasured {
                 strategy: Strategy::FreeThreaded,

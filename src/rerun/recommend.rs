@@ -119,15 +119,7 @@ pub fn recommend(
     rank(&mut experiments);
     let scale_out = scale_out::forecast(&experiments, j.cores);
     let prediction_check = advice::check_predictions(&experiments);
-    let best = experiments
-        .iter()
-        .filter(|e| candidate(e) && e.significant && e.speedup.is_some_and(|s| s >= MIN_GAIN))
-        .max_by(|a, b| {
-            a.speedup
-                .unwrap_or(0.0)
-                .total_cmp(&b.speedup.unwrap_or(0.0))
-        })
-        .cloned();
+    let best = measured_winner(&experiments);
     let asis_median = asis.as_ref().and_then(|a| a.median_s);
     let native_ceiling = experiments
         .iter()
@@ -231,7 +223,11 @@ pub fn recommend(
             parallel_note(parallel_speedup, parallel_fraction, j.cores)
         );
     }
-    if let Some(note) = advice::engine_payoff_note(&experiments, rec.strategy) {
+    let notes = [
+        advice::engine_payoff_note(&experiments, rec.strategy),
+        advice::interpreter_only_note(&experiments),
+    ];
+    for note in notes.into_iter().flatten() {
         rec.sentence = format!("{} {note}", rec.sentence);
     }
     rec.experiments = experiments;
@@ -288,8 +284,9 @@ fn unconfirmed_winner<'a>(
     experiments
         .iter()
         .filter(|e| candidate(e) && e.comparable && !e.significant)
+        .filter(|e| e.strategy_speedup.is_none_or(|s| s >= MIN_GAIN))
         .filter_map(|e| {
-            let gain = e.strategy_speedup.or(e.speedup)?;
+            let gain = e.checked_speedup()?;
             let p = j
                 .predictions
                 .iter()
@@ -302,6 +299,21 @@ fn unconfirmed_winner<'a>(
                 .unwrap_or(0.0)
                 .total_cmp(&b.0.speedup.unwrap_or(0.0))
         })
+}
+
+/// The fastest candidate significantly and at least [`MIN_GAIN`] faster
+/// than as-is, and than its control when it has one.
+fn measured_winner(experiments: &[Experiment]) -> Option<Experiment> {
+    experiments
+        .iter()
+        .filter(|e| candidate(e) && e.significant && e.speedup.is_some_and(|s| s >= MIN_GAIN))
+        .filter(|e| advice::own_gain(e, MIN_GAIN))
+        .max_by(|a, b| {
+            a.speedup
+                .unwrap_or(0.0)
+                .total_cmp(&b.speedup.unwrap_or(0.0))
+        })
+        .cloned()
 }
 
 /// As-is first, then by median wall time, unmeasured last.

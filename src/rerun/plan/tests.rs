@@ -55,8 +55,9 @@ fn a_python_314_on_path_runs_the_interpreter_swap_with_it() {
         .find(|x| x.strategy == Some(Strategy::Interpreters))
         .unwrap();
     assert_eq!(interp.argv[0], "/opt/py/bin/python3.14");
-    // The unchanged program under 3.14 runs too, before the swap, so the
-    // swap's own gain can be told from the interpreter's.
+    // The unchanged program under 3.14 runs too, after the swap (a swap
+    // that finds nothing to swap stops it), so the swap's own gain can be
+    // told from the interpreter's.
     let control = p.iter().position(|x| x.kind == "control").unwrap();
     assert_eq!(p[control].label, "as-is (python3.14)");
     assert_eq!(p[control].argv[0], "/opt/py/bin/python3.14");
@@ -65,12 +66,19 @@ fn a_python_314_on_path_runs_the_interpreter_swap_with_it() {
     let swap_at = p
         .iter()
         .position(|x| x.strategy == Some(Strategy::Interpreters));
-    assert!(Some(control) < swap_at);
+    assert!(swap_at < Some(control));
     let ft = p
         .iter()
         .find(|x| x.strategy == Some(Strategy::FreeThreaded))
         .unwrap();
     assert!(ft.env.contains(&("PYTHON_GIL".into(), "0".into())));
+    // And the same build with its GIL on, the control for free threading.
+    let ft_control = p
+        .iter()
+        .find(|x| x.kind == "control" && x.argv[0] == "/opt/py/bin/python3.13t")
+        .unwrap();
+    assert_eq!(ft_control.label, "as-is (python3.13t, GIL on)");
+    assert!(ft_control.env.contains(&("PYTHON_GIL".into(), "1".into())));
 }
 
 #[test]

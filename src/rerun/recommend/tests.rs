@@ -307,3 +307,55 @@ fn a_chunksize_win_names_the_map_call_not_the_pool_constructor() {
     );
     assert!(!r.sentence.contains("Replace"), "{}", r.sentence);
 }
+
+/// A free-threaded build that is as fast with its GIL on as off: the gain
+/// over as-is is the build's (its allocator), so free threading is not
+/// recommended for it, and the sentence says whose gain it is. With a gain
+/// of its own over the control it is recommended.
+#[test]
+fn an_interpreter_swap_is_recommended_for_its_own_gain_over_its_control() {
+    let ft = |walls: &[f64]| {
+        let mut e = exp(
+            "free-threaded (python3.13t)",
+            "interpreter",
+            Some(Strategy::FreeThreaded),
+            walls,
+        );
+        e.command[0] = "/opt/python3.13t".into();
+        e
+    };
+    let mut control = exp(
+        "as-is (python3.13t, GIL on)",
+        "control",
+        None,
+        &[1.10, 1.11, 1.12],
+    );
+    control.command[0] = "/opt/python3.13t".into();
+    let asis = exp("as-is", "as-is", None, &[4.0, 4.1, 4.2]);
+    let preds = [prediction(Strategy::FreeThreaded, 0.7, 0.6, 0.8)];
+    let v = with_stats(vec![asis.clone(), control.clone(), ft(&[1.09, 1.11, 1.13])]);
+    let r = decide(Verdict::MemoryBound, &preds, v);
+    assert_ne!(r.strategy, Strategy::FreeThreaded, "{}", r.sentence);
+    assert!(
+        r.sentence
+            .contains("the gain is that interpreter's, not free-threaded's"),
+        "{}",
+        r.sentence
+    );
+    let swap = r
+        .experiments
+        .iter()
+        .find(|e| e.kind == "interpreter")
+        .unwrap();
+    assert_eq!(swap.control.as_deref(), Some("as-is (python3.13t, GIL on)"));
+    assert!(swap.strategy_p_value.unwrap() > stats::ALPHA);
+    // Twice as fast as its control too: free threading's own gain.
+    let v = with_stats(vec![asis, control, ft(&[0.52, 0.55, 0.56])]);
+    let r = decide(Verdict::GilContended, &preds, v);
+    assert_eq!(r.strategy, Strategy::FreeThreaded, "{}", r.sentence);
+    assert!(
+        r.sentence.contains("as-is (python3.13t, GIL on) alone is"),
+        "{}",
+        r.sentence
+    );
+}
