@@ -233,7 +233,7 @@ pub fn own_gain(e: &Experiment, min_gain: f64) -> bool {
 }
 
 /// Predicted against measured over the experiments that carry both (the
-/// measured figure: [`Experiment::checked_speedup`]).
+/// measured figure: [`Experiment::own_speedup`]).
 pub fn check_predictions(experiments: &[Experiment]) -> Option<PredictionCheck> {
     let pairs: Vec<(f64, f64, f64, f64)> = experiments
         .iter()
@@ -241,7 +241,7 @@ pub fn check_predictions(experiments: &[Experiment]) -> Option<PredictionCheck> 
         .filter_map(|e| {
             Some((
                 e.predicted_speedup?,
-                e.checked_speedup()?,
+                e.own_speedup()?,
                 e.predicted_low?,
                 e.predicted_high?,
             ))

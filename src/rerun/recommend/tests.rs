@@ -359,3 +359,73 @@ fn an_interpreter_swap_is_recommended_for_its_own_gain_over_its_control() {
         r.sentence
     );
 }
+
+/// Measured winners rank by their own gain: a 3.14 swap whose total gain
+/// over 3.11 is partly 3.14's ranks below a process pool on 3.11 that
+/// gains more by itself.
+#[test]
+fn winners_rank_by_their_own_gain_not_the_interpreters() {
+    let asis = exp("as-is", "as-is", None, &[1.64, 1.66, 1.68]);
+    let procs = exp(
+        "processes (swap)",
+        "swap",
+        Some(Strategy::Processes),
+        &[0.76, 0.77, 0.80],
+    );
+    let mut swap = exp(
+        "interpreters (3.14 swap)",
+        "interpreter",
+        Some(Strategy::Interpreters),
+        &[0.72, 0.74, 0.74],
+    );
+    swap.command[0] = "/opt/python3.14".into();
+    let mut control = exp("as-is (python3.14)", "control", None, &[1.29, 1.31, 1.33]);
+    control.command[0] = "/opt/python3.14".into();
+    let preds = [
+        prediction(Strategy::Processes, 1.86, 1.2, 2.0),
+        prediction(Strategy::Interpreters, 1.97, 1.3, 2.0),
+    ];
+    let r = decide(
+        Verdict::GilContended,
+        &preds,
+        with_stats(vec![asis, procs, swap, control]),
+    );
+    assert_eq!(r.strategy, Strategy::Processes, "{}", r.sentence);
+}
+
+/// A free-threaded run ranks by its gain over as-is: its gain over its own
+/// build with the GIL on is not what a user gets.
+#[test]
+fn a_free_threaded_run_ranks_by_its_gain_over_as_is() {
+    let asis = exp("as-is", "as-is", None, &[1.38, 1.40, 1.56]);
+    let procs = exp(
+        "processes (swap)",
+        "swap",
+        Some(Strategy::Processes),
+        &[0.80, 0.91, 0.94],
+    );
+    let mut ft = exp(
+        "free-threaded (python3.13t)",
+        "interpreter",
+        Some(Strategy::FreeThreaded),
+        &[0.88, 0.97, 1.01],
+    );
+    ft.command[0] = "/opt/python3.13t".into();
+    let mut control = exp(
+        "as-is (python3.13t, GIL on)",
+        "control",
+        None,
+        &[1.57, 1.88, 1.91],
+    );
+    control.command[0] = "/opt/python3.13t".into();
+    let preds = [
+        prediction(Strategy::Processes, 1.93, 1.24, 2.0),
+        prediction(Strategy::FreeThreaded, 1.48, 1.29, 1.68),
+    ];
+    let r = decide(
+        Verdict::GilContended,
+        &preds,
+        with_stats(vec![asis, procs, ft, control]),
+    );
+    assert_eq!(r.strategy, Strategy::Processes, "{}", r.sentence);
+}
