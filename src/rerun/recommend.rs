@@ -147,11 +147,14 @@ pub fn recommend(
     if let Some(b) = best {
         let s = b.strategy.unwrap_or(Strategy::Keep);
         rec.sentence = format!(
-            "{}, significant). {}{}",
+            "{}, significant). {}{}{}",
             faster_than_asis(s, &b, asis_median),
             change(&b, j.cores),
             native_ceiling
                 .map(|(x, l)| format!(" Native ceiling: {} ({l}).", advice::times(x)))
+                .unwrap_or_default(),
+            advice::predicted_beyond(j, &experiments, b.own_speedup().unwrap_or(1.0))
+                .map(|n| format!(" {n}"))
                 .unwrap_or_default()
         );
         let p = j.predictions.iter().find(|p| p.strategy == s).cloned();

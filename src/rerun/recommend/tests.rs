@@ -429,3 +429,34 @@ fn a_free_threaded_run_ranks_by_its_gain_over_as_is() {
     );
     assert_eq!(r.strategy, Strategy::Processes, "{}", r.sentence);
 }
+
+/// A measured winner stays the recommendation, and a remedy no experiment
+/// could try that is predicted to gain more is named beside it.
+#[test]
+fn a_higher_prediction_that_could_not_be_measured_is_named_beside_the_winner() {
+    let v = with_stats(vec![
+        exp("as-is", "as-is", None, &[3.04, 3.10, 3.74]),
+        exp(
+            "threads (swap)",
+            "swap",
+            Some(Strategy::Threads),
+            &[0.71, 0.80, 0.90],
+        ),
+    ]);
+    let preds = [
+        prediction(Strategy::Batch, 4.7, 2.97, 5.56),
+        prediction(Strategy::Threads, 2.74, 1.76, 2.74),
+        prediction(Strategy::Native, 1.4, 1.0, 1.45),
+    ];
+    let r = decide(Verdict::PoolOverhead, &preds, v.clone());
+    assert_eq!(r.strategy, Strategy::Threads, "{}", r.sentence);
+    assert!(
+        r.sentence
+            .contains("Not measurable here and predicted higher: batch 4.70x (2.97x–5.56x)"),
+        "{}",
+        r.sentence
+    );
+    // Nothing predicted above the measured gain: nothing named.
+    let r = decide(Verdict::PoolOverhead, &preds[1..], v);
+    assert!(!r.sentence.contains("predicted higher"), "{}", r.sentence);
+}
