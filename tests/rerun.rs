@@ -56,6 +56,15 @@ fn gil_bound_thread_pool_is_told_to_use_processes_or_interpreters_with_a_measure
     // With a Python 3.14 (scripts/install-pythons.sh) the interpreter pool is
     // measured for real; without one it is labelled, not guessed.
     let exps = rec["experiments"].as_array().unwrap();
+    // scripts/test.sh puts the project's 3.14 on PATH: there the swap runs
+    // under it, paired with its control, so the checks below run.
+    if common::on_path("python3.14").is_some() {
+        assert!(
+            exps.iter()
+                .any(|e| e["strategy"] == "interpreters" && e["kind"] == "interpreter"),
+            "{rec}"
+        );
+    }
     match exps.iter().find(|e| e["strategy"] == "interpreters") {
         Some(e) => {
             assert_eq!(e["status"], "measured", "{e}");

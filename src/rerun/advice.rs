@@ -205,38 +205,39 @@ pub fn engine_payoff_note(experiments: &[Experiment], chosen: Strategy) -> Optio
 /// gain over that control ([`Experiment::strategy_speedup`]).
 pub fn attribute_controls(experiments: &mut [Experiment]) {
     let walls = |e: &Experiment| -> Vec<f64> { e.runs.iter().map(|r| r.wall_s).collect() };
-    let controls: Vec<(String, String, Vec<f64>)> = experiments
+    let controls: Vec<Experiment> = experiments
         .iter()
-        .filter(|e| e.kind == "control")
-        .filter_map(|e| {
-            let times = if e.has_timing() { walls(e) } else { Vec::new() };
-            Some((e.command.first()?.clone(), e.label.clone(), times))
-        })
+        .filter(|e| e.kind == "control" && e.has_timing())
+        .cloned()
         .collect();
-    for e in experiments.iter_mut().filter(|e| e.kind == "interpreter") {
-        let Some((_, label, control)) = controls
+    for e in experiments.iter_mut().filter(|e| e.has_timing()) {
+        let Some(c) = controls
             .iter()
-            .find(|(exe, _, _)| Some(exe) == e.command.first())
+            .find(|c| super::execute::is_control_of(c, e))
         else {
             continue;
         };
-        e.control = Some(label.clone());
-        let own = if e.has_timing() { walls(e) } else { Vec::new() };
-        if let Some(v) = stats::compare(control, &own) {
+        // Only with a figure: a control without one leaves the experiment
+        // judged against as-is, as before controls.
+        if let Some(v) = stats::compare(&walls(c), &walls(e)) {
+            e.control = Some(c.label.clone());
             e.strategy_speedup = Some(v.speedup);
             e.strategy_p_value = Some(v.p_value);
         }
     }
 }
 
-/// An interpreter experiment significantly faster than as-is whose own
-/// gain over its control is not: the interpreter did it, which the user
-/// gets by running the program under it, without the strategy.
+/// An interpreter experiment significantly faster than as-is that is not
+/// a winner for its own gain over its control: under
+/// [`super::recommend::MIN_GAIN`], the interpreter did it (the user gets it
+/// by running the program under that interpreter, without the strategy);
+/// above it but not significant (a control run short by an interrupt or
+/// the budget), more runs would tell.
 pub fn interpreter_only_note(experiments: &[Experiment]) -> Option<String> {
     let e = experiments
         .iter()
         .filter(|e| e.kind == "interpreter" && e.significant && e.strategy_speedup.is_some())
-        .filter(|e| !own_gain(e, 1.0))
+        .filter(|e| !own_gain(e, super::recommend::MIN_GAIN))
         .max_by(|a, b| {
             a.speedup
                 .unwrap_or(0.0)
@@ -244,12 +245,22 @@ pub fn interpreter_only_note(experiments: &[Experiment]) -> Option<String> {
         })?;
     let control = e.control.as_deref()?;
     let word = e.strategy.map_or("the swap", Strategy::as_str);
-    Some(format!(
-        "{} ran {} faster than as-is, but no faster than {control} ({}): the gain is that interpreter's, not {word}'s.",
-        e.label,
-        times(e.speedup.unwrap_or(1.0)),
-        times(e.strategy_speedup.unwrap_or(1.0)),
-    ))
+    let own = e.strategy_speedup.unwrap_or(1.0);
+    let total = times(e.speedup.unwrap_or(1.0));
+    Some(if own < super::recommend::MIN_GAIN {
+        format!(
+            "{} ran {total} faster than as-is, but no faster than {control} ({}): the gain is that interpreter's, not {word}'s.",
+            e.label,
+            times(own),
+        )
+    } else {
+        format!(
+            "{} ran {total} faster than as-is and {} faster than {control}, but not significantly over {control} (p = {:.2}): confirm with more runs (`--runs 10`).",
+            e.label,
+            times(own),
+            e.strategy_p_value.unwrap_or(1.0),
+        )
+    })
 }
 
 /// Whether an experiment's gain is its strategy's: no control, or

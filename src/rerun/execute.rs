@@ -165,14 +165,28 @@ pub fn execute(planned: &[Planned], settings: &Settings) -> Outcome {
 
 /// Whether experiment `i` is a control whose experiments under the same
 /// interpreter (planned before it, so they ran first in each round) all
-/// stopped: a swap that found nothing to swap leaves nothing to compare
-/// the control with, and its runs would only cost the user time.
+/// stopped before the control ran: a swap that found nothing to swap
+/// leaves nothing to compare the control with, and its runs would only
+/// cost the user time. A control that has runs keeps them (its experiment
+/// may fail in a later round; the interpreter's own speed is still worth
+/// showing).
 fn orphaned_control(ready: &[Ready], i: usize) -> bool {
     let c = &ready[i].exp;
     c.kind == "control"
-        && !ready[..i].iter().any(|r| {
-            r.active && r.exp.kind == "interpreter" && r.exp.command.first() == c.command.first()
-        })
+        && c.runs.is_empty()
+        && !ready[..i]
+            .iter()
+            .any(|r| r.active && is_control_of(c, &r.exp))
+}
+
+/// Whether `c` is the control of experiment `e`: the same interpreter and
+/// the strategy it was planned for.
+pub(super) fn is_control_of(c: &Experiment, e: &Experiment) -> bool {
+    c.kind == "control"
+        && e.kind == "interpreter"
+        && c.controls.is_some()
+        && c.controls == e.strategy
+        && c.command.first() == e.command.first()
 }
 
 /// What is about to happen, before it takes the user's time: how many more
@@ -210,6 +224,7 @@ fn prepare(p: &Planned, dir: &Path) -> Ready {
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
     );
+    exp.controls = p.controls;
     let (mut argv, mut env, mut prepared) = (p.argv.clone(), p.env.clone(), None);
     if let Some(spec) = &p.workload {
         match workloads::prepare(spec) {

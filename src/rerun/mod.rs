@@ -201,6 +201,11 @@ pub struct Experiment {
     /// without threads that could use it (its allocator, not free threading).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy_p_value: Option<f64>,
+    /// For a `control`: the strategy whose experiment it is the control of.
+    /// Pairing by interpreter path alone would give a free-threaded
+    /// `python3.14t` used for both swaps the wrong control.
+    #[serde(skip)]
+    pub controls: Option<Strategy>,
 }
 
 #[cfg(test)]
@@ -292,6 +297,7 @@ impl Experiment {
             control: None,
             strategy_speedup: None,
             strategy_p_value: None,
+            controls: None,
         }
     }
 

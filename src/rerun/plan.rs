@@ -72,6 +72,9 @@ pub struct Planned {
     pub workload: Option<WorkloadSpec>,
     /// A Ray or Dask experiment: the engine and the cluster it runs on.
     pub engine: Option<super::engines::EngineRun>,
+    /// For a `control`: the strategy of the experiment it is the control of
+    /// (the same interpreter path may serve two, e.g. a `python3.14t`).
+    pub controls: Option<Strategy>,
 }
 
 impl Planned {
@@ -91,6 +94,7 @@ impl Planned {
             swap: None,
             workload: None,
             engine: None,
+            controls: None,
         }
     }
 }
@@ -242,6 +246,7 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
                 let mut c = asis.clone();
                 c.label = format!("as-is ({})", exe_name(py));
                 c.kind = "control";
+                c.controls = Some(Strategy::Interpreters);
                 c.argv[0] = py.clone().into_os_string();
                 out.push(c);
             }
@@ -264,6 +269,7 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
                 let mut c = asis.clone();
                 c.label = format!("as-is ({}, GIL on)", exe_name(py));
                 c.kind = "control";
+                c.controls = Some(Strategy::FreeThreaded);
                 c.argv[0] = py.clone().into_os_string();
                 c.env.push(("PYTHON_GIL".into(), "1".into()));
                 out.push(c);

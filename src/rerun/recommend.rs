@@ -153,7 +153,7 @@ pub fn recommend(
             native_ceiling
                 .map(|(x, l)| format!(" Native ceiling: {} ({l}).", advice::times(x)))
                 .unwrap_or_default(),
-            advice::predicted_beyond(j, &experiments, b.own_speedup().unwrap_or(1.0))
+            advice::predicted_beyond(j, &experiments, b.speedup.unwrap_or(1.0))
                 .map(|n| format!(" {n}"))
                 .unwrap_or_default()
         );
@@ -167,7 +167,7 @@ pub fn recommend(
             "{}), not significant with {} runs (p = {:.2}), as predicted ({}, {}–{}). {} Confirm with more runs: `--runs 10`.",
             faster_than_asis(p.strategy, &b, asis_median),
             b.runs.len(),
-            b.p_value.unwrap_or(1.0),
+            b.strategy_p_value.or(b.p_value).unwrap_or(1.0),
             advice::times(p.predicted_speedup),
             advice::times(p.low),
             advice::times(p.high),
@@ -244,8 +244,9 @@ pub fn recommend(
 fn faster_than_asis(s: Strategy, b: &Experiment, asis_median: Option<f64>) -> String {
     let own = match (&b.control, b.strategy_speedup, b.speedup) {
         (Some(c), Some(x), Some(total)) => format!(
-            "; {c} alone is {}, the swap {} over it",
+            "; {c} alone is {}, {} {} over it",
             advice::times(total / x),
+            s.as_str(),
             advice::times(x)
         ),
         _ => String::new(),
@@ -286,8 +287,10 @@ fn unconfirmed_winner<'a>(
 ) -> Option<(Experiment, &'a Prediction)> {
     experiments
         .iter()
-        .filter(|e| candidate(e) && e.comparable && !e.significant)
-        .filter(|e| e.strategy_speedup.is_none_or(|s| s >= MIN_GAIN))
+        // Not significant over as-is, or (under another interpreter) not
+        // over its control: three runs may not tell a real own gain.
+        .filter(|e| candidate(e) && e.comparable)
+        .filter(|e| !e.significant || !advice::own_gain(e, MIN_GAIN))
         .filter_map(|e| {
             let gain = e.own_speedup()?;
             let p = j

@@ -74,6 +74,7 @@ fn an_interpreter_swap_is_measured_against_its_control() {
     asis.speedup = Some(1.0);
     let mut control = exp("as-is (python3.14)", "control", None, &[2.0, 2.0, 2.0]);
     control.command[0] = "/opt/python3.14".into();
+    control.controls = Some(Strategy::Interpreters);
     let mut swap = exp(
         "interpreters (3.14 swap)",
         "interpreter",
@@ -105,4 +106,55 @@ fn an_interpreter_swap_is_measured_against_its_control() {
         "2.0x predicted, 2.0x of its own"
     );
     assert_eq!(check.within_range, 1);
+}
+
+/// One interpreter path serving two experiments (a free-threaded 3.14t
+/// used for the 3.14 swap and for free threading): each gets its own
+/// control, by the strategy it was planned for.
+#[test]
+fn two_controls_on_one_interpreter_pair_by_strategy() {
+    use crate::rerun::advice::attribute_controls;
+    let on = |mut e: Experiment, s: Option<Strategy>| {
+        e.command[0] = "/opt/python3.14t".into();
+        e.controls = s;
+        e
+    };
+    let asis = exp("as-is", "as-is", None, &[4.0, 4.0, 4.0]);
+    let gil_off_default = on(
+        exp("as-is (python3.14t)", "control", None, &[3.0, 3.0, 3.0]),
+        Some(Strategy::Interpreters),
+    );
+    let gil_on = on(
+        exp(
+            "as-is (python3.14t, GIL on)",
+            "control",
+            None,
+            &[2.0, 2.1, 2.2],
+        ),
+        Some(Strategy::FreeThreaded),
+    );
+    let mut swap = on(
+        exp(
+            "interpreters (3.14 swap)",
+            "interpreter",
+            Some(Strategy::Interpreters),
+            &[1.5, 1.5, 1.5],
+        ),
+        None,
+    );
+    swap.kind = "interpreter".into();
+    let ft = on(
+        exp(
+            "free-threaded (python3.14t)",
+            "interpreter",
+            Some(Strategy::FreeThreaded),
+            &[1.0, 1.0, 1.0],
+        ),
+        None,
+    );
+    let mut v = vec![asis, gil_off_default, swap, gil_on, ft];
+    attribute_controls(&mut v);
+    assert_eq!(v[2].control.as_deref(), Some("as-is (python3.14t)"));
+    assert_eq!(v[4].control.as_deref(), Some("as-is (python3.14t, GIL on)"));
+    assert_eq!(v[4].strategy_speedup, Some(2.1));
 }

@@ -331,6 +331,7 @@ fn an_interpreter_swap_is_recommended_for_its_own_gain_over_its_control() {
         &[1.10, 1.11, 1.12],
     );
     control.command[0] = "/opt/python3.13t".into();
+    control.controls = Some(Strategy::FreeThreaded);
     let asis = exp("as-is", "as-is", None, &[4.0, 4.1, 4.2]);
     let preds = [prediction(Strategy::FreeThreaded, 0.7, 0.6, 0.8)];
     let v = with_stats(vec![asis.clone(), control.clone(), ft(&[1.09, 1.11, 1.13])]);
@@ -381,6 +382,7 @@ fn winners_rank_by_their_own_gain_not_the_interpreters() {
     swap.command[0] = "/opt/python3.14".into();
     let mut control = exp("as-is (python3.14)", "control", None, &[1.29, 1.31, 1.33]);
     control.command[0] = "/opt/python3.14".into();
+    control.controls = Some(Strategy::Interpreters);
     let preds = [
         prediction(Strategy::Processes, 1.86, 1.2, 2.0),
         prediction(Strategy::Interpreters, 1.97, 1.3, 2.0),
@@ -418,6 +420,7 @@ fn a_free_threaded_run_ranks_by_its_gain_over_as_is() {
         &[1.57, 1.88, 1.91],
     );
     control.command[0] = "/opt/python3.13t".into();
+    control.controls = Some(Strategy::FreeThreaded);
     let preds = [
         prediction(Strategy::Processes, 1.93, 1.24, 2.0),
         prediction(Strategy::FreeThreaded, 1.48, 1.29, 1.68),
@@ -459,4 +462,40 @@ fn a_higher_prediction_that_could_not_be_measured_is_named_beside_the_winner() {
     // Nothing predicted above the measured gain: nothing named.
     let r = decide(Verdict::PoolOverhead, &preds[1..], v);
     assert!(!r.sentence.contains("predicted higher"), "{}", r.sentence);
+}
+
+/// A swap well ahead of its control but not significantly so (a control
+/// run short by an interrupt): no "the gain is that interpreter's" note,
+/// but one that says more runs would settle it.
+#[test]
+fn an_own_gain_not_yet_significant_says_so_not_that_it_is_the_interpreters() {
+    let asis = exp("as-is", "as-is", None, &[4.0, 4.1, 4.2]);
+    let mut swap = exp(
+        "interpreters (3.14 swap)",
+        "interpreter",
+        Some(Strategy::Interpreters),
+        &[1.0, 1.05, 1.1],
+    );
+    swap.command[0] = "/opt/python3.14".into();
+    let mut control = exp("as-is (python3.14)", "control", None, &[1.8, 1.9]);
+    control.command[0] = "/opt/python3.14".into();
+    control.controls = Some(Strategy::Interpreters);
+    let preds = [prediction(Strategy::Interpreters, 2.0, 1.5, 2.0)];
+    let r = decide(
+        Verdict::GilContended,
+        &preds,
+        with_stats(vec![asis, swap, control]),
+    );
+    assert!(!r.sentence.contains("that interpreter's"), "{}", r.sentence);
+    // Another interpreter is never recommended on a prediction alone, so
+    // the answer stays `keep`, and the sentence says what more runs would
+    // settle.
+    assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
+    assert!(
+        r.sentence
+            .contains("but not significantly over as-is (python3.14)"),
+        "{}",
+        r.sentence
+    );
+    assert!(r.sentence.contains("`--runs 10`"), "{}", r.sentence);
 }
