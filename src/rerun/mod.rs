@@ -301,8 +301,8 @@ impl Experiment {
         }
     }
 
-    /// The gain the strategy brings by itself: what ranks measured winners
-    /// and what its prediction is checked against. The `interpreters`
+    /// The gain the strategy brings by itself, as its prediction means it
+    /// (what the prediction is checked against). The `interpreters`
     /// swap's gain over its control (the program under the same 3.14): a
     /// user can move to 3.14 without the pool, and its prediction assumes
     /// one interpreter. For everything else the gain over as-is, the

@@ -243,12 +243,7 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
                 // The unchanged program under 3.14: how much of the swap's
                 // gain is the newer interpreter's. After the swap, so a swap
                 // that finds no executor stops it (`execute`).
-                let mut c = asis.clone();
-                c.label = format!("as-is ({})", exe_name(py));
-                c.kind = "control";
-                c.controls = Some(Strategy::Interpreters);
-                c.argv[0] = py.clone().into_os_string();
-                out.push(c);
+                out.push(control(&asis, py, Strategy::Interpreters, false));
             }
             (None, false) => not.push(NotMeasured {
                 strategy: Strategy::Interpreters,
@@ -266,13 +261,7 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
                 out.push(p);
                 // The same build with its GIL on: what the build alone does
                 // (its allocator, its slower single thread).
-                let mut c = asis.clone();
-                c.label = format!("as-is ({}, GIL on)", exe_name(py));
-                c.kind = "control";
-                c.controls = Some(Strategy::FreeThreaded);
-                c.argv[0] = py.clone().into_os_string();
-                c.env.push(("PYTHON_GIL".into(), "1".into()));
-                out.push(c);
+                out.push(control(&asis, py, Strategy::FreeThreaded, true));
             }
             None => not.push(NotMeasured {
                 strategy: Strategy::FreeThreaded,
@@ -321,6 +310,26 @@ pub fn plan(ctx: &PlanContext) -> (Vec<Planned>, Vec<NotMeasured>) {
         ));
     }
     (out, not)
+}
+
+/// The control of an experiment of `strategy` under interpreter `py`:
+/// the unchanged command under it, `as-is (python3.14)`; with `gil_on`
+/// (a free-threaded build) under `PYTHON_GIL=1`, `as-is (python3.13t, GIL
+/// on)`.
+fn control(asis: &Planned, py: &Path, strategy: Strategy, gil_on: bool) -> Planned {
+    let mut c = asis.clone();
+    c.label = if gil_on {
+        format!("as-is ({}, GIL on)", exe_name(py))
+    } else {
+        format!("as-is ({})", exe_name(py))
+    };
+    c.kind = "control";
+    c.controls = Some(strategy);
+    c.argv[0] = py.as_os_str().to_os_string();
+    if gil_on {
+        c.env.push(("PYTHON_GIL".into(), "1".into()));
+    }
+    c
 }
 
 /// An interpreter's file name for a label (`python3.14`).

@@ -499,3 +499,36 @@ fn an_own_gain_not_yet_significant_says_so_not_that_it_is_the_interpreters() {
     );
     assert!(r.sentence.contains("`--runs 10`"), "{}", r.sentence);
 }
+
+/// A 3.14 slower than the program's own Python is not credited to the
+/// swap either: it ranks by the smaller of its two gains.
+#[test]
+fn a_swap_under_a_slower_interpreter_ranks_by_what_adopting_it_gives() {
+    let asis = exp("as-is", "as-is", None, &[2.0, 2.0, 2.1]);
+    let procs = exp(
+        "processes (swap)",
+        "swap",
+        Some(Strategy::Processes),
+        &[1.4, 1.4, 1.45],
+    );
+    let mut swap = exp(
+        "interpreters (3.14 swap)",
+        "interpreter",
+        Some(Strategy::Interpreters),
+        &[1.6, 1.6, 1.65],
+    );
+    swap.command[0] = "/opt/python3.14".into();
+    let mut control = exp("as-is (python3.14)", "control", None, &[2.9, 3.0, 3.0]);
+    control.command[0] = "/opt/python3.14".into();
+    control.controls = Some(Strategy::Interpreters);
+    let preds = [
+        prediction(Strategy::Processes, 1.5, 1.2, 2.0),
+        prediction(Strategy::Interpreters, 2.0, 1.3, 2.0),
+    ];
+    let r = decide(
+        Verdict::GilContended,
+        &preds,
+        with_stats(vec![asis, procs, swap, control]),
+    );
+    assert_eq!(r.strategy, Strategy::Processes, "{}", r.sentence);
+}
