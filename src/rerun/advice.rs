@@ -204,22 +204,18 @@ pub fn engine_payoff_note(experiments: &[Experiment], chosen: Strategy) -> Optio
 /// that ran the unchanged program under the same one, and give it its own
 /// gain over that control ([`Experiment::strategy_speedup`]).
 pub fn attribute_controls(experiments: &mut [Experiment]) {
-    let walls = |e: &Experiment| -> Vec<f64> { e.runs.iter().map(|r| r.wall_s).collect() };
     let controls: Vec<Experiment> = experiments
         .iter()
         .filter(|e| e.kind == "control" && e.has_timing())
         .cloned()
         .collect();
     for e in experiments.iter_mut().filter(|e| e.has_timing()) {
-        let Some(c) = controls
-            .iter()
-            .find(|c| super::execute::is_control_of(c, e))
-        else {
+        let Some(c) = controls.iter().find(|c| c.is_control_of(e)) else {
             continue;
         };
         // Only with a figure: a control without one leaves the experiment
         // judged against as-is, as before controls.
-        if let Some(v) = stats::compare(&walls(c), &walls(e)) {
+        if let Some(v) = stats::compare(&c.walls(), &e.walls()) {
             e.control = Some(c.label.clone());
             e.strategy_speedup = Some(v.speedup);
             e.strategy_p_value = Some(v.p_value);

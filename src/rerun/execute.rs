@@ -176,17 +176,7 @@ fn orphaned_control(ready: &[Ready], i: usize) -> bool {
         && c.runs.is_empty()
         && !ready[..i]
             .iter()
-            .any(|r| r.active && is_control_of(c, &r.exp))
-}
-
-/// Whether `c` is the control of experiment `e`: the same interpreter and
-/// the strategy it was planned for.
-pub(super) fn is_control_of(c: &Experiment, e: &Experiment) -> bool {
-    c.kind == "control"
-        && e.kind == "interpreter"
-        && c.controls.is_some()
-        && c.controls == e.strategy
-        && c.command.first() == e.command.first()
+            .any(|r| r.active && c.is_control_of(&r.exp))
 }
 
 /// What is about to happen, before it takes the user's time: how many more

@@ -185,17 +185,16 @@ fn bytes(b: f64) -> String {
 /// against the as-is runs. Warnings say what was excluded and why.
 pub fn judge(experiments: &mut [Experiment], profiled: &Profiled, warnings: &mut Vec<String>) {
     flag_not_comparable(experiments, profiled, warnings);
-    let times = |e: &Experiment| -> Vec<f64> { e.runs.iter().map(|r| r.wall_s).collect() };
     let baseline = experiments
         .first()
         .filter(|e| e.has_timing())
-        .map(times)
+        .map(Experiment::walls)
         .unwrap_or_default();
     for e in experiments.iter_mut() {
         if !e.has_timing() {
             continue;
         }
-        let t = times(e);
+        let t = e.walls();
         if let Some(s) = stats::Summary::of(&t) {
             e.median_s = Some(s.median);
             e.min_s = Some(s.min);

@@ -301,6 +301,21 @@ impl Experiment {
         }
     }
 
+    /// The wall time of each run, seconds.
+    pub fn walls(&self) -> Vec<f64> {
+        self.runs.iter().map(|r| r.wall_s).collect()
+    }
+
+    /// Whether this is the control of experiment `e`: the same interpreter
+    /// and the strategy it was planned for.
+    pub fn is_control_of(&self, e: &Experiment) -> bool {
+        self.kind == "control"
+            && e.kind == "interpreter"
+            && self.controls.is_some()
+            && self.controls == e.strategy
+            && self.command.first() == e.command.first()
+    }
+
     /// The gain the strategy brings by itself, as its prediction means it
     /// (what the prediction is checked against). The `interpreters`
     /// swap's gain over its control (the program under the same 3.14): a

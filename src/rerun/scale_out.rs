@@ -123,7 +123,7 @@ fn summary(e: &Experiment) -> Option<stats::Summary> {
     if !e.has_timing() {
         return None;
     }
-    let walls: Vec<f64> = e.runs.iter().map(|r| r.wall_s).collect();
+    let walls = e.walls();
     stats::Summary::of(&walls)
 }
 
