@@ -59,12 +59,12 @@ def parse_header(path):
     return {"what": found[0], "verdict": found[1], "remedy": found[2].split()}
 
 
-def corpus_programs(only):
-    names = sorted(n for n in os.listdir(CORPUS) if n.endswith(".py") and not n.startswith("_"))
+def corpus_programs(corpus, only):
+    names = sorted(n for n in os.listdir(corpus) if n.endswith(".py") and not n.startswith("_"))
     if only:
         wanted = [w for w in only.split(",") if w]
         names = [n for n in names if any(w in n for w in wanted)]
-    return [(n[:-3], os.path.join(CORPUS, n)) for n in names]
+    return [(n[:-3], os.path.join(corpus, n)) for n in names]
 
 
 def start_slow_server():
@@ -246,6 +246,8 @@ def main():
     ap.add_argument("--runs", type=int, help="re-runs per experiment (boundcheck --runs)")
     ap.add_argument("--repeats", type=int, default=1, help="profile each program N times (stability)")
     ap.add_argument("--load", action="store_true", help="keep one core busy with another process throughout")
+    ap.add_argument("--corpus", default=CORPUS, metavar="DIR",
+                    help="a directory of programs with the same headers (a held-out set); default fixtures/corpus")
     ap.add_argument("--only", help="only programs whose file name contains this (comma-separated: any of these)")
     ap.add_argument("--record", metavar="DIR", help="copy each run's timeline.json to DIR/<program>.json")
     ap.add_argument("--json", metavar="FILE", help="write all results as JSON")
@@ -257,7 +259,7 @@ def main():
     args = ap.parse_args()
     if not os.access(args.boundcheck, os.X_OK):
         sys.exit(f"accuracy: no boundcheck binary at {args.boundcheck} (scripts/accuracy.sh builds it)")
-    programs = corpus_programs(args.only)
+    programs = corpus_programs(args.corpus, args.only)
     if not programs:
         sys.exit(f"accuracy: no corpus program matches {args.only!r}")
     work = args.keep or tempfile.mkdtemp(prefix="bc-accuracy-")

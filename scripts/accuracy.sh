@@ -4,6 +4,7 @@
 #   scripts/accuracy.sh --no-rerun            # verdicts only, ~3-5 min
 #   scripts/accuracy.sh --only http --repeats 3
 #   scripts/accuracy.sh --load --json acc.json
+#   scripts/accuracy.sh --corpus ../heldout --repeats 10   # a held-out set, same headers
 # A measurement, not a test: exits 0 whatever the accuracy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
