@@ -123,6 +123,13 @@ pub struct LoopFigures {
     pub multi_tick_step_s: f64,
     /// The longest step seen, seconds: the worst lag the loop caused.
     pub longest_step_s: f64,
+    /// Thread-time on ticks inside a step, seconds, and of it the time the
+    /// step was blocked off the CPU on a socket or a sleep, and on the disk:
+    /// a blocking call made by the step, not an await. Such calls overlap on
+    /// threads once moved off the loop, where CPU work needs processes.
+    pub in_step_s: f64,
+    pub in_step_blocked_s: f64,
+    pub in_step_disk_s: f64,
 }
 
 /// A step in progress: which step, since when, until when last seen.
@@ -180,6 +187,16 @@ impl StackFeatures {
                     let lf = f.loops.entry(t.tid).or_default();
                     lf.observed_s += s.interval_s;
                     let step = loop_step(&frames).map(|fr| (fr.name.as_str(), fr.file.as_str()));
+                    if step.is_some() {
+                        lf.in_step_s += s.interval_s;
+                        match t.state {
+                            ThreadState::NetWait | ThreadState::Sleep => {
+                                lf.in_step_blocked_s += s.interval_s
+                            }
+                            ThreadState::DiskWait => lf.in_step_disk_s += s.interval_s,
+                            _ => {}
+                        }
+                    }
                     let same =
                         matches!((open.get(&t.tid), step), (Some(o), Some(st)) if o.step == st);
                     if same {

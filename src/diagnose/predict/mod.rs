@@ -50,6 +50,10 @@ pub const POOL_EFFICIENCY_LOW: f64 = 0.75;
 pub const FREE_THREADED_SLOWDOWN: (f64, f64, f64) = (1.45, 1.7, 1.25);
 /// Network waits that overlap when made concurrent (center, low, high).
 pub const NET_OVERLAP: (f64, f64, f64) = (8.0, 4.0, 16.0);
+/// asyncio's default executor: `min(32, os.cpu_count() + 4)` threads, the
+/// most blocking calls `asyncio.to_thread` runs at once.
+pub const DEFAULT_EXECUTOR_EXTRA: f64 = 4.0;
+pub const DEFAULT_EXECUTOR_MAX: f64 = 32.0;
 /// Disk waits that overlap on one device (center, low, high).
 pub const DISK_OVERLAP: (f64, f64, f64) = (2.0, 1.3, 4.0);
 /// Share of pool machinery that bigger tasks remove (center, low, high): one
@@ -384,11 +388,13 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         native(&i, r.cpu_python + r.gil_wait, f.system_fraction()),
     ];
     // An asyncio program gathers its awaits more cheaply than it moves
-    // them onto threads.
+    // them onto threads; not its blocking calls (`LOOP_BLOCKING_CALLS_SHARE`),
+    // which `offload` moves as they are.
     if runs_event_loop(tl, f) {
+        let gathers = !loop_blocks_in_calls(f, b);
         for p in &mut out {
             match p.strategy {
-                Strategy::Asyncio => p.effort = 1,
+                Strategy::Asyncio if gathers => p.effort = 1,
                 Strategy::Threads => p.effort = 2,
                 _ => {}
             }
@@ -480,20 +486,6 @@ fn bytes_per_write(tl: &Timeline) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Whether the launched process's main thread runs an event loop: asyncio
-/// frames in its stack, or (without stacks) waits in `epoll`.
-fn runs_event_loop(tl: &Timeline, f: &Features) -> bool {
-    let Some(root) = tl.processes.first().map(|p| p.pid) else {
-        return false;
-    };
-    if let Some(py) = &f.py {
-        return py.loops.contains_key(&root);
-    }
-    f.threads
-        .iter()
-        .any(|t| t.tid == root && t.epoll_samples >= 2)
-}
-
 /// Whether a person should make this change on the prediction alone: a
 /// change to the program itself (not another interpreter build, not a
 /// rewrite whose gain depends on the code), available to its Python, and
@@ -522,66 +514,11 @@ pub fn remedy(predictions: &[Prediction], python_version: Option<&str>) -> Strat
         .map_or(Strategy::Keep, |p| p.strategy)
 }
 
-/// Mean concurrent network and disk waiters of the program itself (over
-/// ticks with at least one), and the share of disk waits that are flushes.
-///
-/// Only the launched process's threads count: a test or development server
-/// the program started as a child waits on sockets too (in `accept`, or in
-/// `epoll` between requests), but its waits are the far end's, not the
-/// program's own concurrency. An event loop's one thread counts as many
-/// waits as the network sockets its `poll`/`epoll` watches (requests in
-/// flight: `watched_sockets`), and as one when that was not recorded.
-fn waiters(tl: &Timeline) -> (f64, f64, f64) {
-    let root = tl.processes.first().map(|p| p.pid);
-    let own = |t: &&crate::timeline::ThreadSample| root.is_none_or(|r| t.pid == r);
-    let (mut net, mut net_ticks, mut disk, mut disk_ticks) = (0.0, 0.0, 0.0, 0.0);
-    let (mut fsync, mut known) = (0.0, 0.0);
-    for s in &tl.samples {
-        let net_waiting: Vec<_> = s
-            .threads
-            .iter()
-            .filter(own)
-            .filter(|t| t.state == ThreadState::NetWait)
-            .collect();
-        let n: f64 = net_waiting
-            .iter()
-            .map(|t| f64::from(t.watched_sockets.unwrap_or(1).max(1)))
-            .sum();
-        let d: Vec<_> = s
-            .threads
-            .iter()
-            .filter(own)
-            .filter(|t| t.state == ThreadState::DiskWait)
-            .collect();
-        if n > 0.0 {
-            net += n;
-            net_ticks += 1.0;
-        }
-        if !d.is_empty() {
-            disk += d.len() as f64;
-            disk_ticks += 1.0;
-            for t in &d {
-                match flush_wait(t) {
-                    Some(true) => {
-                        fsync += 1.0;
-                        known += 1.0;
-                    }
-                    Some(false) => known += 1.0,
-                    None => {}
-                }
-            }
-        }
-    }
-    let mean = |a: f64, n: f64| if n > 0.0 { a / n } else { 0.0 };
-    (
-        mean(net, net_ticks),
-        mean(disk, disk_ticks),
-        mean(fsync, known),
-    )
-}
-
 mod formulas;
+mod waits;
 use formulas::*;
+pub use waits::LOOP_BLOCKING_CALLS_SHARE;
+use waits::{loop_blocks_in_calls, runs_event_loop, waiters};
 
 #[cfg(test)]
 mod tests;

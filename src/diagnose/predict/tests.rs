@@ -319,3 +319,26 @@ fn a_batch_basis_names_only_the_parts_the_run_has() {
         "{pool_only}"
     );
 }
+
+/// A recorded asyncio job whose gathered coroutines make blocking
+/// `http.client` calls: the loop is blocked in `recv` inside its steps, so
+/// moving the calls to threads overlaps them (not a CPU spread over two
+/// cores), and that is the cheap change; gathering needs an async client.
+#[test]
+fn a_loop_blocked_in_calls_is_told_to_offload_them_where_they_overlap() {
+    let tl = corpus("async_blocking_requests");
+    let offload = prediction(&tl, Strategy::Offload);
+    assert!(offload.predicted_speedup > 3.0, "{offload:?}");
+    assert!(offload.basis.contains("asyncio.to_thread"), "{offload:?}");
+    assert_eq!(prediction(&tl, Strategy::Asyncio).effort, 2);
+    assert_eq!(first(&tl).0, Strategy::Offload);
+}
+
+/// A loop that awaits its requests one by one gathers them cheaply.
+#[test]
+fn a_loop_awaiting_one_request_at_a_time_is_told_to_gather_them() {
+    let tl = corpus("asyncio_sequential_client");
+    assert_eq!(prediction(&tl, Strategy::Asyncio).effort, 1);
+    assert_eq!(prediction(&tl, Strategy::Threads).effort, 2);
+    assert_eq!(first(&tl).0, Strategy::Asyncio);
+}
