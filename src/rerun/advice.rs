@@ -83,6 +83,23 @@ pub fn predicted_beyond(
     ))
 }
 
+/// The remedy no experiment could try whose pessimistic end still beats
+/// what the measured winner gained (`measured`), the surest such if several:
+/// recommended in the winner's place (see `recommend::measured_win`).
+pub fn outranks_measured<'a>(
+    j: &'a Judgement,
+    experiments: &[Experiment],
+    measured: f64,
+) -> Option<&'a Prediction> {
+    j.predictions
+        .iter()
+        .filter(|p| {
+            worth_changing_code(p, j.python_version) && !self::measured(experiments, p.strategy)
+        })
+        .filter(|p| p.low > measured)
+        .max_by(|a, b| a.low.total_cmp(&b.low))
+}
+
 /// "processes (not measured; predicted 1.9x, 1.4–2.0x): why. Change. Confirm."
 pub fn unmeasured_sentence(j: &Judgement, p: &Prediction, experiments: &[Experiment]) -> String {
     let why = experiments

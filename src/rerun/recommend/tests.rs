@@ -464,6 +464,34 @@ fn a_higher_prediction_that_could_not_be_measured_is_named_beside_the_winner() {
     assert!(!r.sentence.contains("predicted higher"), "{}", r.sentence);
 }
 
+/// A remedy no experiment could try whose pessimistic end beats the
+/// measured winner is the recommendation, the winner named as a drop-in.
+#[test]
+fn a_prediction_surer_than_the_measured_gain_outranks_the_winner() {
+    let v = with_stats(vec![
+        exp("as-is", "as-is", None, &[1.90, 1.92, 1.95]),
+        exp(
+            "threads (swap)",
+            "swap",
+            Some(Strategy::Threads),
+            &[0.98, 0.99, 1.01],
+        ),
+    ]);
+    let preds = [
+        prediction(Strategy::Batch, 3.63, 2.57, 4.09),
+        prediction(Strategy::Threads, 2.34, 1.65, 2.34),
+    ];
+    let r = decide(Verdict::PoolOverhead, &preds, v);
+    assert_eq!(r.strategy, Strategy::Batch, "{}", r.sentence);
+    assert!(!r.measured);
+    assert!(
+        r.sentence
+            .contains("Measured meanwhile, a drop-in: threads: 1.94x faster"),
+        "{}",
+        r.sentence
+    );
+}
+
 /// A swap well ahead of its control but not significantly so (a control
 /// run short by an interrupt): no "the gain is that interpreter's" note,
 /// but one that says more runs would settle it.
