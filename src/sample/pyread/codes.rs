@@ -28,7 +28,8 @@ use super::layout::Layout;
 use super::linetable::LineTable;
 use super::objects::{StrHeader, bytes_len};
 use super::remote::{Batch, Slot, int32, word};
-use std::collections::HashMap;
+use super::{AddrMap as HashMap, new_map};
+use std::rc::Rc;
 
 /// Code objects kept at most; past it the cache starts over (a program that
 /// compiles code in a loop must not grow the reader's memory without bound).
@@ -59,7 +60,7 @@ struct Entry {
     fields: Vec<u8>,
     /// The objects of [`code_pointers`] as they were when `info` was derived.
     inputs: [Snapshot; POINTERS],
-    info: CodeInfo,
+    info: Rc<CodeInfo>,
 }
 
 #[derive(Default)]
@@ -85,7 +86,7 @@ impl CodeCache {
         addrs: &[usize],
         batch: &mut Batch,
         calls: &mut usize,
-    ) -> Vec<Option<CodeInfo>> {
+    ) -> Vec<Option<Rc<CodeInfo>>> {
         if self.codes.len() > MAX_CODES {
             self.codes.clear();
         }
@@ -96,7 +97,7 @@ impl CodeCache {
             .map(|&a| batch.add(a.wrapping_add(start), len))
             .collect();
         // The kept inputs of every kept code object, each range read once.
-        let mut input_slots: HashMap<(usize, usize), Slot> = HashMap::new();
+        let mut input_slots: HashMap<(usize, usize), Slot> = new_map();
         for a in addrs {
             if let Some(e) = self.codes.get(a) {
                 for (p, s) in code_pointers(l, &e.fields).into_iter().zip(&e.inputs) {
@@ -129,7 +130,7 @@ impl CodeCache {
                         })
             };
             match self.codes.get(&a).filter(|e| unchanged(e)) {
-                Some(e) => out.push(Some(e.info.clone())),
+                Some(e) => out.push(Some(Rc::clone(&e.info))),
                 None => {
                     fresh.push((i, a, fields.to_vec()));
                     out.push(None);
@@ -151,13 +152,13 @@ impl CodeCache {
         fresh: Vec<(usize, usize, Vec<u8>)>,
         batch: &mut Batch,
         calls: &mut usize,
-    ) -> Vec<(usize, CodeInfo)> {
+    ) -> Vec<(usize, Rc<CodeInfo>)> {
         if fresh.is_empty() {
             return Vec::new();
         }
         // Headers: strings as py-spy copies them, bytes up to their data.
         batch.clear();
-        let mut headers: HashMap<(usize, bool), Slot> = HashMap::new();
+        let mut headers: HashMap<(usize, bool), Slot> = new_map();
         for (_, _, fields) in &fresh {
             for (k, p) in code_pointers(l, fields).into_iter().enumerate() {
                 let size = if k == TABLE {
@@ -177,7 +178,7 @@ impl CodeCache {
             .collect();
         // Data.
         batch.clear();
-        let mut data: HashMap<(usize, bool), (Slot, Option<StrHeader>)> = HashMap::new();
+        let mut data: HashMap<(usize, bool), (Slot, Option<StrHeader>)> = new_map();
         for (&(p, is_bytes), h) in &header_bytes {
             if is_bytes {
                 if let Some(n) = bytes_len(l, h) {
@@ -218,11 +219,11 @@ impl CodeCache {
                 .get(&(linetable, true))
                 .and_then(|(slot, _)| batch.get(*slot))
                 .map(|t| LineTable::decode(first_line, t));
-            let info = CodeInfo {
+            let info = Rc::new(CodeInfo {
                 name: text(qualname).or_else(|| text(name)),
                 filename: text(filename),
                 table,
-            };
+            });
             // Kept only when every input was read in full and can be checked
             // again with one range.
             let inputs: Option<Vec<Snapshot>> = ptrs
@@ -234,7 +235,7 @@ impl CodeCache {
                 let entry = Entry {
                     fields,
                     inputs,
-                    info: info.clone(),
+                    info: Rc::clone(&info),
                 };
                 self.codes.insert(a, entry);
             }

@@ -38,8 +38,11 @@ mod threads;
 use codes::{CodeCache, CodeInfo};
 use layout::Layout;
 use py_spy::{Frame, PythonSpy, StackTrace};
+use regions::Regions;
 use remote::Batch;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 /// Why a read failed (counted as a failed read, like a torn py-spy read).
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,7 @@ pub struct PyReader {
     memo: threads::Memo,
     codes: CodeCache,
     batch: Batch,
+    regions: Regions,
     /// System calls the last read made (`process_vm_readv` and `/proc`).
     pub last_calls: usize,
 }
@@ -82,6 +86,7 @@ impl PyReader {
             memo: threads::Memo::default(),
             codes: CodeCache::default(),
             batch: Batch::default(),
+            regions: Regions::default(),
             last_calls: 0,
         })
     }
@@ -110,7 +115,7 @@ impl PyReader {
             self.pid,
             (self.interp, self.gil_addr),
             &mut self.memo,
-            &mut self.batch,
+            (&mut self.batch, &mut self.regions),
             &mut calls,
         )?;
         let mut addrs: Vec<usize> = raw
@@ -122,10 +127,11 @@ impl PyReader {
         let infos = self
             .codes
             .resolve(l, self.pid, &addrs, &mut self.batch, &mut calls);
-        let mut code_of: HashMap<usize, CodeInfo> = HashMap::with_capacity(addrs.len());
+        // Sorted by address, as `addrs` is.
+        let mut code_of: Vec<(usize, Rc<CodeInfo>)> = Vec::with_capacity(addrs.len());
         for (addr, info) in addrs.into_iter().zip(infos) {
             let info = info.ok_or(ReadError::Unreadable("a code object", addr))?;
-            code_of.insert(addr, info);
+            code_of.push((addr, info));
         }
         let traces = raw
             .into_iter()
@@ -160,7 +166,7 @@ impl PyReader {
 fn frames_of(
     l: &Layout,
     raw: &[frames::RawFrame],
-    code_of: &HashMap<usize, CodeInfo>,
+    code_of: &[(usize, Rc<CodeInfo>)],
 ) -> Vec<Frame> {
     let mut frames: Vec<Frame> = Vec::with_capacity(raw.len());
     // py-spy marks the frame before a skipped one (and the last) a shim entry.
@@ -170,7 +176,11 @@ fn frames_of(
         }
     };
     for f in raw {
-        let info = code_of.get(&f.code).filter(|_| !f.skip);
+        let info = code_of
+            .binary_search_by_key(&f.code, |(a, _)| *a)
+            .ok()
+            .filter(|_| !f.skip)
+            .map(|i| &*code_of[i].1);
         let named = info.and_then(|i| Some((i.name.as_ref()?, i.filename.as_ref()?, i)));
         let Some((name, filename, info)) = named else {
             shim(&mut frames);
@@ -195,6 +205,45 @@ fn frames_of(
     }
     shim(&mut frames);
     frames
+}
+
+/// Maps keyed by addresses (and small tuples of them), hashed by a
+/// multiplication rather than SipHash: the keys come from the target's
+/// memory, but a collision only slows a lookup, and SipHash was a tenth of
+/// a read's CPU.
+pub(super) type AddrMap<K, V> = HashMap<K, V, BuildHasherDefault<AddrHasher>>;
+
+pub(super) fn new_map<K, V>() -> AddrMap<K, V> {
+    AddrMap::default()
+}
+
+#[derive(Default)]
+pub(super) struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing, folded so the high bits reach the table index.
+        let h = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 32);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(n as u64);
+    }
 }
 
 /// py-spy's `_heuristic_is_thread_idle`: an innermost frame that waits.

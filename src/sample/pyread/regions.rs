@@ -7,35 +7,46 @@ use super::remote::{Batch, Slot};
 
 /// Byte ranges read during one read, sorted by start, so a lookup looks
 /// only at ranges that start at most the longest range's length below the
-/// address.
+/// address. Their bytes share one buffer, kept from read to read.
 #[derive(Default)]
 pub(super) struct Regions {
-    spans: Vec<(usize, Vec<u8>)>,
+    /// Start address, offset in `bytes`, length.
+    spans: Vec<(usize, usize, usize)>,
+    bytes: Vec<u8>,
     longest: usize,
 }
 
 impl Regions {
+    /// Forget every range (a new read starts).
+    pub fn clear(&mut self) {
+        self.spans.clear();
+        self.bytes.clear();
+        self.longest = 0;
+    }
+
     fn take(&mut self, batch: &Batch, asked: &[(usize, Slot)]) {
         for &(addr, slot) in asked {
             if let Some(b) = batch.get(slot) {
                 self.longest = self.longest.max(b.len());
-                self.spans.push((addr, b.to_vec()));
+                self.spans.push((addr, self.bytes.len(), b.len()));
+                self.bytes.extend_from_slice(b);
             }
         }
-        self.spans.sort_by_key(|(start, _)| *start);
+        self.spans.sort_unstable_by_key(|&(start, ..)| start);
     }
 
     /// `len` bytes at `addr`, when a fetched range holds them all.
     pub fn find(&self, addr: usize, len: usize) -> Option<&[u8]> {
-        let end = self.spans.partition_point(|(start, _)| *start <= addr);
+        let end = self.spans.partition_point(|&(start, ..)| start <= addr);
         let lowest = addr.saturating_sub(self.longest);
         self.spans[..end]
             .iter()
             .rev()
-            .take_while(|(start, _)| *start >= lowest)
-            .find_map(|(start, bytes)| {
+            .take_while(|&&(start, ..)| start >= lowest)
+            .find_map(|&(start, at, n)| {
                 let off = addr - start;
-                bytes.get(off..off.checked_add(len)?)
+                let want = off.checked_add(len)?;
+                (want <= n).then(|| &self.bytes[at + off..at + want])
             })
     }
 

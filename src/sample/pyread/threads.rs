@@ -22,12 +22,12 @@
 //! a thread), a thread state or frame pointer that is not 8-aligned fails
 //! the read, and nothing panics on bytes read.
 
+use super::AddrMap;
 use super::ReadError;
 use super::frames::{FrameWalk, RawFrame, chunk_span, walk_frames};
 use super::layout::{FrameRoot, Gil, Layout};
 use super::regions::Regions;
 use super::remote::{Batch, MAX_RANGE, word};
-use std::collections::HashMap;
 
 /// py-spy's bound on threads.
 const MAX_THREADS: usize = 4096;
@@ -46,7 +46,7 @@ pub(super) struct RawThread {
 #[derive(Default)]
 pub(super) struct Memo {
     tstates: Vec<usize>,
-    ahead: HashMap<usize, Vec<(usize, usize)>>,
+    ahead: AddrMap<usize, Vec<(usize, usize)>>,
 }
 
 struct Thread {
@@ -65,10 +65,10 @@ pub(super) fn read_threads(
     pid: i32,
     (interp, gil_addr): (usize, usize),
     memo: &mut Memo,
-    batch: &mut Batch,
+    (batch, regions): (&mut Batch, &mut Regions),
     calls: &mut usize,
 ) -> Result<(Vec<RawThread>, u64), ReadError> {
-    let mut regions = Regions::default();
+    regions.clear();
     let head_at = interp.wrapping_add(l.threads_head);
     let gil_len = match l.gil {
         Gil::TstatePointer => 8,
@@ -92,16 +92,8 @@ pub(super) fn read_threads(
         .find(head_at, 8)
         .and_then(|b| word(b, 0))
         .ok_or(ReadError::Unreadable("the thread list head", head_at))?;
-    let mut threads = thread_list(l, pid, head, batch, &mut regions, calls)?;
-    let gil = gil_holder(
-        l,
-        pid,
-        (gil_addr, gil_len),
-        &threads,
-        batch,
-        &mut regions,
-        calls,
-    )?;
+    let mut threads = thread_list(l, pid, head, batch, regions, calls)?;
+    let gil = gil_holder(l, pid, (gil_addr, gil_len), &threads, batch, regions, calls)?;
     // Each thread's chunk (its used part) and, on 3.11 and 3.12, its `_PyCFrame`.
     let mut second = Vec::new();
     for t in threads.iter_mut() {
@@ -136,8 +128,8 @@ pub(super) fn read_threads(
             .unwrap_or(0);
     }
     let mut walks: Vec<&mut FrameWalk> = threads.iter_mut().map(|t| &mut t.walk).collect();
-    walk_frames(l, pid, &mut walks, batch, &mut regions, calls)?;
-    remember(l, memo, &threads, &regions);
+    walk_frames(l, pid, &mut walks, batch, regions, calls)?;
+    remember(l, memo, &threads, regions);
     let out = threads
         .into_iter()
         .map(|t| RawThread {
