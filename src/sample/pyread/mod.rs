@@ -262,11 +262,20 @@ fn looks_idle(frames: &[Frame]) -> bool {
 }
 
 /// Whether thread `tid` runs (`R` in its `stat`), as py-spy's
-/// `Thread::active` reads it; `None` when it cannot be read.
+/// `Thread::active` reads it (the first 512 bytes, no size query); `None`
+/// when it cannot be read.
 fn running(pid: i32, tid: i32) -> Option<bool> {
-    let bytes = std::fs::read(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-    let stat = super::taskstat::parse_task_stat(&bytes)?;
-    Some(stat.state == 'R')
+    use std::io::Read;
+    let mut file = std::fs::File::open(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    let mut buf = [0u8; 512];
+    let n = file.read(&mut buf).ok()?;
+    stat_state(&buf[..n]).map(|s| s == b'R')
+}
+
+/// The state letter of a `stat` line: after the name's last `)`.
+fn stat_state(stat: &[u8]) -> Option<u8> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(close + 2).copied()
 }
 
 /// A free-threaded build (whose layouts differ): py-spy cannot open those
@@ -278,4 +287,21 @@ fn free_threaded(pid: i32) -> bool {
         .unwrap_or_default();
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
     super::stack_open::free_threaded_build(&exe, &maps).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stat_line_s_state_follows_the_last_parenthesis() {
+        assert_eq!(stat_state(b"4242 (python3) R 1 4242 0"), Some(b'R'));
+        assert_eq!(stat_state(b"7 (a) b) (c) S 1 7"), Some(b'S'));
+        assert_eq!(stat_state(b"7 (cut"), None);
+        assert_eq!(stat_state(b"7 (x)"), None);
+        let own = std::fs::read(format!("/proc/self/task/{}/stat", unsafe {
+            libc::gettid()
+        }));
+        assert_eq!(stat_state(&own.unwrap()), Some(b'R'), "this thread runs");
+    }
 }
