@@ -46,7 +46,12 @@ pub(super) struct FrameWalk {
     pub frames: Vec<RawFrame>,
     /// The older chunk not yet looked at (from the last chunk header read).
     pub older: usize,
-    /// Ranges read outside the current chunk, to read ahead next time.
+    /// The current chunk's span read (frames there need no remembering).
+    pub home: Option<(usize, usize)>,
+    /// What the last read remembered of this thread (read ahead this time).
+    pub known: Vec<(usize, usize)>,
+    /// Ranges outside the current chunk this walk used, whether read ahead
+    /// or asked for, to read ahead next time.
     pub outside: Vec<(usize, usize)>,
     /// The frame last asked for alone: asked again, it is unreadable.
     asked_alone: usize,
@@ -110,6 +115,14 @@ fn step(
             let (frame, previous) = parse_frame(l, b);
             w.frames.push(frame);
             w.cursor = previous;
+            let inside = |(start, len): (usize, usize)| {
+                at >= start && at.saturating_add(l.frame_size) <= start.saturating_add(len)
+            };
+            if !w.home.is_some_and(inside) {
+                // Read ahead (an older chunk, a frame alone) or asked for.
+                let range = w.known.iter().copied().find(|&r| inside(r));
+                remember(w, range.unwrap_or((at, l.frame_size)));
+            }
             continue;
         }
         if w.asked_alone == at {
@@ -130,14 +143,13 @@ fn step(
                     };
                     if let Some(used) = used.filter(|&u| inside(u)) {
                         needs.push((chunk, used));
-                        remember(w, (chunk, used));
+                        w.known.push((chunk, used));
                         return Ok(());
                     }
                 }
             }
         }
         needs.push((at, l.frame_size));
-        remember(w, (at, l.frame_size));
         w.asked_alone = at;
         return Ok(());
     }
@@ -145,7 +157,7 @@ fn step(
 }
 
 fn remember(w: &mut FrameWalk, range: (usize, usize)) {
-    if w.outside.len() < MAX_REMEMBERED {
+    if w.outside.len() < MAX_REMEMBERED && !w.outside.contains(&range) {
         w.outside.push(range);
     }
 }

@@ -104,6 +104,8 @@ pub(super) fn read_threads(
         let top = word(&t.tstate, l.tstate_datastack_top).unwrap_or(0);
         t.chunk = chunk_span(l, chunk, top);
         second.extend(t.chunk);
+        t.walk.home = t.chunk;
+        t.walk.known = memo.ahead.get(&t.at).cloned().unwrap_or_default();
     }
     second.retain(|&(a, n)| regions.find(a, n).is_none());
     if !second.is_empty() {
