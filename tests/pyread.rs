@@ -51,13 +51,30 @@ impl Target {
     fn stopped<T>(&self, f: impl FnOnce() -> T) -> T {
         unsafe { libc::kill(self.pid, libc::SIGSTOP) };
         let t0 = Instant::now();
-        while !all_stopped(self.pid) {
+        while !all_in(self.pid, &['T', 't']) {
             assert!(t0.elapsed() < Duration::from_secs(5), "never stopped");
             std::thread::sleep(Duration::from_millis(1));
         }
         let out = f();
         unsafe { libc::kill(self.pid, libc::SIGCONT) };
         out
+    }
+}
+
+impl Target {
+    /// Wait until every thread sleeps (`S`), twice 20 ms apart.
+    fn until_all_sleep(&self) {
+        let t0 = Instant::now();
+        let mut calm = 0;
+        while calm < 2 {
+            assert!(t0.elapsed() < Duration::from_secs(10), "never settled");
+            std::thread::sleep(Duration::from_millis(20));
+            calm = if all_in(self.pid, &['S']) {
+                calm + 1
+            } else {
+                0
+            };
+        }
     }
 }
 
@@ -68,14 +85,15 @@ impl Drop for Target {
     }
 }
 
-fn all_stopped(pid: i32) -> bool {
+/// Whether every thread of `pid` is in one of `states` (`/proc` letters).
+fn all_in(pid: i32, states: &[char]) -> bool {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return false;
     };
     tasks.flatten().all(|t| {
         let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
         let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
-        matches!(state, Some('T' | 't'))
+        state.is_some_and(|c| states.contains(&c))
     })
 }
 
@@ -243,6 +261,9 @@ fn parked_threads_read_as_py_spy_reads_them() {
         let target = Target::start(&py, f, &[&depth.to_string()]);
         let mut spy = open(target.pid);
         let mut reader = PyReader::new(&spy).expect("3.11-3.14 with the GIL");
+        // "ready" is printed just before the main thread's blocking read: on
+        // a loaded machine it may not be there yet.
+        target.until_all_sleep();
         let (theirs, cold, cold_calls, warm, warm_calls) = target.stopped(|| {
             let theirs = spy.get_stack_traces().expect("py-spy reads");
             let cold = reader.read(&[]).expect("own reader, cold");
@@ -300,14 +321,22 @@ fn parked_threads_read_as_py_spy_reads_them() {
             let theirs = spy.get_stack_traces().expect("py-spy reads");
             // The stopped reads may have caught a thread holding the GIL for
             // a moment: the frames must be the same, the holder may not.
-            let frames =
-                |t: &Traces| -> Vec<Vec<Frame>> { t.values().map(|(_, f)| f.clone()).collect() };
+            let frames = |t: &Traces| -> Traces {
+                t.iter()
+                    .map(|(&k, (_, f))| (k, (false, f.clone())))
+                    .collect()
+            };
             let (o, t) = (key(&ours), key(&theirs));
             let settled = o == t && frames(&o) == frames(&cold);
             tries += 1;
             if settled || tries == 50 {
                 same(&py, "a third read vs py-spy's", &o, &t);
-                assert!(frames(&o) == frames(&cold), "{py}: frames moved: {o:?}");
+                same(
+                    &py,
+                    "a third read's frames vs the first",
+                    &frames(&o),
+                    &frames(&cold),
+                );
                 assert_eq!(flags(&ours), flags(&theirs), "{py}: active flags");
                 assert!(flags(&ours).iter().all(|(_, a)| !a), "{py}: all idle");
                 break;
