@@ -9,11 +9,12 @@
 //! allocated at its address, and so can the strings it points to (a loop of
 //! `exec(compile(...))` does exactly that), so neither the address nor the
 //! pointers inside prove anything. Instead, on every read, the inputs of the
-//! derivation are read again — the code object's `co_firstlineno` and its
-//! four pointers, and for each string the length, kind and text, for the
-//! line table its size and bytes — all in the same batch, one system call
-//! for every code object of every thread, and compared with the inputs the
-//! kept entry was derived from. The derivation (decoding the strings, the
+//! derivation are read again — the code object from `co_firstlineno` to
+//! `co_linetable` (its first line, its four pointers and the fields between,
+//! none of which a live code object changes), and for each string the
+//! length, kind and text, for the line table its size and bytes — all in the
+//! same batch, one system call for every code object of every thread, and
+//! compared with the inputs the kept entry was derived from. The derivation (decoding the strings, the
 //! qualname-else-name choice, decoding the table) is a pure function of
 //! those inputs, so when they are equal byte for byte the kept result is
 //! exactly what a fresh read would give at this instant; when any differs
