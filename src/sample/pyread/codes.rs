@@ -183,7 +183,10 @@ impl CodeCache {
         for (&(p, is_bytes), h) in &header_bytes {
             if is_bytes {
                 if let Some(n) = bytes_len(l, h) {
-                    data.insert((p, true), (batch.add(p + l.bytes_sval, n), None));
+                    data.insert(
+                        (p, true),
+                        (batch.add(p.wrapping_add(l.bytes_sval), n), None),
+                    );
                 }
             } else if let Some(sh) = StrHeader::parse(l, h)
                 && let Some(n) = sh.data_len()

@@ -139,7 +139,8 @@ fn step(
                         .and_then(|top| top.checked_mul(8)?.checked_add(l.chunk_data))
                         .filter(|&used| used <= MAX_CHUNK_READ);
                     let inside = |used: usize| {
-                        at >= chunk + l.chunk_data && at + l.frame_size <= chunk + used
+                        at >= chunk.saturating_add(l.chunk_data)
+                            && at.saturating_add(l.frame_size) <= chunk.saturating_add(used)
                     };
                     if let Some(used) = used.filter(|&u| inside(u)) {
                         needs.push((chunk, used));
