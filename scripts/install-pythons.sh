@@ -16,6 +16,11 @@
 #                   newest upstream tarball Debian's archive serves
 #                   (python3.14 is tried first, then python3.13; the directory
 #                   is 3.14t when 3.14 was built).
+#   $PREFIX/V/usr/include/pythonV
+#                   the C headers of each of those three (libpythonV-dev of the
+#                   same package version, headers only): tests/pyread.rs
+#                   compiles tests/pyread_offsets.c against them to check
+#                   boundcheck's own stack reader's structure offsets.
 #   $PREFIX/bin     python3.14, python3.13, python3.12 and python3.13t (or
 #                   python3.14t) symlinks (and $PREFIX/lib/python3.1x, for
 #                   venvs).
@@ -152,6 +157,15 @@ all_deb_installed() {
         deb_installed "$v" || return 1
     done
 }
+# The headers of the Debian-built $1 (stamp .headers-ok, written last).
+deb_headers() { printf '%s/%s/usr/include/python%s\n' "$PREFIX" "$1" "$1"; }
+headers_installed() { [ -s "$PREFIX/$1/.headers-ok" ] && [ -f "$(deb_headers "$1")/internal/pycore_frame.h" ]; }
+all_headers_installed() {
+    local v
+    for v in $(deb_versions); do
+        headers_installed "$v" || return 1
+    done
+}
 
 # The free-threaded install, if one is complete: prints "DIR NAME" (3.14t
 # preferred over 3.13t), or nothing.
@@ -216,6 +230,12 @@ if [ "$CHECK_ONLY" = 1 ]; then
             say "missing: python$v (GIL)     expected in $PREFIX/$v"
             rc=1
         fi
+        if headers_installed "$v"; then
+            say "present: python$v headers   $(deb_headers "$v")"
+        else
+            say "missing: python$v headers   expected in $(deb_headers "$v")"
+            rc=1
+        fi
     done
     if ft=$(ft_installed); then
         set -- $ft
@@ -233,7 +253,7 @@ if [ "$CHECK_ONLY" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- fast path
-if all_deb_installed && ft_installed >/dev/null; then
+if all_deb_installed && all_headers_installed && ft_installed >/dev/null; then
     links_ok || link_bins
     log "$(deb_versions | sed 's/^/python/' | tr '\n' ' ')and $(set -- $(ft_installed); echo "$2") already installed in $PREFIX"
     print_path
@@ -611,6 +631,38 @@ install_deb() {
     log "python$v installed in $P ($(du -sh "$P" | cut -f1), $((SECONDS - t0)) s)"
 }
 
+# The C headers of the installed python$1 (from suite $2): libpython$1-dev of
+# exactly the installed package version, only its usr/include unpacked into
+# $PREFIX/$1 (the static libpython it also carries is not kept). Internal
+# structure layouts may change between patch releases, so the headers must
+# be those of the interpreter the tests run.
+install_headers() {
+    local v=$1 suite=$2 P="$PREFIX/$1" ver conf=$APT_CONFIG dist="Debian $2" dl="$APTD/dev-$1" f
+    ver=$(sed -n "s/^python${v}_\([^_]*\)_.*/\1/p" "$PREFIX/logs/debs-$v.txt" 2>/dev/null | head -1)
+    [ -n "$ver" ] || ver=$(zcat "$P/usr/share/doc/python$v/changelog.Debian.gz" 2>/dev/null | sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p')
+    [ -n "$ver" ] || die "cannot tell which package version of python$v is installed in $P"
+    if is_ubuntu "$suite"; then
+        conf="$(ubuntu_aptd "$suite")/apt.conf"
+        dist="Ubuntu $suite"
+    fi
+    apt_owned_dir "$dl"
+    log "downloading libpython$v-dev $ver (headers) from $dist"
+    if ! (cd "$dl" && APT_CONFIG=$conf apt-get -q download "libpython$v-dev=$ver") >"$WORK/apt-download-dev-$v.log" 2>&1; then
+        tail -20 "$WORK/apt-download-dev-$v.log" >&2
+        die "apt-get download libpython$v-dev=$ver from $dist failed (the archive may have moved on: remove $P/.ok to reinstall python$v with its headers)"
+    fi
+    f=$(ls "$dl"/libpython"$v"-dev_*.deb)
+    APT_CONFIG=$conf deb_sha_ok "$f" || die "$(basename "$f") does not match $dist's signed index"
+    dpkg-deb -x "$f" "$dl/x"
+    [ -f "$dl/x/usr/include/python$v/internal/pycore_frame.h" ] || die "$(basename "$f") has no usr/include/python$v/internal/pycore_frame.h"
+    rm -rf "$P/usr/include"
+    mkdir -p "$P/usr"
+    cp -a "$dl/x/usr/include" "$P/usr/include"
+    printf '%s from %s\n' "$(basename "$f")" "$dist" >"$P/.headers-ok.tmp"
+    mv -f "$P/.headers-ok.tmp" "$P/.headers-ok"
+    log "python$v headers installed in $(deb_headers "$v") ($(basename "$f"), sha256 verified against the signed index)"
+}
+
 # ---------------------------------------------------------------- free-threaded
 FT_DEPS="build-essential pkg-config libssl-dev libffi-dev zlib1g-dev libbz2-dev
 liblzma-dev libsqlite3-dev libreadline-dev libncurses-dev libgdbm-dev
@@ -728,9 +780,10 @@ install_ft() {
 }
 
 # ---------------------------------------------------------------- main
-need_deb="" need_ft=0
+need_deb="" need_hdr="" need_ft=0
 for v in $(deb_versions); do
     deb_installed "$v" || need_deb="$need_deb $v"
+    { deb_installed "$v" && headers_installed "$v"; } || need_hdr="$need_hdr $v"
 done
 ft_installed >/dev/null || need_ft=1
 
@@ -742,7 +795,7 @@ add_word() {
     esac
 }
 deb_suites="" src_suites="" ubuntu_suites=""
-for v in $need_deb; do
+for v in $need_hdr; do
     s=$(deb_suite "$v")
     if is_ubuntu "$s"; then
         add_word ubuntu_suites "$s"
@@ -760,6 +813,9 @@ done
 
 for v in $need_deb; do
     install_deb "$v" "$(deb_suite "$v")"
+done
+for v in $need_hdr; do
+    install_headers "$v" "$(deb_suite "$v")"
 done
 [ "$need_ft" = 1 ] && install_ft
 

@@ -30,6 +30,8 @@ pub mod offcpu;
 #[cfg(target_os = "linux")]
 pub mod perf;
 #[cfg(target_os = "linux")]
+pub mod pyread;
+#[cfg(target_os = "linux")]
 mod pystacks;
 #[cfg(target_os = "linux")]
 mod rings;

@@ -13,10 +13,11 @@
 //!   halves its speed); a rare torn read of a changing stack is counted as a
 //!   failed read and skipped.
 //! - Reading interpreter memory is the sampler's dominant cost
-//!   (`process_vm_readv` is slow in this kind of VM: 0.6–0.9 ms per read of a
-//!   5-thread process, several ms for 50 threads). Stacks are therefore read
-//!   at an adaptive rate: after each read the next one waits until its cost
-//!   is within [`STACK_BUDGET`] of one core. The OS state of every thread is
+//!   (`process_vm_readv` is slow in this kind of VM: py-spy took 0.6–0.9 ms
+//!   per read of a 5-thread process, several ms for 50 threads; the own
+//!   reader, `pyread`, which serves CPython 3.11–3.14, a few times less).
+//!   Stacks are therefore read at an adaptive rate: after each read the next
+//!   one waits until its cost is within [`STACK_BUDGET`] of one core. The OS state of every thread is
 //!   still read every tick; a tick without stacks keeps OS states only.
 //! - Reads run on a reader thread, so a read of many threads never makes
 //!   the sampler miss its ticks (inline, a 3 ms read lost 3 ticks at 1 kHz).
@@ -25,7 +26,7 @@
 //!   of the tick that asked, and the samples leave in order.
 
 use super::stack_read::{Done, ToReader, join_traces, read_loop};
-use crate::timeline::{Sample, StackSampling, StackTable};
+use crate::timeline::{Sample, StackSampling, StackTable, ThreadState};
 use py_spy::config::{LineNo, LockingStrategy};
 use py_spy::{Config, PythonSpy};
 use std::collections::{HashMap, VecDeque};
@@ -184,7 +185,10 @@ impl PyStacks {
         if self.asked.is_none()
             && now >= self.next_read
             && python
-            && self.to_reader.send(ToReader::Read(pids.to_vec())).is_ok()
+            && self
+                .to_reader
+                .send(ToReader::Read(asked(pids, &sample)))
+                .is_ok()
         {
             self.asked = Some(now);
         }
@@ -250,9 +254,10 @@ impl PyStacks {
                 self.stats.ticks_with_stacks += 1;
             }
         }
-        for (pid, traces) in &done.reads {
-            if traces.is_none() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                self.spies.remove(pid);
+        for read in &done.reads {
+            let pid = read.pid;
+            if read.traces.is_none() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                self.spies.remove(&pid);
             }
         }
         self.stats.read_s += done.cost.as_secs_f64();
@@ -277,6 +282,23 @@ impl PyStacks {
         self.stats.python_pids.dedup();
         Some((self.table, self.stats))
     }
+}
+
+/// Each process of the tree with the threads `sample` saw on a CPU: the
+/// only threads whose "active" flag the stacks are joined with
+/// ([`join_traces`]), so the only ones whose OS state a read looks at again.
+fn asked(pids: &[i32], sample: &Sample) -> Vec<(i32, Vec<i32>)> {
+    pids.iter()
+        .map(|&pid| {
+            let on_cpu = sample
+                .threads
+                .iter()
+                .filter(|t| t.pid == pid && t.state == ThreadState::OnCpu)
+                .map(|t| t.tid)
+                .collect();
+            (pid, on_cpu)
+        })
+        .collect()
 }
 
 /// How long the end of a run waits for the read in flight.

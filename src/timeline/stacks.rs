@@ -204,10 +204,16 @@ impl PyState {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// How Python stacks were collected, and what could not be.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StackSampling {
-    /// `py-spy` (the py-spy crate reading interpreter memory, non-blocking).
+    /// `py-spy` (the py-spy crate finds each interpreter; its stacks are read
+    /// non-blocking by boundcheck's own reader for CPython 3.11–3.14 with the
+    /// GIL, by py-spy for other versions).
     pub method: String,
     /// Python processes whose stacks were read.
     pub python_pids: Vec<i32>,
@@ -218,6 +224,14 @@ pub struct StackSampling {
     pub reads: u64,
     /// Reads that failed (a torn read of a changing stack, or a process that exited).
     pub failed_reads: u64,
+    /// Of `reads`, those made by boundcheck's own caching reader (CPython
+    /// 3.11–3.14 with the GIL); the others were py-spy's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub own_reads: u64,
+    /// Processes whose own reader failed several reads in a row and which
+    /// py-spy read from then on, with the own reader's last error.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub own_reader_fallbacks: BTreeMap<i32, String>,
     /// Sampler ticks that carried stacks: stacks are read at an adaptive
     /// rate that keeps their cost under [`StackSampling::budget_share`] of a core.
     pub ticks_with_stacks: u64,

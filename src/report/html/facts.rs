@@ -108,6 +108,16 @@ pub fn run_facts(s: &mut String, r: &Report) {
             st.ticks_with_stacks,
             st.rate_hz
         );
+        if st.own_reads > 0 {
+            let _ = write!(v, "; {} by boundcheck's own reader", st.own_reads);
+        }
+        for (pid, why) in &st.own_reader_fallbacks {
+            let _ = write!(
+                v,
+                "; pid {pid} went back to py-spy after failed reads: {}",
+                esc_code_spans(why)
+            );
+        }
         for (pid, why) in &st.unavailable {
             let _ = write!(v, "; pid {pid} unreadable: {}", esc_code_spans(why));
         }
