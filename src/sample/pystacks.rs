@@ -36,6 +36,10 @@ use std::time::{Duration, Instant};
 /// The share of one core that stack reading may use.
 pub const STACK_BUDGET: f64 = 0.05;
 
+/// Why a Python process that the run outlived before it could be opened
+/// has no stacks.
+const STILL_OPENING: &str = "Python stacks unavailable: the run ended while the interpreter was still being opened (its first try takes tens of milliseconds, seconds on a saturated machine); OS states are still sampled";
+
 /// How often a process that is not (yet) Python is looked at again.
 const RECHECK: Duration = Duration::from_millis(200);
 
@@ -269,6 +273,21 @@ impl PyStacks {
     /// Close the books: stacks table and stats for the timeline, or `None`
     /// when no process in the tree was Python.
     pub fn finish(mut self) -> Option<(StackTable, StackSampling)> {
+        // A process whose first open try was still running when the run
+        // ended was never read and never failed: without a reason the
+        // report would be silent about its missing stacks. A free-threaded
+        // build under load kept py-spy scanning its `.data` section for
+        // the whole of an 8 s run.
+        for (&pid, spy) in &self.spies {
+            if matches!(spy, Spy::Opening(1))
+                && !self.stats.python_pids.contains(&pid)
+                && !self.stats.unavailable.contains_key(&pid)
+            {
+                self.stats
+                    .unavailable
+                    .insert(pid, STILL_OPENING.to_string());
+            }
+        }
         if self.stats.python_pids.is_empty() && self.stats.unavailable.is_empty() {
             return None;
         }
