@@ -40,19 +40,27 @@ fn measured(experiments: &[Experiment], s: Strategy) -> bool {
         .any(|e| e.strategy == Some(s) && e.has_timing() && e.median_s.is_some())
 }
 
-/// The cheapest remedy predicted to pay that no experiment measured.
-pub fn unmeasured_remedy<'a>(
+/// The remedies predicted to pay that no experiment measured: what a
+/// prediction may recommend, or name beside a measured winner.
+fn untried<'a>(
     j: &'a Judgement,
-    experiments: &[Experiment],
-) -> Option<&'a Prediction> {
+    experiments: &'a [Experiment],
+) -> impl Iterator<Item = &'a Prediction> {
     j.predictions
         .iter()
         .filter(|p| worth_changing_code(p, j.python_version) && !measured(experiments, p.strategy))
-        .min_by(|a, b| {
-            a.effort
-                .cmp(&b.effort)
-                .then(b.predicted_speedup.total_cmp(&a.predicted_speedup))
-        })
+}
+
+/// The cheapest remedy predicted to pay that no experiment measured.
+pub fn unmeasured_remedy<'a>(
+    j: &'a Judgement,
+    experiments: &'a [Experiment],
+) -> Option<&'a Prediction> {
+    untried(j, experiments).min_by(|a, b| {
+        a.effort
+            .cmp(&b.effort)
+            .then(b.predicted_speedup.total_cmp(&a.predicted_speedup))
+    })
 }
 
 /// A remedy no experiment could try whose predicted gain exceeds what the
@@ -65,12 +73,7 @@ pub fn predicted_beyond(
     experiments: &[Experiment],
     measured: f64,
 ) -> Option<String> {
-    let p = j
-        .predictions
-        .iter()
-        .filter(|p| {
-            worth_changing_code(p, j.python_version) && !self::measured(experiments, p.strategy)
-        })
+    let p = untried(j, experiments)
         .filter(|p| p.predicted_speedup > measured)
         .max_by(|a, b| a.predicted_speedup.total_cmp(&b.predicted_speedup))?;
     Some(format!(
@@ -88,14 +91,10 @@ pub fn predicted_beyond(
 /// recommended in the winner's place (see `recommend::measured_win`).
 pub fn outranks_measured<'a>(
     j: &'a Judgement,
-    experiments: &[Experiment],
+    experiments: &'a [Experiment],
     measured: f64,
 ) -> Option<&'a Prediction> {
-    j.predictions
-        .iter()
-        .filter(|p| {
-            worth_changing_code(p, j.python_version) && !self::measured(experiments, p.strategy)
-        })
+    untried(j, experiments)
         .filter(|p| p.low > measured)
         .max_by(|a, b| a.low.total_cmp(&b.low))
 }

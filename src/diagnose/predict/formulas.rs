@@ -354,11 +354,6 @@ pub(super) fn shrink_lock(i: &Inputs, lock: f64, behind_python: f64, waiters: f6
     )
 }
 
-/// Share of a gating asyncio loop thread's time inside long steps.
-pub(super) fn gating_loop_share(f: &Features, b: &Budget) -> Option<f64> {
-    gating_loop(f, b).map(|l| l.0)
-}
-
 /// The gating asyncio loop with the most time in its own steps: that share
 /// of its time, and the shares of its in-step time blocked on sockets or
 /// sleeps, and on the disk (see `LoopFigures::in_step_blocked_s`).

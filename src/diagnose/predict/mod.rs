@@ -298,7 +298,7 @@ pub fn predict(tl: &Timeline, f: &Features, b: &Budget) -> Vec<Prediction> {
         .count();
     let (wanting, split_over) = wanting_and_split(tl, f);
     let (net_waiters, disk_waiters, fsync_share) = waiters(tl);
-    let loop_long = gating_loop_share(f, b).unwrap_or(0.0);
+    let loop_long = gating_loop(f, b).map_or(0.0, |l| l.0);
     let pool_share = f.py.as_ref().map_or(0.0, |py| py.pool_cpu_share());
     let python_share = if wanting >= 2 || r.cpu_python + r.cpu_native <= 0.0 {
         1.0
