@@ -16,6 +16,7 @@
 //!
 //! Pure: the live sampler gathers [`Observation`]s, this file only decides.
 
+use super::parse::InetSocket;
 use crate::timeline::{FutexSite, PyState, Resource, ThreadState};
 
 /// What the sampler saw of one thread at one tick.
@@ -202,6 +203,24 @@ pub fn combine(kinds: impl IntoIterator<Item = Resource>) -> Resource {
         .unwrap_or(Resource::Nothing)
 }
 
+/// How many requests a `poll`/`select`/`epoll` wait over these network
+/// sockets has in flight. A listening socket carries none (it waits for
+/// clients). A connection whose both ends this same wait watches is the
+/// program talking to itself (an in-process client of an in-process
+/// server): counted once, and only as a hop, because a request that crosses
+/// it usually goes on to the outside (a proxy's upstream call) and is
+/// counted there. So: at least the sockets facing the outside, at least the
+/// connections to itself, not their sum. An asyncio proxy with 3 in-process
+/// clients and 3 upstream calls watches 10 sockets and has 3 requests in
+/// flight; 20 gathered requests to another process are 20.
+pub fn requests_in_flight(watched: &[&InetSocket]) -> u32 {
+    let open: Vec<&&InetSocket> = watched.iter().filter(|s| !s.listening).collect();
+    let to_itself = |s: &InetSocket| open.iter().any(|o| o.local == s.remote);
+    let inner = open.iter().filter(|s| to_itself(s)).count();
+    let outside = open.len() - inner;
+    outside.max(inner / 2) as u32
+}
+
 /// What a thread blocked in `syscall` (with these argument registers) waits
 /// for, given what its watched descriptors are. An event loop (asyncio)
 /// always watches its own wake-up socketpair: with no network or file
@@ -228,6 +247,44 @@ pub fn waited_resource(syscall: &str, args: &[u64; 6], watched: Resource) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sock(local: &str, remote: &str, listening: bool) -> InetSocket {
+        InetSocket {
+            local: local.into(),
+            remote: remote.into(),
+            listening,
+        }
+    }
+
+    #[test]
+    fn requests_in_flight_count_a_chain_once_and_no_listener() {
+        // An asyncio proxy: its listener, 3 in-process client connections
+        // (both ends watched) and 3 upstream calls.
+        let listener = sock("0100007F:1F90", "00000000:0000", true);
+        let mut pairs = vec![];
+        for i in 0..3 {
+            let client = format!("0100007F:C00{i}");
+            pairs.push(sock(&client, "0100007F:1F90", false));
+            pairs.push(sock("0100007F:1F90", &client, false));
+        }
+        let upstream = |n: usize| -> Vec<InetSocket> {
+            (0..n)
+                .map(|i| sock(&format!("0100007F:E0{i:02}"), "0100007F:2000", false))
+                .collect()
+        };
+        let (three, twelve) = (upstream(3), upstream(12));
+        let watch = |up: &[InetSocket]| -> u32 {
+            let all: Vec<&InetSocket> = [&listener].into_iter().chain(&pairs).chain(up).collect();
+            requests_in_flight(&all)
+        };
+        assert_eq!(watch(&three), 3);
+        // The same proxy fanning each request out to 4 upstreams: 12.
+        assert_eq!(watch(&twelve), 12);
+        // Clients and server in one loop, nothing outside: 3 connections.
+        assert_eq!(watch(&[]), 3);
+        // A server idle on its listener alone: none.
+        assert_eq!(requests_in_flight(&[&listener]), 0);
+    }
 
     fn obs(
         state: char,

@@ -67,14 +67,35 @@ pub fn parse_epoll_targets(fdinfo: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Socket inodes listed in a `/proc/net/{tcp,tcp6,udp,udp6}` table (column
-/// `inode`, the 10th). Hand-rolled because only that column is needed and the
-/// `procfs` parser allocates an entry per socket of the whole namespace.
-pub fn parse_inet_inodes(table: &str) -> impl Iterator<Item = u64> + '_ {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().nth(9)?.parse().ok())
+/// One row of a `/proc/net/{tcp,tcp6,udp,udp6}` table, reduced to what
+/// counting requests in flight needs: the socket's two ends as the table
+/// writes them (`hex address:hex port`, compared as text: both ends of a
+/// connection sit in the same table) and whether it is listening.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InetSocket {
+    pub local: String,
+    pub remote: String,
+    /// TCP state `0A` (LISTEN): a server waiting for connections, no request.
+    pub listening: bool,
+}
+
+/// `(inode, socket)` for each row of a `/proc/net/{tcp,tcp6,udp,udp6}` table
+/// (columns `local_address`, `rem_address`, `st` and `inode`, the 10th).
+/// Hand-rolled because only those columns are needed and the `procfs`
+/// parser allocates a full entry per socket of the whole namespace.
+pub fn parse_inet_sockets(table: &str) -> impl Iterator<Item = (u64, InetSocket)> + '_ {
+    table.lines().skip(1).filter_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        let inode = cols.get(9)?.parse().ok()?;
+        Some((
+            inode,
+            InetSocket {
+                local: (*cols.get(1)?).to_string(),
+                remote: (*cols.get(2)?).to_string(),
+                listening: *cols.get(3)? == "0A",
+            },
+        ))
+    })
 }
 
 /// Socket inodes listed in `/proc/net/unix` (column `Inode`, the 7th).
@@ -252,9 +273,13 @@ mod tests {
 
     #[test]
     fn net_tables_give_inodes() {
-        let tcp: Vec<u64> = parse_inet_inodes(&fixture("net_tcp.txt")).collect();
-        assert!(!tcp.is_empty());
-        assert!(tcp.iter().all(|&i| i > 0 || tcp.len() > 1));
+        let tcp: Vec<(u64, InetSocket)> = parse_inet_sockets(&fixture("net_tcp.txt")).collect();
+        assert!(tcp.len() >= 3);
+        assert_eq!(tcp[0].0, 17166);
+        assert!(tcp[0].1.listening);
+        assert_eq!(tcp[2].1.local, "0100007F:B4A9");
+        assert_eq!(tcp[2].1.remote, "0100007F:84A4");
+        assert!(!tcp[2].1.listening);
         let unix: Vec<u64> = parse_unix_inodes(&fixture("net_unix.txt")).collect();
         assert!(!unix.is_empty());
     }

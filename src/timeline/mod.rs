@@ -317,9 +317,13 @@ pub struct ThreadSample {
     /// the same address are queueing on the same lock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub futex_addr: Option<u64>,
-    /// For a `poll`/`select`/`epoll` wait: how many network (TCP, UDP)
-    /// sockets it watches. One thread of an event loop waiting on ten
-    /// sockets is ten requests in flight at once, not one wait.
+    /// For a `poll`/`select`/`epoll` wait on network (TCP, UDP) sockets: the
+    /// requests in flight they carry. One thread of an event loop waiting on
+    /// ten connections to servers is ten waits at once, not one; listening
+    /// sockets carry none, and the program's connections to itself count as
+    /// hops of requests counted where they leave it
+    /// (`sample::classify::requests_in_flight`; timelines recorded before
+    /// December 2026 counted every watched socket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watched_sockets: Option<u32>,
     /// Index into `stacks.stacks` of this thread's Python stack, when read at this tick.

@@ -6,13 +6,13 @@
 //! still in the same call: its answer ([`Blocked`]) is reused.
 
 use super::super::classify;
-use super::super::parse::{self, Mapping};
+use super::super::parse::{self, InetSocket, Mapping};
 use super::super::syscalls;
 use super::super::taskstat::SyscallState;
 use super::tasks::read_text;
 use super::{LiveReader, SYSCALL_DENIED, remote};
 use crate::timeline::{FutexSite, Resource, ThreadSample};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// What a blocked thread was blocked in, kept to skip re-reading it.
 #[derive(Debug, Clone)]
@@ -155,30 +155,36 @@ impl LiveReader {
                     .unwrap_or_default()
             }
             _ => {
-                let one = resolve_fd(pid, args[0] as i32, sockets);
+                let (one, _) = resolve_fd(pid, args[0] as i32, sockets);
                 return (classify::waited_resource(name, args, one), None);
             }
         };
-        let kinds: Vec<Resource> = fds.iter().map(|&fd| resolve_fd(pid, fd, sockets)).collect();
-        let inet = kinds.iter().filter(|&&k| k == Resource::InetSocket).count() as u32;
-        let watched = classify::combine(kinds);
-        (
-            classify::waited_resource(name, args, watched),
-            (inet > 0).then_some(inet),
-        )
+        let kinds: Vec<(Resource, Option<u64>)> =
+            fds.iter().map(|&fd| resolve_fd(pid, fd, sockets)).collect();
+        let inet: Vec<&InetSocket> = kinds
+            .iter()
+            .filter(|(k, _)| *k == Resource::InetSocket)
+            .filter_map(|(_, inode)| sockets.inet.get(&(*inode)?))
+            .collect();
+        // Sockets watched but gone from the table by now (closed meanwhile)
+        // still made this a network wait: at least one.
+        let in_flight = (!inet.is_empty()).then(|| classify::requests_in_flight(&inet).max(1));
+        let watched = classify::combine(kinds.iter().map(|(k, _)| *k));
+        (classify::waited_resource(name, args, watched), in_flight)
     }
 }
 
-fn resolve_fd(pid: i32, fd: i32, sockets: &mut SocketTable) -> Resource {
+/// What descriptor `fd` is, and its inode when it is a socket.
+fn resolve_fd(pid: i32, fd: i32, sockets: &mut SocketTable) -> (Resource, Option<u64>) {
     if fd < 0 {
-        return Resource::Unknown;
+        return (Resource::Unknown, None);
     }
     let Ok(link) = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) else {
-        return Resource::Unknown;
+        return (Resource::Unknown, None);
     };
     match parse::parse_fd_link(&link.to_string_lossy()) {
-        (Resource::Socket, Some(inode)) => sockets.kind(pid, inode),
-        (r, _) => r,
+        (Resource::Socket, Some(inode)) => (sockets.kind(pid, inode), Some(inode)),
+        (r, _) => (r, None),
     }
 }
 
@@ -187,7 +193,7 @@ fn resolve_fd(pid: i32, fd: i32, sockets: &mut SocketTable) -> Resource {
 #[derive(Default)]
 pub(super) struct SocketTable {
     loaded: bool,
-    inet: HashSet<u64>,
+    inet: HashMap<u64, InetSocket>,
     unix: HashSet<u64>,
 }
 
@@ -197,14 +203,14 @@ impl SocketTable {
             self.loaded = true;
             for t in ["tcp", "tcp6", "udp", "udp6"] {
                 if let Some(text) = read_text(&format!("/proc/{pid}/net/{t}")) {
-                    self.inet.extend(parse::parse_inet_inodes(&text));
+                    self.inet.extend(parse::parse_inet_sockets(&text));
                 }
             }
             if let Some(text) = read_text(&format!("/proc/{pid}/net/unix")) {
                 self.unix.extend(parse::parse_unix_inodes(&text));
             }
         }
-        if self.inet.contains(&inode) {
+        if self.inet.contains_key(&inode) {
             Resource::InetSocket
         } else if self.unix.contains(&inode) {
             Resource::UnixSocket
