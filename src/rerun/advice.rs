@@ -41,14 +41,17 @@ fn measured(experiments: &[Experiment], s: Strategy) -> bool {
 }
 
 /// The remedies predicted to pay that no experiment measured: what a
-/// prediction may recommend, or name beside a measured winner.
+/// prediction may recommend, or name beside a measured winner. A swap of
+/// the executor does not measure a split of one busy thread's work
+/// (`Prediction::needs_code_change`): that stays a prediction.
 fn untried<'a>(
     j: &'a Judgement,
     experiments: &'a [Experiment],
 ) -> impl Iterator<Item = &'a Prediction> {
-    j.predictions
-        .iter()
-        .filter(|p| worth_changing_code(p, j.python_version) && !measured(experiments, p.strategy))
+    j.predictions.iter().filter(|p| {
+        worth_changing_code(p, j.python_version)
+            && (p.needs_code_change || !measured(experiments, p.strategy))
+    })
 }
 
 /// The cheapest remedy predicted to pay that no experiment measured.
@@ -101,11 +104,36 @@ pub fn outranks_measured<'a>(
 
 /// "processes (not measured; predicted 1.9x, 1.4–2.0x): why. Change. Confirm."
 pub fn unmeasured_sentence(j: &Judgement, p: &Prediction, experiments: &[Experiment]) -> String {
-    let why = experiments
+    let swapped = experiments
         .iter()
-        .find(|e| e.strategy == Some(p.strategy) && e.error.is_some())
-        .and_then(|e| e.error.clone())
-        .unwrap_or_else(|| "no experiment can try it without a code change".to_string());
+        .filter(|e| p.needs_code_change && e.strategy == Some(p.strategy) && e.has_timing())
+        .find_map(|e| e.speedup);
+    let why = match swapped {
+        Some(s) if p.strategy == Strategy::Batch => format!(
+            "a bigger chunksize ({} measured) leaves the calls each task makes through a Manager's proxies: the gain predicted is from batching those, a code change",
+            times(s)
+        ),
+        Some(s) => format!(
+            "swapping the executor moved the same work, one busy thread's, to {} ({} measured): the gain predicted is from splitting it into independent pieces, a code change",
+            p.strategy.as_str(),
+            times(s)
+        ),
+        None => experiments
+            .iter()
+            .find(|e| e.strategy == Some(p.strategy) && e.error.is_some())
+            .and_then(|e| e.error.clone())
+            .unwrap_or_else(|| "no experiment can try it without a code change".to_string()),
+    };
+    let change = if p.needs_code_change && p.strategy == Strategy::Batch {
+        let at = j
+            .site
+            .map_or("the hot code".to_string(), |s| format!("`{s}`"));
+        format!(
+            "Make each task at {at} send one update: collect its results locally and return them (or update the Manager's object once per task)."
+        )
+    } else {
+        code_change(p.strategy, j.site, j.cores, j.verdict)
+    };
     format!(
         "{} (not measured; predicted {}, {}–{} — {}): {}. {} Confirm: {}",
         p.strategy.as_str(),
@@ -114,7 +142,7 @@ pub fn unmeasured_sentence(j: &Judgement, p: &Prediction, experiments: &[Experim
         times(p.high),
         p.basis,
         why.trim_end_matches('.'),
-        code_change(p.strategy, j.site, j.cores, j.verdict),
+        change,
         confirm(p.strategy)
     )
 }

@@ -108,9 +108,12 @@ pub fn recommend(
     let parallel_fraction =
         parallel_speedup.and_then(|s| stats::amdahl_parallel_fraction(s, j.cores as f64));
     for e in experiments.iter_mut() {
+        // A swap moves the same tasks: it does not test a prediction that
+        // splits one busy thread's work (`Prediction::needs_code_change`).
         let p = e
             .strategy
-            .and_then(|s| j.predictions.iter().find(|p| p.strategy == s));
+            .and_then(|s| j.predictions.iter().find(|p| p.strategy == s))
+            .filter(|p| !p.needs_code_change);
         e.predicted_speedup = p.map(|p| p.predicted_speedup);
         e.predicted_low = p.map(|p| p.low);
         e.predicted_high = p.map(|p| p.high);

@@ -54,6 +54,12 @@ impl Frame {
         self.is_stdlib() && MACHINERY.iter().any(|m| self.file.contains(m))
     }
 
+    /// True for `multiprocessing`'s Manager code: a proxy's call to shared
+    /// state in the Manager's process, or that process serving one.
+    pub fn is_manager_proxy(&self) -> bool {
+        self.file.ends_with("multiprocessing/managers.py")
+    }
+
     /// True for `multiprocessing`'s `BaseProcess._bootstrap`, where a child
     /// process's own work begins (see `Stacks::own_frame`).
     pub fn is_process_start(&self) -> bool {

@@ -62,7 +62,7 @@ pub(super) fn parallel(i: &Inputs, s: Strategy, start: (f64, f64)) -> Prediction
     } else {
         String::new()
     };
-    pred(
+    let mut p = pred(
         s,
         i.t,
         (
@@ -78,7 +78,9 @@ pub(super) fn parallel(i: &Inputs, s: Strategy, start: (f64, f64)) -> Prediction
             start.0,
             POOL_EFFICIENCY_LOW * 100.0
         ),
-    )
+    );
+    p.needs_code_change = i.k < 2.0;
+    p
 }
 
 /// A free-threaded build: the section's work spread over the existing
@@ -159,11 +161,19 @@ pub(super) fn onto_threads(i: &Inputs, cpu_side: f64) -> Prediction {
         i.t,
         (redo(0.0), redo(THREAD_POOL_DISPATCH_KEPT), redo(0.0)),
         format!(
-            "the work runs in {} processes now: on threads its {:.2} s of CPU share one GIL (serial), and the pool's own {:.2} s of dispatch (helper threads, pickling, pipes) goes (low: {:.0} % of it)",
+            "the work runs in {} processes now: on threads its {:.2} s of CPU share one GIL (serial), and the pool's own {:.2} s of dispatch (helper threads, pickling, pipes) goes (low: {:.0} % of it){}",
             i.busy_processes,
             c.on_one_gil_s(0.0),
-            c.own_machinery_s + c.child_machinery_s,
-            (1.0 - THREAD_POOL_DISPATCH_KEPT) * 100.0
+            (c.own_machinery_s + c.child_machinery_s - c.proxy_s).max(0.0),
+            (1.0 - THREAD_POOL_DISPATCH_KEPT) * 100.0,
+            if c.proxy_s >= POOL_MACHINERY_MIN_S {
+                format!(
+                    "; the {:.2} s of calls through a Manager's proxies stay",
+                    c.proxy_s
+                )
+            } else {
+                String::new()
+            }
         ),
     )
 }
@@ -222,6 +232,9 @@ pub(super) fn batch(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64, disk: f64
         0.0
     };
     let fsync = disk * i.fsync_share;
+    // Calls through a Manager's proxies go only when the program batches
+    // them itself (one update per task): no bigger chunk removes them.
+    let proxied = ran > 0.0 && c.proxy_s > 0.5 * ran;
     let redo = |k: usize| {
         let removed = [BATCH_REMOVED.0, BATCH_REMOVED.1, BATCH_REMOVED.2][k] * per_task;
         let per = [FSYNC_BATCH.0, FSYNC_BATCH.1, FSYNC_BATCH.2][k];
@@ -232,12 +245,20 @@ pub(super) fn batch(i: &Inputs, f: &Features, cpu_side: f64, ipc: f64, disk: f64
         };
         i.t - section * (1.0 - ratio) - i.t * (ipc * removed + fsync * (1.0 - 1.0 / per))
     };
-    pred(
+    let mut p = pred(
         Strategy::Batch,
         i.t,
         (redo(0), redo(1), redo(2)),
         batch_basis(machinery, ipc, fsync),
-    )
+    );
+    if proxied {
+        p.basis = format!(
+            "{}; {:.2} s of it are calls through a Manager's proxies, one per item: gone only when each task sends one update",
+            p.basis, c.proxy_s
+        );
+        p.needs_code_change = true;
+    }
+    p
 }
 
 /// What `batch` would remove: the pool's per-task machinery, the `fsync`

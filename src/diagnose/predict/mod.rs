@@ -126,6 +126,15 @@ pub struct Prediction {
     /// The cheapest change predicted to pay is recommended first.
     #[serde(default)]
     pub effort: u8,
+    /// The gain rests on a change no swap makes, so a swap's measurement
+    /// does not test it: splitting one busy thread's work into independent
+    /// pieces (swapping the executor moves the same tasks: a
+    /// `ThreadPoolExecutor(1)` doing one long job measured 1.04x as
+    /// processes, against 1.91x predicted for the split), or batching calls
+    /// through a Manager's proxies made per item inside each task (a bigger
+    /// `chunksize` leaves them: measured 1.05x, against 8.3x predicted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub needs_code_change: bool,
 }
 
 /// The figures the formulas read.
@@ -203,6 +212,10 @@ struct CpuSplit {
     child_work_s: f64,
     child_machinery_s: f64,
     busy_children: usize,
+    /// Of the other threads' and the children's machinery, the part under a
+    /// Manager's proxies: shared state, kept on threads (see
+    /// [`ThreadPy::proxy_cpu_samples`](super::stacks::ThreadPy::proxy_cpu_samples)).
+    proxy_s: f64,
 }
 
 impl CpuSplit {
@@ -214,11 +227,11 @@ impl CpuSplit {
         let mut s = CpuSplit::default();
         let mut child_cpu: BTreeMap<i32, f64> = BTreeMap::new();
         for th in &f.threads {
-            let share =
-                f.py.as_ref()
-                    .and_then(|py| py.threads.get(&th.tid))
-                    .and_then(|t| t.machinery_share())
-                    .unwrap_or(tree_share);
+            let py = f.py.as_ref().and_then(|py| py.threads.get(&th.tid));
+            let share = py.and_then(|t| t.machinery_share()).unwrap_or(tree_share);
+            if Some(th.tid) != root {
+                s.proxy_s += th.cpu_s * py.and_then(|t| t.proxy_share()).unwrap_or(0.0);
+            }
             let (work, machinery) = (th.cpu_s * (1.0 - share), th.cpu_s * share);
             if Some(th.tid) == root {
                 s.main_work_s += work;
@@ -253,13 +266,16 @@ impl CpuSplit {
 
     /// The same when all of it runs on threads of one process (one GIL):
     /// the main thread's calls stay whole, the helper threads' and workers'
-    /// machinery goes but for `kept`.
+    /// machinery goes but for `kept`, and calls through a Manager's proxies
+    /// stay (the Manager does not go with the pool).
     fn on_one_gil_s(&self, kept: f64) -> f64 {
+        let dispatch = (self.own_machinery_s + self.child_machinery_s - self.proxy_s).max(0.0);
         self.main_work_s
             + self.main_machinery_s
             + self.own_work_s
             + self.child_work_s
-            + (self.own_machinery_s + self.child_machinery_s) * kept
+            + self.proxy_s
+            + dispatch * kept
     }
 }
 
@@ -277,6 +293,7 @@ fn pred(strategy: Strategy, t: f64, times: (f64, f64, f64), basis: String) -> Pr
         high: hi.max(c),
         basis,
         effort: strategy.effort(),
+        needs_code_change: false,
     }
 }
 

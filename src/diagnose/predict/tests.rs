@@ -183,6 +183,7 @@ fn interpreters_are_only_worth_a_change_on_python_3_14() {
         high: 2.0,
         basis: String::new(),
         effort: 1,
+        needs_code_change: false,
     };
     assert!(!worth_changing_code(&p, Some("3.11.7")));
     assert!(worth_changing_code(&p, Some("3.14.1")));
@@ -341,4 +342,26 @@ fn a_loop_awaiting_one_request_at_a_time_is_told_to_gather_them() {
     assert_eq!(prediction(&tl, Strategy::Asyncio).effort, 1);
     assert_eq!(prediction(&tl, Strategy::Threads).effort, 2);
     assert_eq!(first(&tl).0, Strategy::Asyncio);
+}
+
+#[test]
+fn calls_through_a_manager_stay_on_threads_and_need_batching_by_hand() {
+    // A process pool whose tasks append every record to a Manager().list():
+    // moving the pool onto threads keeps the Manager and its round trips
+    // (before, they counted as the pool's dispatch: threads 14x predicted,
+    // 0.96x measured), and a bigger chunksize leaves the per-item calls.
+    let tl = corpus("manager_list_collect");
+    let threads = prediction(&tl, Strategy::Threads);
+    assert!(threads.predicted_speedup < 1.2, "{threads:?}");
+    assert!(
+        threads.basis.contains("Manager's proxies stay"),
+        "{}",
+        threads.basis
+    );
+    let batch = prediction(&tl, Strategy::Batch);
+    assert!(batch.predicted_speedup >= 3.0, "{batch:?}");
+    assert!(batch.needs_code_change, "{}", batch.basis);
+    // A pool of tiny tasks without a Manager: a bigger chunksize tests it.
+    let tiny = corpus("mp_imap_tiny");
+    assert!(!prediction(&tiny, Strategy::Batch).needs_code_change);
 }

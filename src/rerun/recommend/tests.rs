@@ -31,6 +31,7 @@ fn prediction(s: Strategy, c: f64, low: f64, high: f64) -> Prediction {
         high,
         basis: "test".into(),
         effort: s.effort(),
+        needs_code_change: false,
     }
 }
 
@@ -158,6 +159,30 @@ fn a_measurement_that_refutes_the_prediction_wins_over_it() {
     assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
     let check = r.prediction_check.expect("one pair");
     assert_eq!(check.within_25_percent, 0);
+}
+
+#[test]
+fn a_swap_of_one_busy_thread_s_executor_does_not_refute_splitting_its_work() {
+    // The same measurement, but the prediction rests on splitting one busy
+    // thread's work (a ThreadPoolExecutor(1) running one long job): the
+    // swap ran that same job in one process, which tests nothing of it.
+    let v = with_stats(vec![
+        exp("as-is", "as-is", None, &[4.0, 4.1, 4.2]),
+        exp(
+            "processes (swap)",
+            "swap",
+            Some(Strategy::Processes),
+            &[4.0, 4.1, 4.3],
+        ),
+    ]);
+    let mut split = prediction(Strategy::Processes, 1.9, 1.4, 2.0);
+    split.needs_code_change = true;
+    let r = decide(Verdict::CpuSerial, &[split], v);
+    assert_eq!(r.strategy, Strategy::Processes, "{}", r.sentence);
+    assert!(!r.measured);
+    assert!(r.sentence.contains("splitting it"), "{}", r.sentence);
+    assert!(r.prediction_check.is_none(), "no pair: the swap is no test");
+    assert_eq!(r.experiments[1].predicted_speedup, None);
 }
 
 #[test]

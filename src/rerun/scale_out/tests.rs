@@ -208,6 +208,7 @@ fn a_change_that_pays_on_this_machine_comes_before_a_cluster() {
         high: 1.9,
         basis: "test".into(),
         effort: Strategy::Batch.effort(),
+        needs_code_change: false,
     };
     let r = judged(Verdict::CpuParallel, &[batch], asis_and_pinned(52.5, 100.0));
     assert_eq!(r.strategy, Strategy::Batch, "{}", r.sentence);
