@@ -63,6 +63,8 @@ pub struct ThreadPy {
     /// `Manager().dict()` measured 0.82x on threads, predicted 7.6x when
     /// this counted as the pool's dispatch).
     pub proxy_cpu_samples: u64,
+    /// Of those, the moments of the Manager's own process serving a call.
+    pub server_cpu_samples: u64,
 }
 
 impl ThreadPy {
@@ -80,6 +82,12 @@ impl ThreadPy {
     pub fn proxy_share(&self) -> Option<f64> {
         let n = self.cpu_samples.saturating_sub(self.handoff_samples);
         (n > 0).then(|| self.proxy_cpu_samples as f64 / n as f64)
+    }
+
+    /// Whether this thread is a Manager's server: most of its on-CPU
+    /// moments serve proxies' calls.
+    pub fn serves_a_manager(&self) -> bool {
+        self.server_cpu_samples * 2 > self.cpu_samples
     }
 
     pub fn share(&self, s: PyState) -> f64 {
@@ -291,14 +299,13 @@ impl StackFeatures {
                     tp.cpu_samples += 1;
                     tp.pool_cpu_samples += u64::from(machinery);
                     tp.handoff_samples += u64::from(handoff);
-                    tp.proxy_cpu_samples += u64::from(
-                        machinery
-                            && tl
-                                .stacks
-                                .frames_of(id)
-                                .iter()
-                                .any(|fr| fr.is_manager_proxy()),
-                    );
+                    if machinery {
+                        let frames = tl.stacks.frames_of(id);
+                        tp.proxy_cpu_samples +=
+                            u64::from(frames.iter().any(|fr| fr.is_manager_proxy()));
+                        tp.server_cpu_samples +=
+                            u64::from(frames.iter().any(|fr| fr.is_manager_server()));
+                    }
                     if let Some(step) = loop_step(&tl.stacks.frames_of(id)) {
                         *loop_counts.entry(step).or_default() += 1;
                     }

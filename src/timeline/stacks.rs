@@ -60,6 +60,12 @@ impl Frame {
         self.file.ends_with("multiprocessing/managers.py")
     }
 
+    /// True for the Manager's own process serving a proxy's call
+    /// (`Server.handle_request`, `Server.serve_client`, …).
+    pub fn is_manager_server(&self) -> bool {
+        self.is_manager_proxy() && self.name.starts_with("Server.")
+    }
+
     /// True for `multiprocessing`'s `BaseProcess._bootstrap`, where a child
     /// process's own work begins (see `Stacks::own_frame`).
     pub fn is_process_start(&self) -> bool {

@@ -216,6 +216,9 @@ struct CpuSplit {
     /// Manager's proxies: shared state, kept on threads (see
     /// [`ThreadPy::proxy_cpu_samples`](super::stacks::ThreadPy::proxy_cpu_samples)).
     proxy_s: f64,
+    /// Of the children's CPU, the Manager's server process serving those
+    /// calls: it stays a process of its own whatever runs the pool.
+    server_s: f64,
 }
 
 impl CpuSplit {
@@ -231,6 +234,9 @@ impl CpuSplit {
             let share = py.and_then(|t| t.machinery_share()).unwrap_or(tree_share);
             if Some(th.tid) != root {
                 s.proxy_s += th.cpu_s * py.and_then(|t| t.proxy_share()).unwrap_or(0.0);
+            }
+            if Some(th.pid) != root && py.is_some_and(|t| t.serves_a_manager()) {
+                s.server_s += th.cpu_s;
             }
             let (work, machinery) = (th.cpu_s * (1.0 - share), th.cpu_s * share);
             if Some(th.tid) == root {
@@ -268,14 +274,17 @@ impl CpuSplit {
     /// the main thread's calls stay whole, the helper threads' and workers'
     /// machinery goes but for `kept`, and calls through a Manager's proxies
     /// stay (the Manager does not go with the pool).
+    /// The Manager's server keeps its own process and runs beside them.
     fn on_one_gil_s(&self, kept: f64) -> f64 {
         let dispatch = (self.own_machinery_s + self.child_machinery_s - self.proxy_s).max(0.0);
-        self.main_work_s
+        let serial = self.main_work_s
             + self.main_machinery_s
             + self.own_work_s
             + self.child_work_s
             + self.proxy_s
             + dispatch * kept
+            - self.server_s;
+        serial.max(self.server_s)
     }
 }
 

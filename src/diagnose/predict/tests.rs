@@ -349,10 +349,13 @@ fn calls_through_a_manager_stay_on_threads_and_need_batching_by_hand() {
     // A process pool whose tasks append every record to a Manager().list():
     // moving the pool onto threads keeps the Manager and its round trips
     // (before, they counted as the pool's dispatch: threads 14x predicted,
-    // 0.96x measured), and a bigger chunksize leaves the per-item calls.
+    // 0.96x and 1.16x measured), the Manager's server runs beside the
+    // threads in its own process, and a bigger chunksize leaves the
+    // per-item calls.
     let tl = corpus("manager_list_collect");
     let threads = prediction(&tl, Strategy::Threads);
-    assert!(threads.predicted_speedup < 1.2, "{threads:?}");
+    assert!(threads.predicted_speedup < 1.5, "{threads:?}");
+    assert!(threads.low < 1.0, "not worth a change: {threads:?}");
     assert!(
         threads.basis.contains("Manager's proxies stay"),
         "{}",
