@@ -34,7 +34,14 @@ fn futex_wait(frames: &[&Frame]) -> FutexWait {
     if !(leaf.is_sync_machinery() || leaf.is_pool_machinery()) {
         return FutexWait::ProgramLock;
     }
-    if !MUTEX_ACQUIRES.contains(&leaf.name.as_str()) {
+    // A semaphore's permits are held by other threads: queueing on one the
+    // program took is contention for what it guards (16 threads behind a
+    // `Semaphore(2)` around their requests), though `threading` waits for a
+    // permit in a `Condition.wait` like any parked thread.
+    let semaphore = frames
+        .iter()
+        .any(|f| f.file.ends_with("/threading.py") && f.name.ends_with("Semaphore.acquire"));
+    if !semaphore && !MUTEX_ACQUIRES.contains(&leaf.name.as_str()) {
         return FutexWait::Parked;
     }
     // Who asked for the mutex: the first frame outward not in threading.py.
@@ -44,6 +51,9 @@ fn futex_wait(frames: &[&Frame]) -> FutexWait {
         .find(|f| !f.file.ends_with("/threading.py"));
     match asker {
         Some(f) if !f.is_stdlib() => FutexWait::ProgramLock,
+        // A library's own semaphore (an executor's idle count) is no
+        // program lock: waiting on it is waiting for work.
+        _ if semaphore => FutexWait::Parked,
         _ => FutexWait::LibraryLock,
     }
 }
@@ -350,8 +360,16 @@ mod tests {
         assert_eq!(kind(std::slice::from_ref(&app)), FutexWait::ProgramLock);
         // Waiting for a notification, or for work: parked.
         let wait = frame("Condition.wait", THREADING);
-        assert_eq!(kind(&[app, wait]), FutexWait::Parked);
-        assert_eq!(kind(&[worker]), FutexWait::Parked);
+        assert_eq!(kind(&[app.clone(), wait.clone()]), FutexWait::Parked);
+        assert_eq!(kind(std::slice::from_ref(&worker)), FutexWait::Parked);
+        // Waiting for a permit of the program's own semaphore: contention;
+        // of a library's: waiting for work.
+        let permit = frame("Semaphore.acquire", THREADING);
+        assert_eq!(
+            kind(&[app, permit.clone(), wait.clone()]),
+            FutexWait::ProgramLock
+        );
+        assert_eq!(kind(&[worker, permit, wait]), FutexWait::Parked);
     }
 
     /// Two threads on one heap mutex, the first read with stack `frames` on
