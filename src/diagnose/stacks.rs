@@ -299,14 +299,14 @@ impl StackFeatures {
                     tp.cpu_samples += 1;
                     tp.pool_cpu_samples += u64::from(machinery);
                     tp.handoff_samples += u64::from(handoff);
+                    let frames = tl.stacks.frames_of(id);
                     if machinery {
-                        let frames = tl.stacks.frames_of(id);
                         tp.proxy_cpu_samples +=
                             u64::from(frames.iter().any(|fr| fr.is_manager_proxy()));
                         tp.server_cpu_samples +=
                             u64::from(frames.iter().any(|fr| fr.is_manager_server()));
                     }
-                    if let Some(step) = loop_step(&tl.stacks.frames_of(id)) {
+                    if let Some(step) = loop_step(&frames) {
                         *loop_counts.entry(step).or_default() += 1;
                     }
                 }

@@ -41,9 +41,10 @@ fn measured(experiments: &[Experiment], s: Strategy) -> bool {
 }
 
 /// The remedies predicted to pay that no experiment measured: what a
-/// prediction may recommend, or name beside a measured winner. A swap of
-/// the executor does not measure a split of one busy thread's work
-/// (`Prediction::needs_code_change`): that stays a prediction.
+/// prediction may recommend, or name beside a measured winner. A swap does
+/// not measure a change no swap makes (`Prediction::needs_code_change`:
+/// splitting one busy thread's work, batching a Manager's calls): that
+/// stays a prediction.
 fn untried<'a>(
     j: &'a Judgement,
     experiments: &'a [Experiment],
@@ -125,9 +126,7 @@ pub fn unmeasured_sentence(j: &Judgement, p: &Prediction, experiments: &[Experim
             .unwrap_or_else(|| "no experiment can try it without a code change".to_string()),
     };
     let change = if p.needs_code_change && p.strategy == Strategy::Batch {
-        let at = j
-            .site
-            .map_or("the hot code".to_string(), |s| format!("`{s}`"));
+        let at = site_phrase(j.site);
         format!(
             "Make each task at {at} send one update: collect its results locally and return them (or update the Manager's object once per task)."
         )
@@ -147,6 +146,12 @@ pub fn unmeasured_sentence(j: &Judgement, p: &Prediction, experiments: &[Experim
     )
 }
 
+/// Where a change goes, as a sentence names it: the site in backticks, or
+/// "the hot code" when the run named none.
+fn site_phrase(site: Option<&str>) -> String {
+    site.map_or("the hot code".to_string(), |s| format!("`{s}`"))
+}
+
 /// The change a remedy asks for, at the code the verdict names. `batch`
 /// means fewer `fsync`s for a program bound by its disk, bigger tasks for a
 /// pool: an fsync loop told about `chunksize` and "the pool's `map()`" had
@@ -157,7 +162,7 @@ pub(super) fn code_change(
     cores: usize,
     verdict: Verdict,
 ) -> String {
-    let at = site.map_or("the hot code".to_string(), |s| format!("`{s}`"));
+    let at = site_phrase(site);
     match s {
         Strategy::Processes => format!(
             "Run the work of {at} in a `concurrent.futures.ProcessPoolExecutor({cores})` (a module-level function, picklable arguments; a single loop split into independent chunks)."

@@ -108,8 +108,8 @@ pub fn recommend(
     let parallel_fraction =
         parallel_speedup.and_then(|s| stats::amdahl_parallel_fraction(s, j.cores as f64));
     for e in experiments.iter_mut() {
-        // A swap moves the same tasks: it does not test a prediction that
-        // splits one busy thread's work (`Prediction::needs_code_change`).
+        // A swap does not test a prediction resting on a change no swap
+        // makes (`Prediction::needs_code_change`): no pair.
         let p = e
             .strategy
             .and_then(|s| j.predictions.iter().find(|p| p.strategy == s))

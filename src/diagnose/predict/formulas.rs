@@ -164,7 +164,7 @@ pub(super) fn onto_threads(i: &Inputs, cpu_side: f64) -> Prediction {
             "the work runs in {} processes now: on threads its {:.2} s of CPU share one GIL (serial), and the pool's own {:.2} s of dispatch (helper threads, pickling, pipes) goes (low: {:.0} % of it){}",
             i.busy_processes,
             c.on_one_gil_s(0.0),
-            (c.own_machinery_s + c.child_machinery_s - c.proxy_s).max(0.0),
+            c.dispatch_s(),
             (1.0 - THREAD_POOL_DISPATCH_KEPT) * 100.0,
             if c.proxy_s >= POOL_MACHINERY_MIN_S {
                 format!(

@@ -270,13 +270,20 @@ impl CpuSplit {
         own.max((self.child_work_s + self.child_machinery_s * kept) / m)
     }
 
+    /// The helper threads' and workers' machinery that is the pool's own
+    /// dispatch: what moving the pool onto threads removes (not the calls
+    /// through a Manager's proxies).
+    fn dispatch_s(&self) -> f64 {
+        (self.own_machinery_s + self.child_machinery_s - self.proxy_s).max(0.0)
+    }
+
     /// The same when all of it runs on threads of one process (one GIL):
     /// the main thread's calls stay whole, the helper threads' and workers'
     /// machinery goes but for `kept`, and calls through a Manager's proxies
     /// stay (the Manager does not go with the pool).
     /// The Manager's server keeps its own process and runs beside them.
     fn on_one_gil_s(&self, kept: f64) -> f64 {
-        let dispatch = (self.own_machinery_s + self.child_machinery_s - self.proxy_s).max(0.0);
+        let dispatch = self.dispatch_s();
         let serial = self.main_work_s
             + self.main_machinery_s
             + self.own_work_s

@@ -143,9 +143,9 @@ fn a_remedy_that_needs_a_code_change_is_recommended_from_its_prediction() {
     );
 }
 
-#[test]
-fn a_measurement_that_refutes_the_prediction_wins_over_it() {
-    let v = with_stats(vec![
+/// As-is and a processes swap that ran as fast (4.0–4.3 s).
+fn a_processes_swap_that_gains_nothing() -> Vec<Experiment> {
+    with_stats(vec![
         exp("as-is", "as-is", None, &[4.0, 4.1, 4.2]),
         exp(
             "processes (swap)",
@@ -153,7 +153,12 @@ fn a_measurement_that_refutes_the_prediction_wins_over_it() {
             Some(Strategy::Processes),
             &[4.0, 4.1, 4.3],
         ),
-    ]);
+    ])
+}
+
+#[test]
+fn a_measurement_that_refutes_the_prediction_wins_over_it() {
+    let v = a_processes_swap_that_gains_nothing();
     let preds = [prediction(Strategy::Processes, 1.9, 1.4, 2.0)];
     let r = decide(Verdict::GilContended, &preds, v);
     assert_eq!(r.strategy, Strategy::Keep, "{}", r.sentence);
@@ -166,15 +171,7 @@ fn a_swap_of_one_busy_thread_s_executor_does_not_refute_splitting_its_work() {
     // The same measurement, but the prediction rests on splitting one busy
     // thread's work (a ThreadPoolExecutor(1) running one long job): the
     // swap ran that same job in one process, which tests nothing of it.
-    let v = with_stats(vec![
-        exp("as-is", "as-is", None, &[4.0, 4.1, 4.2]),
-        exp(
-            "processes (swap)",
-            "swap",
-            Some(Strategy::Processes),
-            &[4.0, 4.1, 4.3],
-        ),
-    ]);
+    let v = a_processes_swap_that_gains_nothing();
     let mut split = prediction(Strategy::Processes, 1.9, 1.4, 2.0);
     split.needs_code_change = true;
     let r = decide(Verdict::CpuSerial, &[split], v);
